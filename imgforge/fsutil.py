@@ -1,0 +1,59 @@
+"""Atomic file writes: write to a temporary file in the same directory, fsync, then rename over the target.
+
+A reader never sees a half-written output or checkpoint, and a crash leaves at most a ``*.tmp`` file behind
+(removed on ordinary failure).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator, Union
+
+from .errors import OutputError
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+@contextlib.contextmanager
+def atomic_path(target: PathLike, *, mkdir: bool = True) -> Iterator[Path]:
+    """Yield a temporary path next to ``target``; on success rename it onto ``target``, on error delete it.
+
+    Example::
+
+        with atomic_path("out.png") as tmp:
+            image.save(tmp, format="PNG")
+    """
+    target = Path(target)
+    parent = target.parent if str(target.parent) else Path(".")
+    try:
+        if mkdir:
+            parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
+    except OSError as exc:
+        raise OutputError(f"cannot write to {parent}: {exc.strerror or exc}") from exc
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def atomic_write_bytes(target: PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``target`` atomically and return the target path."""
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)
+    return Path(target)
+
+
+def atomic_write_text(target: PathLike, text: str) -> Path:
+    """Write UTF-8 ``text`` to ``target`` atomically and return the target path."""
+    return atomic_write_bytes(target, text.encode("utf-8"))

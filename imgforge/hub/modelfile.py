@@ -1,0 +1,104 @@
+"""Our own weight files: safetensors whose metadata says how to rebuild the model.
+
+Metadata keys (all strings, as safetensors requires):
+
+- ``format``: ``"imgforge"``; ``format_version``: ``"1"``
+- ``arch``: a name known to :mod:`imgforge.models.registry`; ``arch_kwargs``: JSON object of constructor kwargs
+- ``source_sha256``: sha256 of the file it was converted from (empty for models trained here)
+- anything else a writer adds (``recipe``, ``licence``, ``notes``, ...)
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional, Tuple
+
+import torch
+import torch.nn as nn
+
+from ..errors import WeightsError
+from ..fsutil import PathLike, atomic_path
+
+FORMAT_VERSION = "1"
+
+
+def save_model_file(
+    path: PathLike,
+    state_dict: Mapping[str, torch.Tensor],
+    *,
+    arch: str,
+    arch_kwargs: Optional[Mapping[str, Any]] = None,
+    source_sha256: str = "",
+    dtype: Optional[torch.dtype] = None,
+    extra: Optional[Mapping[str, str]] = None,
+) -> Path:
+    """Write ``state_dict`` atomically as safetensors with imgforge metadata.
+
+    ``dtype`` (e.g. ``torch.float16``) casts floating tensors to save space; integer buffers are kept.
+    Shared or non-contiguous tensors are cloned so that safetensors accepts them.
+    """
+    from safetensors.torch import save_file
+
+    tensors: Dict[str, torch.Tensor] = {}
+    for k, v in state_dict.items():
+        t = v.detach().to("cpu")
+        if dtype is not None and t.is_floating_point():
+            t = t.to(dtype)
+        tensors[k] = t.contiguous().clone()
+    meta = {
+        "format": "imgforge",
+        "format_version": FORMAT_VERSION,
+        "arch": arch,
+        "arch_kwargs": json.dumps(dict(arch_kwargs or {}), sort_keys=True),
+        "source_sha256": source_sha256,
+    }
+    for k, v in (extra or {}).items():
+        meta[str(k)] = str(v)
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
+    return Path(path)
+
+
+def read_model_file(path: PathLike) -> Tuple[Dict[str, torch.Tensor], Dict[str, Any]]:
+    """Read a safetensors file; returns ``(state_dict, metadata)`` with ``arch_kwargs`` parsed from JSON.
+
+    Raises :class:`WeightsError` with the file name when the file is not a readable safetensors file.
+    """
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"weights file not found: {path}")
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            meta: Dict[str, Any] = dict(f.metadata() or {})
+            sd = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as exc:  # safetensors raises several exception types for corrupt headers
+        raise WeightsError(f"{path}: not a readable safetensors file ({exc})") from exc
+    if "arch_kwargs" in meta:
+        try:
+            meta["arch_kwargs"] = json.loads(meta["arch_kwargs"])
+        except json.JSONDecodeError as exc:
+            raise WeightsError(f"{path}: metadata arch_kwargs is not valid JSON") from exc
+    return sd, meta
+
+
+def load_model_file(path: PathLike, *, dtype: torch.dtype = torch.float32) -> Tuple[nn.Module, Dict[str, Any]]:
+    """Rebuild the model described by a file's metadata and load its weights strictly.
+
+    Returns ``(model in eval mode on CPU, metadata)``.
+    """
+    from ..models.registry import build
+
+    sd, meta = read_model_file(path)
+    arch = meta.get("arch")
+    if not arch:
+        raise WeightsError(f"{path}: no 'arch' in the safetensors metadata; import it with `imgforge weights import`")
+    model = build(arch, **meta.get("arch_kwargs", {}))
+    sd = {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in sd.items()}
+    try:
+        model.load_state_dict(sd, strict=True)
+    except RuntimeError as exc:
+        raise WeightsError(f"{path}: weights do not fit architecture {arch!r}: {exc}") from exc
+    return model.eval(), meta
