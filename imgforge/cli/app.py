@@ -9,7 +9,6 @@ from __future__ import annotations
 import sys
 from typing import Any, Optional
 
-import click
 import typer
 from typer.core import TyperGroup
 from typing import Annotated
@@ -22,27 +21,27 @@ from .common import GlobalOptions, err_console
 class ImgforgeGroup(TyperGroup):
     """Typer group that turns imgforge errors into one line and the right exit code (unless ``--debug``)."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except UsageError as exc:
             if _debug(ctx):
                 raise
             err_console.print(f"usage error: {exc}", markup=False)
-            raise click.exceptions.Exit(2) from None
+            raise typer.Exit(2) from None
         except ImgforgeError as exc:
             if _debug(ctx):
                 raise
             err_console.print(f"error: {exc}", markup=False)
-            raise click.exceptions.Exit(exc.exit_code) from None
+            raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             if _debug(ctx):
                 raise
             err_console.print("interrupted", markup=False)
-            raise click.exceptions.Exit(130) from None
+            raise typer.Exit(130) from None
 
 
-def _debug(ctx: click.Context) -> bool:
+def _debug(ctx: Any) -> bool:
     obj = ctx.find_root().obj
     return bool(getattr(obj, "debug", False))
 
