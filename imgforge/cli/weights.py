@@ -132,11 +132,19 @@ def list_cmd(
             data.append(d)
         typer.echo(json.dumps(data, indent=2))
         return
+    wide = _out.width >= 110  # format and converter columns only when they fit; --json has everything
     table = Table(title=None, show_lines=False)
-    for col in ("name", "format", "hash", "converter", "local copy"):
-        table.add_column(col, overflow="fold")
+    table.add_column("name", no_wrap=True)
+    table.add_column("hash", no_wrap=True)
+    if wide:
+        table.add_column("format", no_wrap=True)
+        table.add_column("converter", no_wrap=True)
+    table.add_column("local copy", overflow="fold")
     for entry, _found in rows:
-        table.add_row(entry.name, entry.source_format, entry.hash_kind, entry.converter or "-", _status(entry.name))
+        cells = [entry.name, entry.hash_kind]
+        if wide:
+            cells += [entry.source_format, entry.converter or "-"]
+        table.add_row(*cells, _status(entry.name))
     _out.print(table)
     _out.print(f"cache: {store.cache_dir()}")
 

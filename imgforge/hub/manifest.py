@@ -18,8 +18,8 @@ Hash kinds (:data:`HASH_KINDS`), stated honestly per entry:
   ``weights/SHA256SUMS`` when the file is listed there (the entry then has kind ``"sha256"``), otherwise it is
   reported as unverified.
 
-Local entries are discovered at run time from ``weights/*.safetensors`` files carrying imgforge metadata; the entry
-name is the file stem.
+Local entries are discovered at run time from the ``weights/*.safetensors`` files (and the names listed in
+``weights/SHA256SUMS``); the entry name is the file stem.
 """
 
 from __future__ import annotations
@@ -440,21 +440,24 @@ def read_sha256sums(path: Path) -> Dict[str, str]:
 
 
 def local_entries(directory: Optional[Path] = None) -> List[WeightsEntry]:
-    """Entries for the imgforge safetensors files shipped in ``weights/`` (name = file stem)."""
+    """Entries for the files shipped in ``weights/``: every ``*.safetensors`` file and every name listed in
+    ``weights/SHA256SUMS`` (name = file stem). Metadata (arch, licence, notes) comes from the safetensors header
+    when it is readable; a damaged file still gets an entry so that ``verify`` can report it."""
     directory = repo_weights_dir() if directory is None else directory
     if not directory.is_dir():
         return []
     sums = read_sha256sums(directory / SHA256SUMS)
+    files = {p.name for p in directory.glob("*.safetensors")} | {n for n in sums if n.endswith(".safetensors")}
     out: List[WeightsEntry] = []
-    for path in sorted(directory.glob("*.safetensors")):
-        meta = read_safetensors_metadata(path)
-        if not meta or meta.get("format") != "imgforge":
-            continue
+    for fname in sorted(files):
+        path = directory / fname
+        meta = read_safetensors_metadata(path) if path.is_file() else None
+        meta = meta if meta and meta.get("format") == "imgforge" else {}
         try:
             kwargs = json.loads(meta.get("arch_kwargs", "{}"))
         except json.JSONDecodeError:
             kwargs = {}
-        digest = sums.get(path.name, "")
+        digest = sums.get(fname, "")
         out.append(
             WeightsEntry(
                 name=path.stem,
@@ -469,7 +472,7 @@ def local_entries(directory: Optional[Path] = None) -> List[WeightsEntry]:
                 citation=meta.get("citation", ""),
                 notes=meta.get("notes", "shipped with imgforge")
                 + ("" if digest else f" (not listed in weights/{SHA256SUMS}: unverified)"),
-                filename=path.name,
+                filename=fname,
             )
         )
     return out

@@ -22,14 +22,12 @@ import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
-
-import torch.nn as nn
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from ..errors import ChecksumError, InputError, OfflineError, UsageError, WeightsError
 from ..fsutil import atomic_path, atomic_write_text
 from ..progress import ProgressFn, note
-from .download import check_digest, download, is_offline
+from .download import check_digest, download, env_offline, is_offline
 from .manifest import (
     MANIFEST,
     WeightsEntry,
@@ -38,6 +36,9 @@ from .manifest import (
     read_safetensors_metadata,
     repo_weights_dir,
 )
+
+if TYPE_CHECKING:  # torch is imported only when a model is built, so `imgforge weights list` starts fast
+    import torch.nn as nn
 
 PathOrName = Union[str, "os.PathLike[str]"]
 MAX_ARCHIVE_MEMBER = 4 << 30  # refuse to extract a member larger than 4 GiB (zip bombs)
@@ -130,10 +131,9 @@ def entry_for_file(path: Path) -> Optional[WeightsEntry]:
     return None
 
 
-def _looks_like_path(s: str) -> bool:
-    return os.sep in s or "/" in s or (os.altsep or "/") in s or s.startswith("~") or s.endswith(
-        (".pth", ".pt", ".pkl", ".safetensors", ".zip", ".bin", ".tar")
-    )
+def _has_directory_part(s: str) -> bool:
+    """Whether ``s`` names a path (has a directory separator or starts with ``~``) rather than a bare name."""
+    return "/" in s or os.sep in s or (os.altsep is not None and os.altsep in s) or s.startswith("~")
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -161,10 +161,16 @@ def read_pin(path: Path) -> Optional[str]:
     return None
 
 
-def sha256_file(path: Path) -> str:
-    from .converters import sha256_file as _sha
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in chunks (same as :func:`imgforge.hub.converters.sha256_file`, without
+    importing torch)."""
+    import hashlib
 
-    return _sha(path)
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -183,8 +189,9 @@ def _download_entry(entry: WeightsEntry, *, offline: Optional[bool], progress: O
             f"weights {entry.name!r} not found and have no download URL; {_looked_in(names)}; {entry.notes}"
         )
     if is_offline(offline):
+        why = "IMGFORGE_OFFLINE=1" if env_offline() else "offline mode"
         raise OfflineError(
-            f"weights {entry.name!r} are not available offline (IMGFORGE_OFFLINE=1); {_looked_in(names)}; run "
+            f"weights {entry.name!r} not found locally and downloads are off ({why}); {_looked_in(names)}; run "
             f"`imgforge weights fetch {entry.name}` while online, or put {entry.filename} in a directory listed in "
             "IMGFORGE_WEIGHTS_PATH"
         )
@@ -249,11 +256,11 @@ def resolve(name_or_path: PathOrName, *, offline: Optional[bool] = None, progres
     explicit = Path(text).expanduser()
     if explicit.is_file():
         return explicit
-    if explicit.is_dir():
-        raise InputError(f"{explicit} is a directory; give a weights file or a name from `imgforge weights list`")
     entry = find_entry(text)
     if entry is None:
-        if _looks_like_path(text) and (explicit.parent != Path(".") or text.startswith("~")):
+        if explicit.is_dir():
+            raise InputError(f"{explicit} is a directory; give a weights file or a name from `imgforge weights list`")
+        if _has_directory_part(text):
             raise InputError(f"weights file not found: {explicit}")
         names = [text] if text.endswith(".safetensors") else [text, f"{text}.safetensors"]
         hit = _find_in_places(names, search_places())
@@ -338,6 +345,12 @@ def guess_converter(path: Path) -> str:
     if "conv1.conv2d.weight" in keys and any(k.startswith("res1.") for k in keys):
         return "fast_style"
     if keys and all(k.startswith("model.") for k in keys):
+        first = shapes.get("model.0.weight", ())
+        if len(first) == 4 and first[-1] == 4:  # a 4x4 conv straight on the input: a PatchGAN discriminator
+            raise WeightsError(
+                f"{path}: looks like a pix2pix/CycleGAN discriminator (net_D); only generators are converted for "
+                "inference: import the matching latest_net_G.pth"
+            )
         return "translation_generator"
     if keys and all(k.split(".", 1)[0].isdigit() for k in keys):
         if shapes.get("0.weight") == (3, 3, 1, 1):

@@ -6,14 +6,24 @@ bytes (once), to stall, or to answer 404 (any unknown path). Every request is re
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Dict, Iterator, List, Optional
 
 import pytest
+import torch
+import torch.nn as nn
+
+from imgforge.hub import manifest as _manifest
+from imgforge.hub import store as _store
+from imgforge.hub.converters import Converted, load_plain_state_dict, register_converter
+from imgforge.hub.manifest import WeightsEntry
+from imgforge.models.registry import register
 
 
 @dataclass
@@ -139,3 +149,77 @@ def server() -> Iterator[LocalServer]:
         yield srv
     finally:
         srv.close()
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# An isolated weights environment and a tiny converter/architecture for store and CLI tests
+
+TEST_ARCH = "test_hub_linear"
+TEST_CONVERTER = "test_hub_linear"
+
+
+@register(TEST_ARCH)
+def _build_test_linear(in_features: int = 4, out_features: int = 3) -> nn.Module:
+    return nn.Linear(in_features, out_features)
+
+
+@register_converter(TEST_CONVERTER)
+def _convert_test_linear(path: Path) -> Converted:
+    sd = load_plain_state_dict(path)
+    w = sd["lin.weight"]
+    return Converted(
+        state_dict={"weight": w, "bias": sd["lin.bias"]},
+        arch=TEST_ARCH,
+        arch_kwargs={"in_features": int(w.shape[1]), "out_features": int(w.shape[0])},
+        extra={"dropped_keys": ""},
+    )
+
+
+def linear_checkpoint(path: Path, seed: int = 0) -> Dict[str, torch.Tensor]:
+    """Write an 'upstream' checkpoint the test converter reads (keys lin.weight / lin.bias)."""
+    g = torch.Generator().manual_seed(seed)
+    sd = {"lin.weight": torch.randn(3, 4, generator=g), "lin.bias": torch.randn(3, generator=g)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(sd, path)
+    return sd
+
+
+@dataclass
+class HubEnv:
+    root: Path
+    cache: Path
+    repo: Path
+    monkeypatch: pytest.MonkeyPatch
+
+    def set_weights_path(self, *dirs: Path) -> None:
+        import os
+
+        self.monkeypatch.setenv("IMGFORGE_WEIGHTS_PATH", os.pathsep.join(str(d) for d in dirs))
+
+    def add_entries(self, *entries: WeightsEntry) -> None:
+        self.monkeypatch.setattr(_manifest, "MANIFEST", tuple(_manifest.MANIFEST) + tuple(entries))
+
+
+def make_entry(name: str, url: Optional[str], data: Optional[bytes] = None, **kw: object) -> WeightsEntry:
+    """A manifest entry for tests; full sha256 of ``data`` unless ``hash_kind`` says otherwise."""
+    hash_kind = str(kw.pop("hash_kind", "sha256" if data is not None else "none"))
+    digest = str(kw.pop("sha256", sha(data) if data is not None and hash_kind != "none" else ""))
+    base = WeightsEntry(
+        name=name, arch=TEST_ARCH, arch_kwargs=(), url=url, sha256=digest, hash_kind=hash_kind,
+        source_format="pytorch", converter=TEST_CONVERTER, licence="test", citation="", notes="test entry",
+        filename=f"{name}.pth",
+    )
+    return dataclasses.replace(base, **kw)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def hub_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> HubEnv:
+    cache = tmp_path / "cache"
+    repo = tmp_path / "repo_weights"
+    repo.mkdir()
+    monkeypatch.setenv("IMGFORGE_CACHE_DIR", str(cache))
+    monkeypatch.delenv("IMGFORGE_WEIGHTS_PATH", raising=False)
+    monkeypatch.delenv("IMGFORGE_OFFLINE", raising=False)
+    monkeypatch.setattr(_manifest, "repo_weights_dir", lambda: repo)
+    monkeypatch.setattr(_store, "repo_weights_dir", lambda: repo)
+    return HubEnv(tmp_path, cache, repo, monkeypatch)
