@@ -10,8 +10,8 @@ Two entry points:
   normalised (the compatibility fixtures are).
 
 Size handling: inputs of any size are padded (reflection, split evenly between the two sides) to a multiple of the
-generator's ``pad_multiple`` (4 for the ResNet generators, ``2**num_downs`` for U-Nets: 256 for unet_256), run,
-and cropped back, so the output has the input's size. The reference instead resizes to 256x256 at test time;
+generator's ``pad_multiple`` (4 for the ResNet generators, ``2**num_downs`` for U-Nets: 256 for unet_256) and to at
+least its ``min_input_size`` (8 for ResNets), run, and cropped back, so the output has the input's size. The reference instead resizes to 256x256 at test time;
 padding keeps the full resolution and aspect ratio.
 
 Modes (the reference's ``test.py`` leaves the networks in train mode unless ``--eval`` is given):
@@ -77,11 +77,15 @@ def _reflect_pad(x: torch.Tensor, pads: Tuple[int, int, int, int]) -> torch.Tens
     return x
 
 
-def pad_to_multiple(x: torch.Tensor, multiple: int) -> Tuple[torch.Tensor, Tuple[int, int, int, int]]:
-    """Reflect-pad ``x: (B, C, H, W)`` so that H and W are multiples of ``multiple``, the padding split evenly
-    (the extra pixel at the bottom/right). Returns ``(padded, (left, right, top, bottom))``."""
+def pad_to_multiple(
+    x: torch.Tensor, multiple: int, min_size: int = 1
+) -> Tuple[torch.Tensor, Tuple[int, int, int, int]]:
+    """Reflect-pad ``x: (B, C, H, W)`` so that H and W are multiples of ``multiple`` and at least ``min_size``, the
+    padding split evenly (the extra pixel at the bottom/right). Returns ``(padded, (left, right, top, bottom))``."""
     h, w = x.shape[-2:]
-    ph, pw = (-h) % multiple, (-w) % multiple
+    th = max(-(-h // multiple) * multiple, -(-min_size // multiple) * multiple)
+    tw = max(-(-w // multiple) * multiple, -(-min_size // multiple) * multiple)
+    ph, pw = th - h, tw - w
     pads = (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2)
     if ph == 0 and pw == 0:
         return x, pads
@@ -244,7 +248,8 @@ def run_generator(
     p = next(iter(G.parameters()), None)
     device = p.device if p is not None else x.device
     dtype = p.dtype if p is not None else torch.float32
-    xin, pads = pad_to_multiple(x.to(device=device, dtype=dtype), multiple)
+    min_size = int(getattr(G, "min_input_size", 1))
+    xin, pads = pad_to_multiple(x.to(device=device, dtype=dtype), multiple, min_size)
     with torch.no_grad(), inference_state(G, eval_mode=eval_mode, dropout=dropout) as stochastic:
         if tile is not None and (xin.shape[-2] > tile or xin.shape[-1] > tile):
             y = _run_tiled(G, xin, tile, tile_overlap, progress)

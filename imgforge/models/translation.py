@@ -165,6 +165,11 @@ class ResnetGenerator(nn.Module):
         """H and W must be multiples of this for the output to have the input's size (2 stride-2 stages -> 4)."""
         return 4
 
+    @property
+    def min_input_size(self) -> int:
+        """Smallest H and W it runs on: the residual blocks' 1-pixel reflection pads need a 2x2 bottleneck."""
+        return 8
+
     def config(self) -> Dict[str, Any]:
         """Constructor kwargs (JSON-serialisable), as stored in our safetensors metadata."""
         return {
