@@ -267,7 +267,8 @@ def load_into(arch: str, kwargs: Mapping[str, Any], sd: Mapping[str, torch.Tenso
     with torch.device("meta"):
         model = build(arch, **dict(kwargs))
     dropped = _reference_dropped_keys(model, sd)
-    clean = {k: v for k, v in sd.items() if k not in set(dropped)}
+    drop = set(dropped)
+    clean = {k: v for k, v in sd.items() if k not in drop}
     added = []
     for name, mod in model.named_modules():
         if isinstance(mod, nn.modules.batchnorm._BatchNorm) and mod.track_running_stats:

@@ -50,7 +50,7 @@ def test_state_dict_layout_matches_reference_at_published_width(compat_dir: Path
     assert sum(p.numel() for p in model.parameters()) == cfg["num_params_full"]
 
 
-@pytest.mark.parametrize("n_blocks", [0, 1, 3, 9])
+@pytest.mark.parametrize("n_blocks", [0, 2])
 @pytest.mark.parametrize("norm", ["batch", "instance", "none"])
 def test_resnet_shapes_and_bias_rule(n_blocks: int, norm: str) -> None:
     torch.manual_seed(0)
