@@ -15,7 +15,7 @@ from typing import Annotated
 
 from .. import __version__
 from ..errors import ImgforgeError, UsageError
-from .common import GlobalOptions, err_console
+from .common import GlobalOptions, print_error
 
 
 class ImgforgeGroup(TyperGroup):
@@ -27,17 +27,17 @@ class ImgforgeGroup(TyperGroup):
         except UsageError as exc:
             if _debug(ctx):
                 raise
-            err_console.print(f"usage error: {exc}", markup=False)
+            print_error(f"usage error: {exc}")
             raise typer.Exit(2) from None
         except ImgforgeError as exc:
             if _debug(ctx):
                 raise
-            err_console.print(f"error: {exc}", markup=False)
+            print_error(f"error: {exc}")
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             if _debug(ctx):
                 raise
-            err_console.print("interrupted", markup=False)
+            print_error("interrupted")
             raise typer.Exit(130) from None
 
 
@@ -87,17 +87,24 @@ def main_callback(
     ctx.obj = GlobalOptions(device=device, precision=precision, seed=seed, quiet=quiet, debug=debug)
 
 
+#: Command modules under imgforge/cli, in help order. Each has ``register(app)`` or a sub-app ``app``.
+COMMAND_GROUPS = ("weights",)
+
+
 def _register() -> None:
     import importlib
 
-    for name in ("stylize", "weights"):
+    for name in COMMAND_GROUPS:
         try:
             mod = importlib.import_module(f"imgforge.cli.{name}")
         except ModuleNotFoundError as exc:  # a command group not built yet
             if exc.name != f"imgforge.cli.{name}":
                 raise
             continue
-        mod.register(app)
+        if hasattr(mod, "register"):
+            mod.register(app)
+        else:
+            app.add_typer(mod.app, name=name)
 
 
 _register()

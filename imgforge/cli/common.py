@@ -131,13 +131,19 @@ def _fmt(v: float) -> str:
     return f"{v:.3g}" if (a >= 1e4 or (a < 1e-2 and a != 0)) else f"{v:.3f}"
 
 
+def print_error(text: str) -> None:
+    """One plain, unwrapped line on stderr (scripts grep these)."""
+    sys.stderr.write(text.replace("\n", " ") + "\n")
+    sys.stderr.flush()
+
+
 def report_batch(result: BatchResult, *, as_json: bool, quiet: bool) -> int:
     """Print the failures and the summary (or the JSON document) and return the exit code."""
     for r in result.items:
         if r.status == "failed":
-            err_console.print(f"error: {r.error}", markup=False)
+            print_error(f"error: {r.error}")
     if as_json:
         sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
     elif not quiet or result.failed:
-        err_console.print(result.summary(), markup=False)
+        print_error(result.summary())
     return result.exit_code
