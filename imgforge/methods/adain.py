@@ -19,7 +19,7 @@ Spatial control (not in the PyTorch reference; the original Torch AdaIN has ``-m
 
 from __future__ import annotations
 
-from typing import Callable, Optional, Sequence
+from typing import Callable, Mapping, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
@@ -30,9 +30,9 @@ from ..errors import InputError, UsageError
 from ..ops.stats import adain, coral
 from ..progress import ProgressEvent, ProgressFn, emit
 
-__all__ = ["adain_stylize", "blend_features", "normalise_weights", "resize_masks"]
+__all__ = ["adain_stylize", "blend_features", "encode", "normalise_weights", "resize_masks"]
 
-Encoder = Callable[[Tensor], Tensor]
+Encoder = Callable[[Tensor], Union[Tensor, Mapping[str, Tensor]]]
 
 
 def normalise_weights(weights: Optional[Sequence[float]], n: int) -> list[float]:
@@ -128,6 +128,19 @@ def _check_mask(m: Tensor, i: int) -> None:
         raise InputError(f"mask {i}: values must lie in [0, 1], found {lo:.4g}..{hi:.4g}")
 
 
+def encode(encoder: Encoder, x: Tensor) -> Tensor:
+    """Run ``encoder`` and return its relu4_1 features: a tensor as is, or the ``"relu4_1"`` entry (or the only entry)
+    of a mapping of named activations."""
+    out = encoder(x)
+    if isinstance(out, Mapping):
+        if "relu4_1" in out:
+            return out["relu4_1"]
+        if len(out) == 1:
+            return next(iter(out.values()))
+        raise UsageError(f"the AdaIN encoder returned layers {sorted(out)}; it must return relu4_1")
+    return out
+
+
 def adain_stylize(
     content: Tensor,
     styles: Sequence[Tensor],
@@ -148,8 +161,8 @@ def adain_stylize(
         content: (1, 3, H, W) float RGB in [0, 1].
         styles: one or more (1, 3, h_i, w_i) float RGB in [0, 1]; sizes may differ (each is encoded on its own).
         encoder: maps (B, 3, H, W) in [0, 1] to relu4_1 features (B, 512, ceil(H/8), ceil(W/8)), e.g.
-            :func:`imgforge.models.adain.adain_encoder` of a loaded ``vgg_normalised``. Must be on the decoder's
-            device and dtype.
+            :func:`imgforge.models.adain.adain_encoder` of a loaded ``vgg_normalised``; an encoder returning a
+            mapping of named layers is accepted too (see :func:`encode`). Must be on the decoder's device and dtype.
         decoder: an :class:`~imgforge.models.adain.AdaINDecoder`; inputs are moved to its device and dtype.
         alpha: content-style trade-off in [0, 1] (1 = full style).
         style_weights: interpolation weights, normalised by their sum; ``None`` = equal weights.
@@ -179,8 +192,8 @@ def adain_stylize(
         if preserve_color:
             # the reference's coral() works in float32 (it asserts a float32 CPU tensor)
             styles = [coral(s[0].float(), content[0].float()).to(dt).unsqueeze(0) for s in styles]
-        content_feat = encoder(content)
-        style_feats = [encoder(s) for s in styles]
+        content_feat = encode(encoder, content)
+        style_feats = [encode(encoder, s) for s in styles]
         feat = blend_features(content_feat, style_feats, alpha=alpha, style_weights=style_weights, masks=masks)
         out = decoder(feat)
     if crop_to_input:

@@ -12,7 +12,7 @@ import torch.nn as nn
 
 from imgforge.errors import InputError, UsageError, WeightsError
 from imgforge.hub.converters import get_converter
-from imgforge.methods.adain import adain_stylize, blend_features, normalise_weights, resize_masks
+from imgforge.methods.adain import adain_stylize, blend_features, encode, normalise_weights, resize_masks
 from imgforge.models.adain import DECODER_CONV_INDICES, AdaINDecoder, adain_encoder
 from imgforge.models.registry import build
 from imgforge.ops.stats import coral
@@ -218,6 +218,15 @@ def test_adain_stylize_crops_odd_sizes() -> None:
     assert torch.equal(out, full[:, :, :13, :19])
     masked = adain_stylize(content, [style], enc, dec, masks=[torch.ones(1, 1, 13, 19)])
     assert masked.shape == (1, 3, 13, 19)
+
+
+def test_encode_accepts_named_layer_encoders() -> None:
+    x = torch.rand(1, 512, 2, 2)
+    assert encode(lambda _: x, x) is x
+    assert encode(lambda _: {"relu4_1": x, "relu1_1": x + 1}, x) is x
+    assert encode(lambda _: {"feat": x}, x) is x
+    with pytest.raises(UsageError, match="relu4_1"):
+        encode(lambda _: {"relu1_1": x, "relu2_1": x}, x)
 
 
 def test_adain_stylize_input_errors() -> None:
