@@ -391,10 +391,16 @@ MANIFEST: Tuple[WeightsEntry, ...] = (
 
 
 def repo_weights_dir() -> Path:
-    """The repository/package ``weights/`` directory (next to the ``imgforge`` package)."""
+    """The shipped ``weights/`` directory: next to the ``imgforge`` package in a source checkout or editable
+    install, else ``<prefix>/share/imgforge/weights`` where a wheel install puts it (pyproject ``data-files``)."""
+    import sys
+
     import imgforge
 
-    return Path(imgforge.__file__).resolve().parents[1] / "weights"
+    beside = Path(imgforge.__file__).resolve().parents[1] / "weights"
+    if beside.is_dir():
+        return beside
+    return Path(sys.prefix) / "share" / "imgforge" / "weights"
 
 
 def read_safetensors_metadata(path: Path) -> Optional[Dict[str, str]]:

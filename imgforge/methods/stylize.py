@@ -50,6 +50,27 @@ class StylizeJob:
         self.gatys.validate()
 
 
+def resolve_style_encoder(spec: Optional[str], *, progress: Optional[ProgressFn] = None):  # type: ignore[no-untyped-def]
+    """The loss network for Gatys: ``spec`` (a weights name or file, resolved through the weights store, downloading
+    when allowed) or, when None, the published VGG-19 if it is present locally, else the embedded encoder.
+
+    Returns ``(encoder, one-line description)``.
+    """
+    from ..errors import WeightsError
+    from ..hub.store import resolve
+    from .encoders import load_style_encoder
+
+    if spec is not None:
+        path = resolve(spec, progress=progress)
+        encoder, desc = load_style_encoder(path)
+        return encoder, desc
+    try:
+        path = resolve("vgg19", offline=True)
+    except WeightsError:
+        return load_style_encoder(None)
+    return load_style_encoder(path)
+
+
 def _load_styles(paths: Sequence[str], max_pixels: Optional[int]) -> List[torch.Tensor]:
     return [load_image(p, max_pixels=max_pixels).rgb[None] for p in paths]
 
@@ -62,10 +83,8 @@ class _GatysRunner:
     """Loads the encoder and the style images once, then stylizes one content image per call."""
 
     def __init__(self, job: StylizeJob, rt: Runtime, save: SaveOptions, progress: Optional[ProgressFn]) -> None:
-        from .encoders import load_style_encoder
-
         job.validate()
-        encoder, description = load_style_encoder(job.encoder)
+        encoder, description = resolve_style_encoder(job.encoder, progress=progress)
         note(progress, "encoder", f"loss network: {description}")
         self.encoder = encoder.to(rt.device).eval()
         for p in self.encoder.parameters():
