@@ -82,8 +82,8 @@ class Blur(nn.Module):
         self.register_buffer("kernel", make_kernel(kernel) * (upsample_factor**2))
         self.pad = pad
 
-    def forward(self, x: Tensor) -> Tensor:
-        return upfirdn2d(x, self.kernel, pad=self.pad)
+    def forward(self, x: Tensor, bias: Optional[Tensor] = None) -> Tensor:
+        return upfirdn2d(x, self.kernel, pad=self.pad, bias=bias)
 
 
 class Upsample(nn.Module):
@@ -141,43 +141,50 @@ class ModulatedConv2d(nn.Module):
         return (f"{self.in_channel}, {self.out_channel}, {self.kernel_size}, upsample={self.upsample}, "
                 f"downsample={self.downsample}, demodulate={self.demodulate}")
 
-    def forward(self, x: Tensor, style: Tensor) -> Tensor:
-        """x: (N, in, H, W); style: (N, style_dim) -> (N, out, H', W') with H' = 2H / H / H/2."""
+    def forward(self, x: Tensor, style: Tensor, bias: Optional[Tensor] = None, gain: float = 1.0) -> Tensor:
+        """x: (N, in, H, W); style: (N, style_dim) -> (N, out, H', W'), H' = 2H / H / H/2 for up / - / down.
+
+        ``gain`` multiplies the output and ``bias`` (out,) is added after it (``gain*conv(x) + bias``); both are
+        folded into the convolution so that the activation that follows costs no extra pass over the data.
+        """
         b, cin, h, w = x.shape
-        with _no_autocast(x):
-            s = self.modulation(style.to(self.weight.dtype))  # (N, in)
-            weight = self.weight * self.scale  # (1, out, in, k, k)
-            if self.fused:
-                weight = weight * s.view(b, 1, cin, 1, 1)
-                if self.demodulate:
-                    weight = weight * torch.rsqrt(weight.pow(2).sum([2, 3, 4]) + self.eps).view(b, -1, 1, 1, 1)
-            elif self.demodulate:
-                wsq = weight[0].pow(2).sum([2, 3])  # (out, in)
-                dcoef = torch.rsqrt(s.pow(2) @ wsq.t() + self.eps)  # (N, out)
         k, cout = self.kernel_size, self.out_channel
-        weight = weight.to(x.dtype)
-        if not self.fused:
+        with _no_autocast(x):
+            # Equalized-lr scale folded into the styles; demodulation from the squared weight norms per (out, in):
+            # rsqrt(sum_{in,kh,kw} (scale*W*s)^2 + eps) = rsqrt((scale*s)^2 @ sum_{kh,kw} W^2 + eps).
+            s = self.modulation(style.to(self.weight.dtype)) * self.scale  # (N, in)
+            if self.demodulate:
+                wsq = self.weight[0].square().sum([2, 3])  # (out, in)
+                d = torch.rsqrt(s.square() @ wsq.t() + self.eps) * gain  # (N, out)
+            else:
+                d = s.new_full((b, cout), gain)
+            if self.fused:  # per-sample weights (N, out, in, k, k), one grouped convolution
+                weight = self.weight * (d.view(b, cout, 1, 1, 1) * s.view(b, 1, cin, 1, 1))
+                weight = weight.to(x.dtype)
+        gbias = None if bias is None else (bias * gain if gain != 1.0 else bias).to(x.dtype)
+        if not self.fused:  # shared weight: scale the input by s, the output by d
             x = x * s.to(x.dtype).view(b, cin, 1, 1)
-            w0 = weight[0]
+            w0 = self.weight[0].to(x.dtype)
             if self.upsample:
                 out = self.blur(F.conv_transpose2d(x, w0.transpose(0, 1), stride=2))
             elif self.downsample:
                 out = F.conv2d(self.blur(x), w0, stride=2)
             else:
                 out = F.conv2d(x, w0, padding=self.padding)
-            if self.demodulate:
-                out = out * dcoef.to(out.dtype).view(b, -1, 1, 1)
-            return out
+            dv = d.to(out.dtype).view(b, cout, 1, 1)
+            return out * dv if gbias is None else torch.addcmul(gbias.view(1, cout, 1, 1), out, dv)
         if self.upsample:
             wt = weight.transpose(1, 2).reshape(b * cin, cout, k, k)
             out = F.conv_transpose2d(x.reshape(1, b * cin, h, w), wt, stride=2, groups=b)
-            return self.blur(out.reshape(b, cout, out.shape[-2], out.shape[-1]))
+            out = self.blur(out, None if gbias is None else gbias.repeat(b))
+            return out.reshape(b, cout, out.shape[-2], out.shape[-1])
         weight = weight.reshape(b * cout, cin, k, k)
+        gb = None if gbias is None else gbias.repeat(b)
         if self.downsample:
             x = self.blur(x)
-            out = F.conv2d(x.reshape(1, b * cin, *x.shape[-2:]), weight, stride=2, groups=b)
+            out = F.conv2d(x.reshape(1, b * cin, *x.shape[-2:]), weight, gb, stride=2, groups=b)
         else:
-            out = F.conv2d(x.reshape(1, b * cin, h, w), weight, padding=self.padding, groups=b)
+            out = F.conv2d(x.reshape(1, b * cin, h, w), weight, gb, padding=self.padding, groups=b)
         return out.reshape(b, cout, out.shape[-2], out.shape[-1])
 
 
@@ -217,7 +224,20 @@ class StyledConv(nn.Module):
         self.activate = FusedLeakyReLU(out_channel)
 
     def forward(self, x: Tensor, style: Tensor, noise: Optional[Tensor] = None) -> Tensor:
-        return self.activate(self.noise(self.conv(x, style), noise=noise))
+        """``lrelu(conv(x, style) + strength*noise + bias, 0.2) * gain``, computed as ``lrelu(gain*(...))``
+        (lrelu is positively homogeneous), with gain and bias folded into the convolution."""
+        act = self.activate
+        gain = act.scale
+        out = self.conv(x, style, bias=act.bias, gain=gain)
+        if noise is None:
+            noise = out.new_empty(out.shape[0], 1, out.shape[2], out.shape[3]).normal_()
+        inplace = not torch.is_grad_enabled()  # out is a fresh tensor; in-place only when autograd is off
+        nz = (self.noise.weight * gain).to(out.dtype) * noise.to(out.dtype)
+        out = out.add_(nz) if inplace else out + nz
+        out = F.leaky_relu(out, act.negative_slope, inplace=inplace)
+        if act.clamp is not None:
+            out = out.clamp_(-act.clamp, act.clamp) if inplace else out.clamp(-act.clamp, act.clamp)
+        return out
 
 
 class ToRGB(nn.Module):
@@ -233,7 +253,7 @@ class ToRGB(nn.Module):
         self.clamp: Optional[float] = None
 
     def forward(self, x: Tensor, style: Tensor, skip: Optional[Tensor] = None) -> Tensor:
-        out = self.conv(x, style) + self.bias
+        out = self.conv(x, style, bias=self.bias.view(-1))
         if self.clamp is not None:
             out = out.clamp(-self.clamp, self.clamp)
         if skip is not None:

@@ -11,7 +11,7 @@ symmetric padding goes into the convolution itself. All functions work for any f
 
 from __future__ import annotations
 
-from typing import Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -66,8 +66,9 @@ def upfirdn2d_reference(x: Tensor, kernel: Tensor, up: int = 1, down: int = 1, p
     return out[:, :, ::down, ::down]
 
 
-def upfirdn2d(x: Tensor, kernel: Tensor, up: int = 1, down: int = 1, pad: Pad = 0) -> Tensor:
-    """Up-sample by ``up``, FIR-filter with ``kernel``, down-sample by ``down``, per channel.
+def upfirdn2d(x: Tensor, kernel: Tensor, up: int = 1, down: int = 1, pad: Pad = 0,
+              bias: Optional[Tensor] = None) -> Tensor:
+    """Up-sample by ``up``, FIR-filter with ``kernel``, down-sample by ``down``, per channel (+ optional bias).
 
     Args:
         x: (N, C, H, W) float.
@@ -75,12 +76,15 @@ def upfirdn2d(x: Tensor, kernel: Tensor, up: int = 1, down: int = 1, pad: Pad = 
         up, down: integer factors >= 1.
         pad: padding of the up-sampled image before filtering: int, ``(p0, p1)`` for both axes, or
             ``(x0, x1, y0, y1)``; negative values crop.
+        bias: optional (C,) added to the output (inside the convolution call, at no extra cost).
     Returns:
         (N, C, (H*up + y0 + y1 - kh) // down + 1, (W*up + x0 + x1 - kw) // down + 1), dtype of ``x``.
     """
     x0, x1, y0, y1 = _pads(pad)
     kh, kw = kernel.shape
     c = x.shape[1]
+    if bias is not None:
+        bias = bias.to(x.dtype)
     if up > 1 and down == 1:
         # Polyphase: zero-insertion followed by a convolution equals a strided transposed convolution with the
         # unflipped kernel, padding kh-1-p0 and output_padding p1-p0+up-1 (valid when those are in range).
@@ -88,7 +92,7 @@ def upfirdn2d(x: Tensor, kernel: Tensor, up: int = 1, down: int = 1, pad: Pad = 
         ox, oy = x1 - x0 + up - 1, y1 - y0 + up - 1
         if px >= 0 and py >= 0 and 0 <= ox < up and 0 <= oy < up:
             weight = _depthwise(kernel, c, x)
-            return F.conv_transpose2d(x, weight, stride=up, padding=(py, px), output_padding=(oy, ox), groups=c)
+            return F.conv_transpose2d(x, weight, bias, stride=up, padding=(py, px), output_padding=(oy, ox), groups=c)
     if up > 1:
         n, _, h, w = x.shape
         x = x.reshape(n, c, h, 1, w, 1)
@@ -96,9 +100,9 @@ def upfirdn2d(x: Tensor, kernel: Tensor, up: int = 1, down: int = 1, pad: Pad = 
         x = x.reshape(n, c, h * up, w * up)
     weight = _depthwise(torch.flip(kernel, [0, 1]), c, x)
     if x0 == x1 == y0 == y1 and x0 >= 0:
-        return F.conv2d(x, weight, stride=down, padding=x0, groups=c)
+        return F.conv2d(x, weight, bias, stride=down, padding=x0, groups=c)
     x = F.pad(x, [x0, x1, y0, y1])
-    return F.conv2d(x, weight, stride=down, groups=c)
+    return F.conv2d(x, weight, bias, stride=down, groups=c)
 
 
 def upsample2d(x: Tensor, kernel: Tensor, factor: int = 2) -> Tensor:
