@@ -181,6 +181,11 @@ def _rebuild_parameter(data: Any, requires_grad: Any = False, backward_hooks: An
     return data
 
 
+def _qual(module: str, name: str) -> str:
+    """``module.name`` for messages; protocol-2 pickles spell builtins ``__builtin__``."""
+    return f"{'builtins' if module == '__builtin__' else module}.{name}"
+
+
 # ------------------------------------------------------------------------------------ legacy storage payloads
 class _PayloadUnpickler(pickle.Unpickler):
     """For the small pickles inside a legacy ``torch.save`` stream: only storage type names are allowed."""
@@ -190,9 +195,9 @@ class _PayloadUnpickler(pickle.Unpickler):
         self._storages = storages
 
     def find_class(self, module: str, name: str) -> Any:
-        if module == "torch" and name in _STORAGE_DTYPES:
+        if (module == "torch" and name in _STORAGE_DTYPES) or (module, name) == ("torch.storage", "UntypedStorage"):
             return _StorageType(name)
-        raise UnsafeWeightsError(f"a tensor storage payload asks for global {module}.{name}; refusing (only torch "
+        raise UnsafeWeightsError(f"a tensor storage payload asks for global {_qual(module, name)}; refusing (only torch "
                                  "storage types may appear there)")
 
     def persistent_load(self, pid: Any) -> Any:
@@ -407,7 +412,8 @@ class NetworkUnpickler(pickle.Unpickler):
         if module.startswith("dnnlib.tflib"):
             raise WeightsError(f"this is a TensorFlow StyleGAN pickle ({module}.{name}); only PyTorch "
                                "stylegan2-ada-pytorch pickles are supported (convert it with NVIDIA's legacy.py)")
-        raise UnsafeWeightsError(f"the pickle asks for global {module}.{name}, which the safe loader does not allow")
+        raise UnsafeWeightsError(f"the pickle asks for global {_qual(module, name)}, which the safe loader does not "
+                                 "allow")
 
     def persistent_load(self, pid: Any) -> Any:
         raise UnsafeWeightsError(f"unexpected persistent id {pid!r:.60} in a network pickle")
@@ -472,7 +478,7 @@ def load_torch_checkpoint(path: Path, *, allow: Iterable[Any] = (argparse.Namesp
         with torch.serialization.safe_globals(list(allow)):
             return torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        m = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+        m = re.search(r"GLOBAL ([\w.]+)", str(exc))  # "Unsupported global: GLOBAL x" / "unsupported GLOBAL x whose ..."
         if m:
             raise UnsafeWeightsError(f"{path}: refused: the file asks for global {m.group(1)}, which the safe "
                                      "loader does not allow (it may run code). Only load weights from sources "

@@ -144,8 +144,8 @@ class ModulatedConv2d(nn.Module):
     def forward(self, x: Tensor, style: Tensor, bias: Optional[Tensor] = None, gain: float = 1.0) -> Tensor:
         """x: (N, in, H, W); style: (N, style_dim) -> (N, out, H', W'), H' = 2H / H / H/2 for up / - / down.
 
-        ``gain`` multiplies the output and ``bias`` (out,) is added after it (``gain*conv(x) + bias``); both are
-        folded into the convolution so that the activation that follows costs no extra pass over the data.
+        Returns ``gain * (conv(x) + bias)`` with ``bias: (out,)``; both are folded into the convolution so that
+        the activation that follows costs no extra pass over the data.
         """
         b, cin, h, w = x.shape
         k, cout = self.kernel_size, self.out_channel
@@ -253,11 +253,14 @@ class ToRGB(nn.Module):
         self.clamp: Optional[float] = None
 
     def forward(self, x: Tensor, style: Tensor, skip: Optional[Tensor] = None) -> Tensor:
-        out = self.conv(x, style, bias=self.bias.view(-1))
+        """x: (N, in, H, W) -> image (N, 3, H, W), in the parameters' dtype even under autocast (the RGB skip
+        sum is accumulated at full precision; it is only 3 channels)."""
+        out = self.conv(x, style, bias=self.bias.view(-1)).to(self.bias.dtype)
         if self.clamp is not None:
             out = out.clamp(-self.clamp, self.clamp)
         if skip is not None:
-            out = out + self.upsample(skip)
+            with _no_autocast(out):
+                out = out + self.upsample(skip.to(out.dtype))
         return out
 
 
