@@ -114,7 +114,7 @@ def convert_rosinality_stylegan2(path: Path) -> Converted:
     for k in expected:
         if tuple(g[k].shape) != shapes[k]:
             raise WeightsError(f"{path}: {k} has shape {tuple(g[k].shape)}, expected {shapes[k]}")
-    for k, ref in _derived_buffers(shapes, [1.0, 3.0, 3.0, 1.0]).items():
+    for k in _derived_buffers(shapes, [1.0, 3.0, 3.0, 1.0]):  # derived constants: compare, never learn
         _check_filter(k, g[k], [1.0, 3.0, 3.0, 1.0], 4.0, path)
     sd: Dict[str, Tensor] = {k: g[k].detach().float().contiguous() for k in expected}
     extra: Dict[str, str] = {"source_format": "rosinality .pt"}

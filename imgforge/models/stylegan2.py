@@ -79,6 +79,12 @@ class Generator(nn.Module):
         conv_clamp: clamp activations / ToRGB outputs to ±conv_clamp, as NVIDIA's ``conv_clamp`` (None: off).
         num_fp16_res: recorded from NVIDIA pickles only; this implementation always computes in the parameters'
             dtype (fp32 by default, i.e. NVIDIA's ``force_fp32=True``), or under the caller's autocast.
+
+    Run-time switches (not part of the state dict):
+        memory_format: layout of the synthesis input (``torch.channels_last`` can help oneDNN/cuDNN convs).
+        :meth:`set_fused_modconv`: grouped per-sample convolution (default) or shared-weight convolution.
+        Autocast (bf16/fp16) is supported: convolutions run in low precision, the mapping network, styles,
+        demodulation and the RGB skip sum stay float32; the output image is float32.
     """
 
     def __init__(self, size: int, style_dim: int = 512, n_mlp: int = 8, channel_multiplier: int = 2,

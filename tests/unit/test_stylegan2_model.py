@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 import torch
@@ -18,7 +19,7 @@ CH = {4: 8, 8: 6, 16: 4}
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
+def _one_thread() -> Iterator[None]:
     """Tiny tensors: intra-op threads only add synchronisation cost (large on a shared machine)."""
     n = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -102,6 +103,9 @@ def test_styled_conv_and_to_rgb_epilogue() -> None:
     feat, skip = torch.randn(2, 6, 8, 8), torch.randn(2, 3, 4, 4)
     up = upfirdn2d_reference(skip, make_kernel([1, 3, 3, 1]) * 4, up=2, pad=(2, 1))
     want = ref_modconv(rgb.conv, feat, style) + rgb.bias + up
+    torch.testing.assert_close(rgb(feat, style, skip), want, atol=5e-5, rtol=1e-5)
+    rgb.clamp = 0.2  # NVIDIA conv_clamp: on the ToRGB output, before the skip sum
+    want = (ref_modconv(rgb.conv, feat, style) + rgb.bias).clamp(-0.2, 0.2) + up
     torch.testing.assert_close(rgb(feat, style, skip), want, atol=5e-5, rtol=1e-5)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Iterator
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from imgforge.ops.upfirdn2d import downsample2d, make_kernel, upfirdn2d, upfirdn
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
+def _one_thread() -> Iterator[None]:
     """Tiny tensors: intra-op threads only add synchronisation cost (large on a shared machine)."""
     n = torch.get_num_threads()
     torch.set_num_threads(1)
