@@ -92,9 +92,9 @@ class PersistentObject:
 
     def child(self, name: str) -> Optional["PersistentObject"]:
         """Sub-module ``name`` (dotted path) or None."""
-        obj: Optional[PersistentObject] = self
+        obj: Any = self
         for part in name.split("."):
-            mods = obj.state.get("_modules") or {} if obj is not None else {}
+            mods = obj.state.get("_modules")
             obj = mods.get(part) if isinstance(mods, dict) else None
             if not isinstance(obj, PersistentObject):
                 return None
