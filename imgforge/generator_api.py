@@ -12,7 +12,6 @@ Example::
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Optional, Union
 
@@ -40,17 +39,9 @@ def detect_stylegan_format(path: Path) -> str:
 
 
 def _resolve_name(name: str) -> Path:
-    """A named model -> local file, through ``imgforge.hub.store.resolve(name)`` when that module exists."""
-    try:
-        store = importlib.import_module("imgforge.hub.store")
-    except ModuleNotFoundError as exc:
-        if exc.name != "imgforge.hub.store":
-            raise
-        store = None
-    resolve = getattr(store, "resolve", None) if store is not None else None
-    if resolve is None:
-        raise WeightsError(f"{name!r} is neither an existing file nor a known model name; pass the path of a "
-                           "StyleGAN2 .pkl/.pt/.safetensors file")
+    """A model name (or a path) -> local file, through the weights store (which may download)."""
+    from .hub.store import resolve
+
     return Path(resolve(name))
 
 

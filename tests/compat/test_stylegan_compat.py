@@ -27,13 +27,6 @@ IMG = dict(atol=1e-4, rtol=1e-4)
 LAT = dict(atol=1e-5, rtol=0)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 @pytest.fixture()
 def s1(compat_dir: Path) -> Path:

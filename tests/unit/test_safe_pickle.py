@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import torch
 
-from imgforge.errors import UnsafeWeightsError, WeightsError
+from imgforge.errors import ImgforgeError, UnsafeWeightsError, WeightsError
 from imgforge.generator_api import detect_stylegan_format, load_generator
 from imgforge.hub.convert_stylegan import convert_nvidia_stylegan2_pkl, convert_rosinality_stylegan2
 from imgforge.hub.safe_pickle import (
@@ -37,13 +37,6 @@ from imgforge.ops.upfirdn2d import make_kernel
 
 SRC = '"""Stand-in module source for a test."""\nimport torch\n\n\nclass Generator(torch.nn.Module):\n    pass\n'
 
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 # --------------------------------------------------------------------------------- synthetic NVIDIA pickles
@@ -329,7 +322,7 @@ def test_torch_checkpoint_loading_and_rosinality_converter(tmp_path: Path, zip_f
 
 
 def test_load_generator_errors(tmp_path: Path) -> None:
-    with pytest.raises(WeightsError, match="neither an existing file"):
+    with pytest.raises(ImgforgeError, match="weights file not found"):
         load_generator(tmp_path / "missing.pt")
     p = tmp_path / "x.txt"
     p.write_text("hello")

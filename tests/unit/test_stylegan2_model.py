@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import torch
@@ -17,14 +16,6 @@ from imgforge.ops.upfirdn2d import make_kernel, upfirdn2d_reference
 
 CH = {4: 8, 8: 6, 16: 4}
 
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    """Tiny tensors: intra-op threads only add synchronisation cost (large on a shared machine)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def randomize(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:

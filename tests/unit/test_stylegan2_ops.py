@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from typing import Iterator
 
 import numpy as np
 import pytest
@@ -12,14 +11,6 @@ import torch
 from imgforge.ops.fused_act import FusedLeakyReLU, fused_leaky_relu
 from imgforge.ops.upfirdn2d import downsample2d, make_kernel, upfirdn2d, upfirdn2d_reference, upsample2d
 
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    """Tiny tensors: intra-op threads only add synchronisation cost (large on a shared machine)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _upfirdn_loops(x: np.ndarray, k: np.ndarray, up: int, down: int, pads: tuple[int, int, int, int]) -> np.ndarray:
