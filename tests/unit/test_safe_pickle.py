@@ -13,7 +13,7 @@ import sys
 import types
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, Optional
+from typing import Any, Callable, Dict, Optional
 
 import numpy as np
 import pytest
