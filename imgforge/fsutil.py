@@ -17,6 +17,13 @@ from .errors import OutputError
 PathLike = Union[str, "os.PathLike[str]"]
 
 
+def _default_mode() -> int:
+    """The mode a plain ``open(path, "w")`` would create: 0o666 minus the process umask."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 @contextlib.contextmanager
 def atomic_path(target: PathLike, *, mkdir: bool = True) -> Iterator[Path]:
     """Yield a temporary path next to ``target``; on success rename it onto ``target``, on error delete it.
@@ -40,6 +47,7 @@ def atomic_path(target: PathLike, *, mkdir: bool = True) -> Iterator[Path]:
         yield tmp
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
+        os.chmod(tmp, _default_mode())  # mkstemp creates 0600 files; outputs should be as readable as any other
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -205,3 +205,15 @@ def test_output_namer(tmp_path: Path) -> None:
         check_output_target(OutputNamer(output="o.png"), 2)
     with pytest.raises(UsageError, match="cannot write"):
         check_output_target(OutputNamer(output="o.bmpx"), 1)
+
+
+def test_atomic_outputs_have_ordinary_permissions(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    mask = os.umask(0o022)
+    try:
+        save_image(torch.rand(3, 4, 4), tmp_path / "p.png")
+        assert stat.S_IMODE((tmp_path / "p.png").stat().st_mode) == 0o644
+    finally:
+        os.umask(mask)
