@@ -82,6 +82,6 @@ def coral(source: Tensor, target: Tensor) -> Tensor:
     tgt_norm = (tgt_f - tgt_mean) / tgt_std
     tgt_cov = tgt_norm @ tgt_norm.t() + torch.eye(3, dtype=source.dtype, device=source.device)
 
-    src_norm_t = _mat_sqrt(tgt_cov) @ torch.linalg.inv(_mat_sqrt(src_cov)) @ src_norm
+    src_norm_t = _mat_sqrt(tgt_cov) @ (torch.linalg.inv(_mat_sqrt(src_cov)) @ src_norm)  # reference's association
     out = src_norm_t * tgt_std + tgt_mean
     return out.reshape(source.shape)

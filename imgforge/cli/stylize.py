@@ -1,0 +1,177 @@
+"""``imgforge stylize`` (alias ``style-transfer``) and ``imgforge texture``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, List, Optional, Tuple
+
+import typer
+
+from ..errors import UsageError
+from ..methods.gatys import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, GatysConfig
+from ..methods.stylize import StylizeJob, run_stylize, run_texture
+from ..runtime import seed_everything
+from .common import (
+    BatchArgs, Inputs, JsonOpt, MaxPixelsOpt, OutDirOpt, OutputOpt, OverwriteOpt, QualityOpt, RecursiveOpt,
+    RichProgress, ShardOpt, get_globals, report_batch,
+)
+
+STYLIZE_HELP = """Stylize photos with the look of one or more style images (Gatys et al. optimisation).
+
+Examples:
+
+  imgforge stylize photo.jpg --style starry.jpg -o out.png
+
+  imgforge stylize photos/ --style starry.jpg --style scream.jpg --style-weights 0.7,0.3 --out-dir styled/
+
+  imgforge --seed 1 stylize photo.jpg --style starry.jpg --size 256 --iterations 200 --optimizer adam -o small.png
+"""
+
+TEXTURE_HELP = """Synthesize a texture of any size from style images (Gatys et al., content-free).
+
+Examples:
+
+  imgforge texture --style starry.jpg --width 512 --height 256 -o texture.png
+
+  imgforge --seed 3 texture --style bricks.jpg --style moss.jpg --style-weights 1,1 -o mix.png
+"""
+
+
+def _floats(spec: Optional[str], what: str) -> Optional[Tuple[float, ...]]:
+    if spec is None:
+        return None
+    try:
+        return tuple(float(x) for x in spec.split(",") if x.strip())
+    except ValueError:
+        raise UsageError(f"{what} {spec!r}: expected comma-separated numbers, e.g. 0.7,0.3") from None
+
+
+def _layers(spec: Optional[str], default: Tuple[str, ...]) -> Tuple[str, ...]:
+    return default if spec is None else tuple(x.strip() for x in spec.split(",") if x.strip())
+
+
+StyleOpt = Annotated[List[str], typer.Option("--style", "-s", help="Style image (repeat for a blend of several).")]
+StyleWeightsOpt = Annotated[Optional[str], typer.Option("--style-weights", help="Blend weights of the styles, e.g. 0.7,0.3 (normalised).")]
+MethodOpt = Annotated[str, typer.Option("--method", "-m", help="gatys (optimisation).")]
+SizeOpt = Annotated[Optional[int], typer.Option("--size", help="Long side of the output in pixels (gatys default 512).")]
+ItersOpt = Annotated[int, typer.Option("--iterations", "-n", min=0, help="Optimisation steps (L-BFGS evaluations or Adam steps).")]
+OptimOpt = Annotated[str, typer.Option("--optimizer", help="lbfgs or adam.")]
+LrOpt = Annotated[Optional[float], typer.Option("--lr", help="Step size (default 1.0 for lbfgs, 0.02 for adam).")]
+InitOpt = Annotated[str, typer.Option("--init", help="content or noise.")]
+CwOpt = Annotated[float, typer.Option("--content-weight", help="Weight of the content loss.")]
+SwOpt = Annotated[float, typer.Option("--style-weight", help="Weight of the style loss (higher = stronger style).")]
+TvOpt = Annotated[float, typer.Option("--tv-weight", help="Weight of the total-variation smoothness loss.")]
+ClOpt = Annotated[Optional[str], typer.Option("--content-layers", help=f"Comma-separated layers (default {','.join(DEFAULT_CONTENT_LAYERS)}).")]
+SlOpt = Annotated[Optional[str], typer.Option("--style-layers", help=f"Comma-separated layers (default {','.join(DEFAULT_STYLE_LAYERS)}).")]
+StyleScaleOpt = Annotated[float, typer.Option("--style-scale", help="Style images are resized to this multiple of the output size.")]
+EncoderOpt = Annotated[Optional[str], typer.Option("--encoder", help="Loss network: weights name or file (default: published VGG-19 if present, else the embedded encoder).")]
+
+_DEFAULT = GatysConfig()
+
+
+def stylize(
+    ctx: typer.Context,
+    content: Inputs = None,  # type: ignore[assignment]
+    style: StyleOpt = None,  # type: ignore[assignment]
+    style_weights: StyleWeightsOpt = None,
+    method: MethodOpt = "gatys",
+    size: SizeOpt = None,
+    iterations: ItersOpt = _DEFAULT.iterations,
+    optimizer: OptimOpt = _DEFAULT.optimizer,
+    lr: LrOpt = None,
+    init: InitOpt = _DEFAULT.init,
+    content_weight: CwOpt = _DEFAULT.content_weight,
+    style_weight: SwOpt = _DEFAULT.style_weight,
+    tv_weight: TvOpt = _DEFAULT.tv_weight,
+    content_layers: ClOpt = None,
+    style_layers: SlOpt = None,
+    style_scale: StyleScaleOpt = _DEFAULT.style_scale,
+    encoder: EncoderOpt = None,
+    width: Annotated[Optional[int], typer.Option("--width", help="Texture width when no content is given.")] = None,
+    height: Annotated[Optional[int], typer.Option("--height", help="Texture height when no content is given.")] = None,
+    output: OutputOpt = None,
+    out_dir: OutDirOpt = None,
+    name: Annotated[str, typer.Option("--name", help="Output name template for --out-dir: {stem} {name} {ext} {index} {method}.")] = "{stem}_{method}.png",
+    overwrite: OverwriteOpt = False,
+    quality: QualityOpt = 95,
+    recursive: RecursiveOpt = False,
+    shard: ShardOpt = None,
+    json_out: JsonOpt = False,
+    max_pixels: MaxPixelsOpt = None,
+) -> None:
+    g = get_globals(ctx)
+    seed_everything(g.seed)
+    if not style:
+        raise typer.BadParameter("give at least one --style image", param_hint="--style")
+    cfg = GatysConfig(
+        content_layers=_layers(content_layers, DEFAULT_CONTENT_LAYERS), style_layers=_layers(style_layers, DEFAULT_STYLE_LAYERS),
+        content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight, optimizer=optimizer, lr=lr,
+        iterations=iterations, init=init, size=size if size is not None else _DEFAULT.size, style_scale=style_scale,
+        style_weights=_floats(style_weights, "--style-weights"), seed=g.seed if g.seed is not None else _DEFAULT.seed,
+    )
+    job = StylizeJob(styles=tuple(style), method=method, encoder=encoder, gatys=cfg, seed=g.seed)
+    args = BatchArgs(content or [], output, out_dir, name, overwrite, quality, recursive, shard, json_out, max_pixels)
+    rt = g.runtime()
+    with RichProgress(quiet=g.quiet) as progress:
+        if not content:
+            side = size or _DEFAULT.size or 512
+            out = output or str((out_dir or Path(".")) / "texture.png")
+            path = run_texture(job, out, (height or side, width or side), runtime=rt, save=args.save_options(),
+                               progress=progress)
+            if not g.quiet and str(path) != "-":
+                progress(_msg(f"wrote {path}"))
+            return
+        result = run_stylize(job, args.items(), args.namer(method=method), runtime=rt, save=args.save_options(),
+                             progress=progress)
+    code = report_batch(result, as_json=json_out, quiet=g.quiet)
+    if code:
+        raise typer.Exit(code)
+
+
+def texture(
+    ctx: typer.Context,
+    style: StyleOpt = None,  # type: ignore[assignment]
+    style_weights: StyleWeightsOpt = None,
+    width: Annotated[int, typer.Option("--width", min=16, help="Output width in pixels.")] = 512,
+    height: Annotated[int, typer.Option("--height", min=16, help="Output height in pixels.")] = 512,
+    iterations: ItersOpt = _DEFAULT.iterations,
+    optimizer: OptimOpt = _DEFAULT.optimizer,
+    lr: LrOpt = None,
+    style_weight: SwOpt = _DEFAULT.style_weight,
+    tv_weight: TvOpt = _DEFAULT.tv_weight,
+    style_layers: SlOpt = None,
+    style_scale: StyleScaleOpt = _DEFAULT.style_scale,
+    encoder: EncoderOpt = None,
+    output: Annotated[str, typer.Option("-o", "--output", help="Output file (- for stdout PNG).")] = "texture.png",
+    overwrite: OverwriteOpt = False,
+    quality: QualityOpt = 95,
+) -> None:
+    g = get_globals(ctx)
+    seed_everything(g.seed)
+    if not style:
+        raise typer.BadParameter("give at least one --style image", param_hint="--style")
+    cfg = GatysConfig(style_layers=_layers(style_layers, DEFAULT_STYLE_LAYERS), style_weight=style_weight,
+                      tv_weight=tv_weight, optimizer=optimizer, lr=lr, iterations=iterations, init="noise",
+                      size=max(width, height), style_scale=style_scale,
+                      style_weights=_floats(style_weights, "--style-weights"),
+                      seed=g.seed if g.seed is not None else _DEFAULT.seed)
+    job = StylizeJob(styles=tuple(style), encoder=encoder, gatys=cfg, seed=g.seed)
+    from ..batch import SaveOptions
+
+    with RichProgress(quiet=g.quiet) as progress:
+        path = run_texture(job, output, (height, width), runtime=g.runtime(),
+                           save=SaveOptions(overwrite=overwrite, quality=quality), progress=progress)
+        if str(path) != "-":
+            progress(_msg(f"wrote {path}"))
+
+
+def _msg(text: str):  # type: ignore[no-untyped-def]
+    from ..progress import ProgressEvent
+
+    return ProgressEvent(task="done", message=text)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("stylize", help=STYLIZE_HELP, no_args_is_help=True)(stylize)
+    app.command("style-transfer", help="Alias of `stylize`.\n\n" + STYLIZE_HELP, no_args_is_help=True, hidden=False)(stylize)
+    app.command("texture", help=TEXTURE_HELP, no_args_is_help=True)(texture)

@@ -1,0 +1,313 @@
+"""One plain training loop shared by every method (pix2pix, CycleGAN, fast style, AdaIN, StyleGAN2).
+
+A method contributes a :class:`TrainMethod` (built after ``imgforge.runtime.seed_everything(seed)`` so that its
+initial weights are repeatable): its networks and optimisers (``state_dict``/``load_state_dict``) and a
+``step(batch, step) -> {loss name: value}``. The loop owns what every run needs:
+
+- seeding and a deterministic data order (:class:`DeterministicBatches`: the permutation of epoch ``e`` is drawn
+  from ``seed + e``), so that a resumed run sees exactly the batches it would have seen;
+- periodic checkpoints, written atomically, with the method state, every RNG state and the loss history (also
+  written as ``losses.jsonl``), so that
+  ``resume`` continues with the same results as an uninterrupted run (also after ``kill -9``: from the last one);
+- Ctrl-C / SIGTERM: the current step finishes, a checkpoint is written, and :class:`Interrupted` is raised;
+- progress events with the losses; sample images every ``sample_every`` steps;
+- DDP under ``torchrun``: :func:`ddp_context` sets up the process group; the data order gives each rank its slice
+  of the global batch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Protocol
+
+import numpy as np
+import torch
+
+from ..errors import TrainingError
+from ..fsutil import atomic_path, atomic_write_text
+from ..progress import ProgressEvent, ProgressFn, emit, note
+
+CHECKPOINT_NAME = "checkpoint.pt"
+CHECKPOINT_VERSION = 1
+
+
+class TrainMethod(Protocol):
+    """What a method gives the loop."""
+
+    def state_dict(self) -> Dict[str, Any]:
+        """Networks, optimisers, schedulers, pools: everything needed to continue exactly."""
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        """Inverse of :meth:`state_dict`."""
+
+    def step(self, batch: Any, step: int) -> Dict[str, float]:
+        """One optimisation step on ``batch``; returns the losses as floats."""
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """Settings of :func:`train_loop`.
+
+    Attributes:
+        run_dir: folder of the run (checkpoint, samples, losses.jsonl, config.json).
+        steps: total optimisation steps.
+        seed: seed of the data order and of the RNGs.
+        checkpoint_every: steps between checkpoints (and one at the end).
+        sample_every: steps between sample images (0: never).
+        log_every: steps between progress events.
+        resume: continue from ``run_dir/checkpoint.pt`` when it exists.
+    """
+
+    run_dir: str
+    steps: int
+    seed: int = 0
+    checkpoint_every: int = 500
+    sample_every: int = 0
+    log_every: int = 10
+    resume: bool = True
+
+
+class Interrupted(TrainingError):
+    """Training stopped by Ctrl-C or SIGTERM after writing a checkpoint."""
+
+    exit_code = 130
+
+
+# ---- RNG state -----------------------------------------------------------------------------------------------------
+
+
+def rng_state() -> Dict[str, Any]:
+    """Every RNG state as tensors/tuples (loadable with ``torch.load(weights_only=True)``)."""
+    _, keys, pos, has_gauss, gauss = np.random.get_state()
+    state: Dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": (torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(gauss)),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: Dict[str, Any]) -> None:
+    """Restore what :func:`rng_state` saved."""
+    version, keys, gauss = state["python"]
+    random.setstate((version, tuple(keys), gauss))
+    np_keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state(("MT19937", np_keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# ---- data order ----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class DeterministicBatches:
+    """Index batches over a dataset of ``n`` items, reproducible from any step.
+
+    The permutation of epoch ``e`` comes from ``torch.Generator().manual_seed(seed + e)`` (or the identity when
+    ``shuffle`` is False); batch ``k`` of the run is the ``k``-th slice of ``batch_size`` indices, crossing epoch
+    boundaries. Under DDP each rank takes its ``batch_size / world_size`` part of each global batch.
+    """
+
+    n: int
+    batch_size: int
+    seed: int = 0
+    shuffle: bool = True
+    rank: int = 0
+    world_size: int = 1
+
+    def __post_init__(self) -> None:
+        if self.n <= 0:
+            raise TrainingError("the dataset is empty")
+        if self.batch_size % self.world_size:
+            raise TrainingError(f"batch size {self.batch_size} is not divisible by {self.world_size} processes")
+
+    def _perm(self, epoch: int) -> torch.Tensor:
+        if not self.shuffle:
+            return torch.arange(self.n)
+        return torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed + epoch))
+
+    def global_batch(self, step: int) -> List[int]:
+        """Indices of global batch number ``step`` (0-based)."""
+        start = step * self.batch_size
+        out: List[int] = []
+        while len(out) < self.batch_size:
+            epoch, pos = divmod(start + len(out), self.n)
+            perm = self._perm(epoch)
+            take = min(self.batch_size - len(out), self.n - pos)
+            out.extend(perm[pos:pos + take].tolist())
+        return out
+
+    def local_batch(self, step: int) -> List[int]:
+        """This rank's part of global batch ``step``."""
+        per = self.batch_size // self.world_size
+        return self.global_batch(step)[self.rank * per:(self.rank + 1) * per]
+
+    def epoch_of(self, step: int) -> int:
+        return (step * self.batch_size) // self.n
+
+
+# ---- DDP -----------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def dist_info() -> DistInfo:
+    """Rank and world size from the ``torchrun`` environment (1 process when absent)."""
+    return DistInfo(int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
+                    int(os.environ.get("LOCAL_RANK", 0)))
+
+
+def init_distributed(device: torch.device) -> DistInfo:
+    """Initialise the process group under torchrun (gloo on CPU, nccl on CUDA); no-op for one process."""
+    info = dist_info()
+    if info.world_size > 1 and not torch.distributed.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        torch.distributed.init_process_group(backend=backend)
+    return info
+
+
+# ---- checkpoints ---------------------------------------------------------------------------------------------------
+
+
+def save_checkpoint(path: Path, method: TrainMethod, step: int, history: List[Dict[str, float]], config: Dict[str, Any]) -> None:
+    """Write the checkpoint atomically (tensors + plain containers only, readable with weights_only=True)."""
+    payload = {
+        "version": CHECKPOINT_VERSION,
+        "step": step,
+        "method": method.state_dict(),
+        "rng": rng_state(),
+        "history": history,
+        "config": json.dumps(config, sort_keys=True, default=str),
+    }
+    with atomic_path(path) as tmp:
+        torch.save(payload, str(tmp))
+
+
+def load_checkpoint(path: Path) -> Dict[str, Any]:
+    """Read a checkpoint safely; :class:`TrainingError` with the path when it cannot be read."""
+    try:
+        payload = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise TrainingError(f"{path}: cannot read the checkpoint ({type(exc).__name__}: {exc}); "
+                            "delete it to start over") from exc
+    if not isinstance(payload, dict) or payload.get("version") != CHECKPOINT_VERSION:
+        raise TrainingError(f"{path}: not an imgforge training checkpoint (version {CHECKPOINT_VERSION})")
+    return payload
+
+
+class _StopFlag:
+    """Turns SIGINT/SIGTERM into a flag checked between steps (restores the old handlers on exit)."""
+
+    def __init__(self) -> None:
+        self.signal: Optional[int] = None
+        self._old: Dict[int, Any] = {}
+
+    def __enter__(self) -> "_StopFlag":
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not in the main thread
+                pass
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signal is not None:  # second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        self.signal = signum
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def train_loop(
+    method: TrainMethod,
+    get_batch: Callable[[int], Any],
+    cfg: LoopConfig,
+    *,
+    config_record: Optional[Dict[str, Any]] = None,
+    sample: Optional[Callable[[int, Path], None]] = None,
+    progress: Optional[ProgressFn] = None,
+    is_main: bool = True,
+    task: str = "train",
+) -> List[Dict[str, float]]:
+    """Run ``cfg.steps`` steps of ``method`` (continuing from the checkpoint when ``cfg.resume``).
+
+    Args:
+        method: the method's state and step.
+        get_batch: ``get_batch(step) -> batch`` — must be a pure function of the step (e.g. via
+            :class:`DeterministicBatches` and per-sample seeds), so that resume sees the same data.
+        cfg: loop settings.
+        config_record: the run's full configuration, saved as ``config.json`` and in the checkpoint.
+        sample: ``sample(step, run_dir)`` writes sample images (main process only).
+        progress: progress callback (losses as metrics).
+        is_main: whether this process writes files (rank 0 under DDP).
+    Returns:
+        The loss history: one dict per step with ``step`` and each loss.
+    Raises:
+        Interrupted: after Ctrl-C/SIGTERM (a checkpoint was written first).
+    """
+    run_dir = Path(cfg.run_dir)
+    ckpt = run_dir / CHECKPOINT_NAME
+    history: List[Dict[str, float]] = []
+    start = 0
+    record = dict(config_record or {})
+    if is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    if cfg.resume and ckpt.exists():
+        payload = load_checkpoint(ckpt)
+        method.load_state_dict(payload["method"])
+        set_rng_state(payload["rng"])
+        start = int(payload["step"])
+        history = list(payload["history"])
+        note(progress, task, f"resuming from {ckpt} at step {start}")
+    else:
+        torch.manual_seed(cfg.seed)
+        random.seed(cfg.seed)
+        np.random.seed(cfg.seed % 2**32)
+    if is_main:
+        atomic_write_text(run_dir / "config.json", json.dumps(record, indent=2, sort_keys=True, default=str))
+    if start >= cfg.steps:
+        note(progress, task, f"already trained for {start} steps (target {cfg.steps}); nothing to do")
+        return history
+    t0 = time.perf_counter()
+    step = start
+    with _StopFlag() as stop:
+        while step < cfg.steps:
+            batch = get_batch(step)
+            losses = method.step(batch, step)
+            step += 1
+            row = {"step": float(step), **{k: float(v) for k, v in losses.items()}}
+            history.append(row)
+            if step % cfg.log_every == 0 or step == cfg.steps:
+                rate = (step - start) / max(time.perf_counter() - t0, 1e-9)
+                emit(progress, ProgressEvent(task, step, cfg.steps, metrics={**losses, "it/s": rate}))
+            if sample is not None and is_main and cfg.sample_every and step % cfg.sample_every == 0:
+                sample(step, run_dir)
+            interrupted = stop.signal is not None
+            if is_main and (step % cfg.checkpoint_every == 0 or step == cfg.steps or interrupted):
+                save_checkpoint(ckpt, method, step, history, record)
+                atomic_write_text(run_dir / "losses.jsonl", "".join(json.dumps(r) + "\n" for r in history))
+            if interrupted:
+                raise Interrupted(f"stopped at step {step}; checkpoint written to {ckpt}; "
+                                  "run the same command again to resume")
+    return history
