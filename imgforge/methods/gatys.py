@@ -68,7 +68,7 @@ class GatysConfig:
     style_layer_weights: Optional[Tuple[float, ...]] = None
     content_weight: float = 1.0
     style_weight: float = 10.0
-    tv_weight: float = 0.0
+    tv_weight: float = 5.0
     loss_normalization: str = "relative"
     optimizer: str = "lbfgs"
     lr: Optional[float] = None
