@@ -149,12 +149,33 @@ def discriminator_arch(cfg: TranslationTrainConfig, input_nc: int) -> Tuple[str,
         raise UsageError(f"--netD: {exc}") from None
 
 
+def _contiguous(grad: torch.Tensor) -> torch.Tensor:
+    return grad.contiguous()
+
+
+def _hook_output(module: nn.Module, args: Any, output: torch.Tensor) -> None:
+    if output.requires_grad:
+        output.register_hook(_contiguous)
+
+
+def guard_instance_norm_grads(net: nn.Module) -> nn.Module:
+    """Work around a PyTorch CPU bug (seen in 2.13): ``InstanceNorm2d`` backward with batch size 1 and a
+    channels_last ``grad_output`` returns a wrong input gradient (errors of order 1), which is what a channels_last
+    network feeds it. A forward hook puts a tensor hook on every InstanceNorm output that makes the incoming
+    gradient contiguous (one copy per layer and step)."""
+    for m in net.modules():
+        if isinstance(m, nn.modules.instancenorm._InstanceNorm):
+            m.register_forward_hook(_hook_output)
+    return net
+
+
 def make_net(arch: str, kwargs: Mapping[str, Any], cfg: TranslationTrainConfig, device: torch.device,
              channels_last: bool) -> nn.Module:
-    """Build and initialise (reference ``init_weights``, global RNG) a network on ``device``."""
+    """Build and initialise (reference ``init_weights``, global RNG) a network on ``device``; with
+    ``channels_last`` the InstanceNorm gradients are guarded (:func:`guard_instance_norm_grads`)."""
     net = init_weights(build(arch, **dict(kwargs)), cfg.init_type, cfg.init_gain).to(device)
     if channels_last:
-        net = net.to(memory_format=torch.channels_last)
+        net = guard_instance_norm_grads(net.to(memory_format=torch.channels_last))
     return net
 
 
