@@ -39,7 +39,9 @@ def _direction(value: Optional[str]) -> Optional[str]:
 
 def _runtime(g: Any) -> Any:
     from ..methods.translate_job import translation_runtime
+    from ..runtime import set_threads_from_env
 
+    set_threads_from_env()  # IMGFORGE_THREADS
     return translation_runtime(g.device, g.precision)
 
 

@@ -136,7 +136,7 @@ def apply_transform(img: Image.Image, pre: Preprocess, params: Optional[Transfor
 
 def to_tensor(img: Image.Image) -> torch.Tensor:
     """PIL image (RGB or L) -> ``(C, H, W)`` float32 in [-1, 1] (``ToTensor`` then ``Normalize(0.5, 0.5)``)."""
-    arr = np.asarray(img, dtype=np.uint8)
+    arr = np.array(img, dtype=np.uint8)
     if arr.ndim == 2:
         arr = arr[:, :, None]
     t = torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1))).float().div(255)

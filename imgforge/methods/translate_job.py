@@ -232,7 +232,8 @@ class Translator:
         x = self.rt.to_input(x)
         with self.rt.autocast():
             if self.job.eval_mode:
-                y = run_generator(x, self.G, eval_mode=True, tile=tile, tile_overlap=self.job.tile_overlap)
+                overlap = self.job.tile_overlap if tile is None or self.job.tile_overlap < tile else tile // 4
+                y = run_generator(x, self.G, eval_mode=True, tile=tile, tile_overlap=overlap)
             else:
                 outs = []
                 for i, key in enumerate(keys):
@@ -304,6 +305,8 @@ def run_translate(
                 keys = [Path(items[todo[c["i"]][0]].path).name for c in group]
                 try:
                     y = translator(torch.stack([c["rgb"] for c in group]), keys)
+                except UsageError:
+                    raise
                 except ImgforgeError as exc:
                     for c in group:
                         idx, out = todo[c["i"]]

@@ -105,7 +105,11 @@ class TranslationTrainConfig:
             raise UsageError("input_nc and output_nc must be 1 or 3")
         if self.checkpoint_every < 1 or self.log_every < 1 or self.sample_every < 0:
             raise UsageError("checkpoint/log intervals must be >= 1 and the sample interval >= 0")
-        generator_arch(self.netG, self.input_nc, self.output_nc, self.ngf, self.norm, self.dropout)
+        arch, kw = generator_arch(self.netG, self.input_nc, self.output_nc, self.ngf, self.norm, self.dropout)
+        multiple = 2 ** kw["num_downs"] if arch == "unet_generator" else 4
+        if "crop" in self.preprocess and self.crop_size % multiple:
+            hint = f"; use unet_{self.crop_size}" if arch == "unet_generator" and self.crop_size in (32, 64, 128, 256, 512) else ""
+            raise UsageError(f"--netG {self.netG} needs --crop-size a multiple of {multiple}, got {self.crop_size}{hint}")
         discriminator_arch(self, self.input_nc)
 
     @property
