@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Tuple
 
-from ..errors import InputError, OfflineError
+from ..errors import DownloadError, InputError, OfflineError
 from ..progress import ProgressFn, note
 
 DEFAULT_BASE_URL = "http://efrosgans.eecs.berkeley.edu/"
@@ -211,7 +211,15 @@ def fetch_dataset(entry: DatasetEntry, *, offline: Optional[bool] = None, progre
     task = f"download {entry.name}"
     note(progress, task, f"downloading {entry.url} to {archive}")
     kind, digest = ("sha256", pinned) if pinned else (entry.hash_kind, entry.sha256)
-    result = download(entry.url, archive, sha256=digest, hash_kind=kind, progress=progress, task=task, offline=offline)
+    try:
+        result = download(entry.url, archive, sha256=digest, hash_kind=kind, progress=progress, task=task,
+                          offline=offline)
+    except DownloadError as exc:
+        reason = str(exc).split("; check the network")[0]
+        raise DownloadError(
+            f"dataset {entry.name!r}: {reason}; check the network, or download {entry.url} by other means and "
+            f"extract it to {target}, or pass a local dataset folder"
+        ) from exc
     if not pinned:
         write_pin(archive, result.sha256)
     elif result.sha256 != pinned:  # pragma: no cover - download() already refuses a mismatch
