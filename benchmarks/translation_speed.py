@@ -40,7 +40,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from imgforge.methods.translate import run_generator  # noqa: E402
+from imgforge.methods.translate import pad_to_multiple, run_generator  # noqa: E402
 from imgforge.models.registry import build  # noqa: E402
 from imgforge.runtime import cpu_has_native_bf16  # noqa: E402
 from imgforge.training.cyclegan import CycleGANConfig, CycleGANMethod  # noqa: E402
@@ -111,9 +111,12 @@ def bench_apply(arch: str, kwargs: dict, size: int, reps: int, variants: List[st
             with torch.no_grad():
                 frozen = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(copy.deepcopy(G), torch.zeros(1, 3, pad, pad))))
 
-            def run_frozen(frozen=frozen) -> torch.Tensor:
-                with torch.no_grad():
-                    return run_generator(x, frozen, eval_mode=True, pad_multiple=G.pad_multiple)
+            def run_frozen(frozen=frozen, mult=mult) -> torch.Tensor:
+                with torch.no_grad():  # same padding/cropping as run_generator (a frozen module has no modes)
+                    xp, pads = pad_to_multiple(x, mult, int(getattr(G, "min_input_size", 1)))
+                    y = frozen(xp)
+                    left, right, top, bottom = pads
+                    return y[..., top:y.shape[-2] - bottom, left:y.shape[-1] - right]
 
             fns[name] = run_frozen
             continue

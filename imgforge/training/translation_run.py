@@ -58,6 +58,13 @@ def training_precision(runtime: Runtime, precision: str) -> Optional[torch.dtype
     return runtime.dtype
 
 
+def training_channels_last(runtime: Runtime) -> bool:
+    """channels_last for training only on GPUs: on the CPUs measured (benchmarks/translation_speed.py) it changed a
+    pix2pix step by -50 % to +5 % depending on size and load, and channels_last InstanceNorm backward needs a
+    workaround on CPU (:func:`~imgforge.training.translation_common.guard_instance_norm_grads`)."""
+    return runtime.channels_last and runtime.device.type != "cpu"
+
+
 class _Recorder:
     """Wraps a method so the run page can show the losses of steps not yet in ``losses.jsonl``."""
 
@@ -261,7 +268,7 @@ def train_pix2pix(
     note(progress, "pix2pix", f"{len(ds)} training pairs ({ds.layout}) in {data}; {cfg.total_steps(len(ds))} steps")
 
     def factory(d: Dist, n: int) -> Pix2PixMethod:
-        return Pix2PixMethod(cfg, device=runtime.device, autocast_dtype=dtype, channels_last=runtime.channels_last,
+        return Pix2PixMethod(cfg, device=runtime.device, autocast_dtype=dtype, channels_last=training_channels_last(runtime),
                              dist=d, n_data=n)
 
     return run_training(factory, ds, ds.get, ("input", "target"), sample_batch, cfg, run_dir=run_dir, record=record,
@@ -304,7 +311,7 @@ def train_cyclegan(
         return ds.get(index, rng)
 
     def factory(d: Dist, n: int) -> CycleGANMethod:
-        return CycleGANMethod(cfg, device=runtime.device, autocast_dtype=dtype, channels_last=runtime.channels_last,
+        return CycleGANMethod(cfg, device=runtime.device, autocast_dtype=dtype, channels_last=training_channels_last(runtime),
                               dist=d, n_data=n)
 
     return run_training(factory, ds, make_item, ("A", "B"), sample_batch, cfg, run_dir=run_dir, record=record,
