@@ -14,7 +14,7 @@ import json
 import math
 import urllib.parse
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, List, Mapping, Sequence, Tuple
 
 import torch
 

@@ -9,14 +9,10 @@ no image pool, Adam 2e-4 / (0.5, 0.999), linear decay, 286 -> 256 crops and flip
 
 from __future__ import annotations
 
-import dataclasses
-import random
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
 from ..losses.gan import GANLoss, gradient_penalty

@@ -11,12 +11,10 @@ from typing import List
 
 import pytest
 import torch
-from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from imgforge.cli.app import app
 from imgforge.methods.translate import run_generator
-from imgforge.models.registry import build
 from tests.unit.test_translation_train_support import (
     REPO, TINY_CYCLEGAN, TINY_PIX2PIX, make_aligned, make_unaligned, one_thread, subprocess_env,  # noqa: F401
 )
