@@ -224,6 +224,18 @@ def _record(method: str, data: str, cfg: TranslationTrainConfig, precision: Opti
     return rec
 
 
+def _sample_batch(items: List[Dict[str, Any]], keys: Sequence[str]) -> Optional[Dict[str, Any]]:
+    """Stack the sample images; when their sizes differ (preprocess modes without a fixed crop) keep the first."""
+    from ..data.folders import stack
+
+    if not items:
+        return None
+    try:
+        return stack(items, keys)
+    except RuntimeError:
+        return stack(items[:1], keys)
+
+
 def _world() -> int:
     from .loop import dist_info
 
@@ -251,8 +263,6 @@ def train_pix2pix(
     ds = AlignedDataset(data, "train", cfg.direction, pre, cfg.input_nc, cfg.output_nc)
     sample_batch = None
     if cfg.sample_every:
-        from ..data.folders import stack
-
         sample_ds = ds
         for phase in ("val", "test"):
             try:
@@ -262,14 +272,14 @@ def train_pix2pix(
             except InputError:
                 continue
         n = min(cfg.n_samples, len(sample_ds))
-        sample_batch = stack([sample_ds.get(i, None, pre.for_test()) for i in range(n)], ("input", "target"))
+        sample_batch = _sample_batch([sample_ds.get(i, None, pre.for_test()) for i in range(n)], ("input", "target"))
     dtype = training_precision(runtime, precision)
     record = _record("pix2pix", data_label or str(data), cfg, dtype, _world())
     note(progress, "pix2pix", f"{len(ds)} training pairs ({ds.layout}) in {data}; {cfg.total_steps(len(ds))} steps")
 
     def factory(d: Dist, n: int) -> Pix2PixMethod:
-        return Pix2PixMethod(cfg, device=runtime.device, autocast_dtype=dtype, channels_last=training_channels_last(runtime),
-                             dist=d, n_data=n)
+        return Pix2PixMethod(cfg, device=runtime.device, autocast_dtype=dtype,
+                             channels_last=training_channels_last(runtime), dist=d, n_data=n)
 
     return run_training(factory, ds, ds.get, ("input", "target"), sample_batch, cfg, run_dir=run_dir, record=record,
                         resume=resume, progress=progress, device=runtime.device)
@@ -287,8 +297,8 @@ def train_cyclegan(
     data_label: Optional[str] = None,
 ) -> TrainResult:
     """Train CycleGAN on an unaligned dataset folder (``trainA/``, ``trainB/``)."""
-    from ..data.folders import UnalignedDataset, stack
-    from ..data.transforms import Preprocess, sample_rng
+    from ..data.folders import UnalignedDataset
+    from ..data.transforms import Preprocess
     from .cyclegan import CycleGANMethod
 
     cfg.validate()
@@ -301,7 +311,7 @@ def train_cyclegan(
         except InputError:
             sds = UnalignedDataset(data, "train", pre, cfg.input_nc, cfg.output_nc, serial=True)
         n = min(cfg.n_samples, len(sds))
-        sample_batch = stack([sds.get(i, None, pre=pre.for_test()) for i in range(n)], ("A", "B")) if n else None
+        sample_batch = _sample_batch([sds.get(i, None, pre=pre.for_test()) for i in range(n)], ("A", "B"))
     dtype = training_precision(runtime, precision)
     record = _record("cyclegan", data_label or str(data), cfg, dtype, _world())
     note(progress, "cyclegan", f"{len(ds.A_paths)} A and {len(ds.B_paths)} B images in {data}; "
@@ -311,8 +321,8 @@ def train_cyclegan(
         return ds.get(index, rng)
 
     def factory(d: Dist, n: int) -> CycleGANMethod:
-        return CycleGANMethod(cfg, device=runtime.device, autocast_dtype=dtype, channels_last=training_channels_last(runtime),
-                              dist=d, n_data=n)
+        return CycleGANMethod(cfg, device=runtime.device, autocast_dtype=dtype,
+                              channels_last=training_channels_last(runtime), dist=d, n_data=n)
 
     return run_training(factory, ds, make_item, ("A", "B"), sample_batch, cfg, run_dir=run_dir, record=record,
                         resume=resume, progress=progress, device=runtime.device)
