@@ -1,8 +1,10 @@
 """Where and how models run: device selection, precision policy, channels_last, seeding and tiled inference.
 
 - Device ``auto`` picks cuda > mps > cpu.
-- Precision ``auto`` picks bf16 autocast on CPUs with native bf16 (AVX512-BF16 / AMX) and on GPUs that support it,
-  fp16 on older CUDA GPUs and on MPS, fp32 otherwise; ``fp32`` forces full precision.
+- Precision ``auto`` picks bf16 autocast on CPUs with AMX-BF16 tiles and on GPUs that support it, fp16 on older
+  CUDA GPUs and on MPS, fp32 otherwise; ``fp32`` forces full precision. CPUs with AVX512-BF16 but no AMX stay in
+  fp32: measured there (benchmarks/translation_speed.py, benchmarks/stylegan2_forward.py), bf16 autocast made
+  convolutions slower, not faster (VDPBF16PS has the multiply-add rate of two fp32 FMA ports, plus conversions).
 - :func:`tiled_apply` runs an image function over overlapping tiles blended with linear ramps, so that memory is
   bounded by the tile size.
 """
@@ -58,24 +60,30 @@ def select_device(spec: str = "auto") -> torch.device:
 
 
 @functools.lru_cache(maxsize=1)
-def cpu_has_native_bf16() -> bool:
-    """True when the CPU has AVX512-BF16 or AMX-BF16 (bf16 matmul/conv are then fast, not emulated)."""
+def cpu_flags() -> frozenset:
+    """The CPU feature flags of /proc/cpuinfo (empty where it is not available)."""
     try:
-        flags = open("/proc/cpuinfo").read()
+        text = open("/proc/cpuinfo").read()
     except OSError:
-        flags = ""
-    if "avx512_bf16" in flags or "amx_bf16" in flags:
-        return True
-    try:  # non-Linux: ask oneDNN
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()) and "avx512" in flags
-    except Exception:
-        return False
+        return frozenset()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return frozenset(line.split(":", 1)[1].split())
+    return frozenset()
+
+
+def cpu_has_amx_bf16() -> bool:
+    """True when the CPU has AMX-BF16 tiles: bf16 convolutions and matmuls are then several times faster than fp32.
+
+    (Where /proc/cpuinfo is absent, e.g. macOS, this is False and ``auto`` stays fp32 on the CPU.)
+    """
+    return "amx_bf16" in cpu_flags()
 
 
 def resolve_precision(precision: str, device: torch.device) -> Optional[torch.dtype]:
     """Map a precision name to the autocast dtype for ``device``; None means plain fp32.
 
-    ``auto``: bf16 on CPUs with native bf16 and on bf16-capable GPUs, fp16 on older GPUs/MPS, else fp32.
+    ``auto``: bf16 on CPUs with AMX-BF16 and on bf16-capable GPUs, fp16 on older GPUs/MPS, else fp32.
     """
     precision = (precision or "auto").lower()
     if precision not in PRECISIONS:
@@ -90,7 +98,7 @@ def resolve_precision(precision: str, device: torch.device) -> Optional[torch.dt
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     if device.type == "mps":
         return torch.float16
-    return torch.bfloat16 if cpu_has_native_bf16() else None
+    return torch.bfloat16 if cpu_has_amx_bf16() else None
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from typing import Annotated
 
 from .. import __version__
 from ..errors import ImgforgeError, UsageError
+from ..runtime import set_threads_from_env
 from .common import GlobalOptions, print_error
 
 
@@ -84,11 +85,12 @@ def main_callback(
 
       imgforge weights list
     """
+    set_threads_from_env()
     ctx.obj = GlobalOptions(device=device, precision=precision, seed=seed, quiet=quiet, debug=debug)
 
 
 #: Command modules under imgforge/cli, in help order. Each has ``register(app)`` or a sub-app ``app``.
-COMMAND_GROUPS = ("stylize", "weights")
+COMMAND_GROUPS = ("stylize", "translation", "weights")
 
 
 def _register() -> None:
