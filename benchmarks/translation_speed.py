@@ -42,7 +42,7 @@ sys.path.insert(0, str(REPO))
 
 from imgforge.methods.translate import pad_to_multiple, run_generator  # noqa: E402
 from imgforge.models.registry import build  # noqa: E402
-from imgforge.runtime import cpu_has_native_bf16  # noqa: E402
+from imgforge.runtime import cpu_has_amx_bf16, cpu_flags  # noqa: E402
 from imgforge.training.cyclegan import CycleGANConfig, CycleGANMethod  # noqa: E402
 from imgforge.training.pix2pix import Pix2PixConfig, Pix2PixMethod  # noqa: E402
 
@@ -157,7 +157,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, object]:
     if "fp32" not in variants:
         variants.insert(0, "fp32")
     results: Dict[str, object] = {
-        "torch": torch.__version__, "threads": args.threads, "cpu_bf16": cpu_has_native_bf16(),
+        "torch": torch.__version__, "threads": args.threads, "cpu_avx512_bf16": "avx512_bf16" in cpu_flags(), "cpu_amx_bf16": cpu_has_amx_bf16(),
         "cpu_amx": "amx_bf16" in Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else None,
     }
     if not args.skip_train:
