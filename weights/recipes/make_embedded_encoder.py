@@ -134,14 +134,15 @@ def build_encoder(
     seed: int = 2024,
     init: str = "uniform",
     centre: bool = False,
-    normalise: str = "gatys",
+    normalise: str = "standardise",
     widths: Optional[Sequence[int]] = None,
     last_layer: str = "relu5_1",
-    data_mix: float = 0.0,
+    data_mix: float = 0.5,
     patch_samples: int = 16384,
 ) -> TorchvisionVGG:
-    """Build the normalised random encoder in float64 (see the module docstring).
+    """Build the encoder in float64 (see the module docstring); the defaults are those of the shipped file.
 
+    ``data_mix``: fraction of each conv's output channels made of data-shaped filters (0 = all random).
     ``normalise``: ``gatys`` (mean post-ReLU activation 1 per channel), ``standardise`` (zero-mean unit-std
     pre-activation, then the same scaling), ``none`` (the raw random filters).
     """
@@ -174,7 +175,8 @@ def build_encoder(
                 x = x - x.mean(1, keepdim=True)
                 g = torch.from_numpy(splitmix_ints(seed + 2, t, n_data * x.shape[1]).astype(np.float64) / 1024.0)
                 w = g.reshape(n_data, x.shape[1]) @ x.T
-                w = w / w.norm(dim=1, keepdim=True).clamp_min(1e-12) * layer.weight[:n_data].reshape(n_data, -1).norm(dim=1, keepdim=True)
+                rand_norm = layer.weight[:n_data].reshape(n_data, -1).norm(dim=1, keepdim=True)
+                w = w / w.norm(dim=1, keepdim=True).clamp_min(1e-12) * rand_norm  # (the scale is normalised later)
                 layer.weight[:n_data] = w.reshape(layer.weight[:n_data].shape)
             acts = [layer(a) for a in acts]
             if isinstance(layer, nn.Conv2d) and normalise == "standardise":
