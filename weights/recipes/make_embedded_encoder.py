@@ -20,7 +20,8 @@ best was measured with ``benchmarks/encoder_choice.py`` (see weights/README.md);
    rarely with huge scales; the optimisation then stalls (measured).
 3. Data: every image in the ``--data`` folders (sorted by name), RGB, ``--long-side`` px on the long side (PIL
    bicubic), in [0, 1]; the model applies the ImageNet mean/std normalisation itself. All arithmetic is float64;
-   per-channel scales are rounded to 8 significant bits; the file is float16 safetensors with metadata.
+   per-channel scales are rounded to 8 significant bits; the file is float16 safetensors with metadata, its header
+   rewritten in a fixed key order (safetensors itself orders it differently in every process).
 
 Deterministic: the same data, seed and options give the same file bit for bit (checked by building twice).
 
@@ -33,6 +34,7 @@ Usage (from the repository root)::
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 from pathlib import Path
@@ -198,6 +200,29 @@ def build_encoder(
     return model
 
 
+def canonicalise_header(path: Path) -> None:
+    """Rewrite a safetensors header in a fixed order (metadata keys sorted, then tensors by offset).
+
+    safetensors writes its header from hash maps, so the key order (and thus the file's bytes) changes from one
+    process to the next; the content, and so the header's length, does not. Tensor bytes are left untouched.
+    """
+    from imgforge.fsutil import atomic_write_bytes
+
+    raw = path.read_bytes()
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8 : 8 + n])
+    ordered: Dict[str, object] = {}
+    meta = header.pop("__metadata__", None)
+    if meta is not None:
+        ordered["__metadata__"] = dict(sorted(meta.items()))
+    for k in sorted(header, key=lambda k: (header[k]["data_offsets"][0], k)):
+        ordered[k] = header[k]
+    text = json.dumps(ordered, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    if len(text) > n:
+        raise RuntimeError(f"{path}: canonical header is longer than the original ({len(text)} > {n})")
+    atomic_write_bytes(path, raw[:8] + text + b" " * (n - len(text)) + raw[8 + n :])
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", nargs="+", required=True, type=Path, help="folders of public-domain images")
@@ -249,6 +274,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             "input": "RGB in [0,1]; the ImageNet mean/std normalisation is applied inside the model",
         },
     )
+    canonicalise_header(a.out)
     print(f"wrote {a.out} ({a.out.stat().st_size:,} bytes) from {len(names)} images")
     return 0
 
