@@ -26,7 +26,7 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -129,9 +129,9 @@ def save(t: Tensor, path: Path) -> None:
 
 CANDIDATES: Dict[str, Dict[str, object]] = {
     # (a) random filters, Gatys et al.'s normalisation (mean post-ReLU activation 1 per channel)
-    "uniform_gatys": dict(init="uniform", normalise="gatys"),
+    "uniform_gatys": dict(init="uniform", normalise="gatys", data_mix=0.0),
     # (b) random filters, pre-activations standardised per channel (then the same scaling)
-    "uniform_std": dict(init="uniform", normalise="standardise"),
+    "uniform_std": dict(init="uniform", normalise="standardise", data_mix=0.0),
     # (b') half of each layer's filters are random combinations of its input patches (data-shaped)
     "mix_std": dict(init="uniform", normalise="standardise", data_mix=0.5),
     # the same at half width (4x fewer FLOPs and parameters)

@@ -20,7 +20,8 @@ best was measured with ``benchmarks/encoder_choice.py`` (see weights/README.md);
    rarely with huge scales; the optimisation then stalls (measured).
 3. Data: every image in the ``--data`` folders (sorted by name), RGB, ``--long-side`` px on the long side (PIL
    bicubic), in [0, 1]; the model applies the ImageNet mean/std normalisation itself. All arithmetic is float64;
-   per-channel scales are rounded to 8 significant bits; the file is float16 safetensors with metadata.
+   per-channel scales are rounded to 8 significant bits; the file is float16 safetensors with metadata, its header
+   rewritten in a fixed key order (safetensors itself orders it differently in every process).
 
 Deterministic: the same data, seed and options give the same file bit for bit (checked by building twice).
 
@@ -33,6 +34,7 @@ Usage (from the repository root)::
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 from pathlib import Path
@@ -134,14 +136,15 @@ def build_encoder(
     seed: int = 2024,
     init: str = "uniform",
     centre: bool = False,
-    normalise: str = "gatys",
+    normalise: str = "standardise",
     widths: Optional[Sequence[int]] = None,
     last_layer: str = "relu5_1",
-    data_mix: float = 0.0,
+    data_mix: float = 0.5,
     patch_samples: int = 16384,
 ) -> TorchvisionVGG:
-    """Build the normalised random encoder in float64 (see the module docstring).
+    """Build the encoder in float64 (see the module docstring); the defaults are those of the shipped file.
 
+    ``data_mix``: fraction of each conv's output channels made of data-shaped filters (0 = all random).
     ``normalise``: ``gatys`` (mean post-ReLU activation 1 per channel), ``standardise`` (zero-mean unit-std
     pre-activation, then the same scaling), ``none`` (the raw random filters).
     """
@@ -174,7 +177,8 @@ def build_encoder(
                 x = x - x.mean(1, keepdim=True)
                 g = torch.from_numpy(splitmix_ints(seed + 2, t, n_data * x.shape[1]).astype(np.float64) / 1024.0)
                 w = g.reshape(n_data, x.shape[1]) @ x.T
-                w = w / w.norm(dim=1, keepdim=True).clamp_min(1e-12) * layer.weight[:n_data].reshape(n_data, -1).norm(dim=1, keepdim=True)
+                rand_norm = layer.weight[:n_data].reshape(n_data, -1).norm(dim=1, keepdim=True)
+                w = w / w.norm(dim=1, keepdim=True).clamp_min(1e-12) * rand_norm  # (the scale is normalised later)
                 layer.weight[:n_data] = w.reshape(layer.weight[:n_data].shape)
             acts = [layer(a) for a in acts]
             if isinstance(layer, nn.Conv2d) and normalise == "standardise":
@@ -194,6 +198,29 @@ def build_encoder(
                 layer.bias.mul_(scale)
                 acts = [o * scale.reshape(1, -1, 1, 1) for o in acts]
     return model
+
+
+def canonicalise_header(path: Path) -> None:
+    """Rewrite a safetensors header in a fixed order (metadata keys sorted, then tensors by offset).
+
+    safetensors writes its header from hash maps, so the key order (and thus the file's bytes) changes from one
+    process to the next; the content, and so the header's length, does not. Tensor bytes are left untouched.
+    """
+    from imgforge.fsutil import atomic_write_bytes
+
+    raw = path.read_bytes()
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8 : 8 + n])
+    ordered: Dict[str, object] = {}
+    meta = header.pop("__metadata__", None)
+    if meta is not None:
+        ordered["__metadata__"] = dict(sorted(meta.items()))
+    for k in sorted(header, key=lambda k: (header[k]["data_offsets"][0], k)):
+        ordered[k] = header[k]
+    text = json.dumps(ordered, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    if len(text) > n:
+        raise RuntimeError(f"{path}: canonical header is longer than the original ({len(text)} > {n})")
+    atomic_write_bytes(path, raw[:8] + text + b" " * (n - len(text)) + raw[8 + n :])
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -247,6 +274,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             "input": "RGB in [0,1]; the ImageNet mean/std normalisation is applied inside the model",
         },
     )
+    canonicalise_header(a.out)
     print(f"wrote {a.out} ({a.out.stat().st_size:,} bytes) from {len(names)} images")
     return 0
 
