@@ -28,6 +28,15 @@ from tests.conftest import require
 pytestmark = pytest.mark.compat
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():  # type: ignore[no-untyped-def]
+    """One intra-op thread (see tests/unit/test_style_train.py): much faster on a shared 2-core machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def _cli(args: List[str], cwd: Path) -> None:
     res = CliRunner().invoke(app, ["--precision", "fp32", "--quiet", *args], catch_exceptions=False,
                              env={"IMGFORGE_OFFLINE": "1"})
