@@ -70,6 +70,7 @@ PreserveOpt = Annotated[bool, typer.Option("--preserve-color", "--preserve-colou
 MaskOpt = Annotated[Optional[List[str]], typer.Option("--mask", help="adain/gatys: one mask image per --style, in order (white = that style).")]
 TileOpt = Annotated[int, typer.Option("--tile", min=0, help="fast/adain: images larger than this (px) run in overlapping tiles with whole-image statistics; 0 = never tile.")]
 StyleSizeOpt = Annotated[int, typer.Option("--style-size", min=0, help="adain: downscale style images so their shorter side is at most this (0 = keep).")]
+TileStatsOpt = Annotated[str, typer.Option("--tile-stats", help="adain, tiled images: content statistics 'exact' (one more encoder pass over the tiles) or 'thumbnail' (from a 1024 px copy; faster).")]
 ScalesOpt = Annotated[int, typer.Option("--scales", min=1, help="gatys: coarse-to-fine optimisation over this many scales (each half the size of the next).")]
 ItersOpt = Annotated[int, typer.Option("--iterations", "-n", min=0, help="Optimisation steps (L-BFGS evaluations or Adam steps).")]
 OptimOpt = Annotated[str, typer.Option("--optimizer", help="lbfgs or adam.")]
@@ -110,6 +111,7 @@ def stylize(
     preserve_color: PreserveOpt = False,
     mask: MaskOpt = None,
     tile: TileOpt = 1024,
+    tile_stats: TileStatsOpt = "exact",
     style_size: StyleSizeOpt = 512,
     scales: ScalesOpt = 1,
     width: Annotated[Optional[int], typer.Option("--width", help="Texture width when no content is given.")] = None,
@@ -139,7 +141,7 @@ def stylize(
     job = StylizeJob(styles=tuple(style or ()), method=method, encoder=encoder, decoder=decoder, model=model,
                      gatys=cfg, seed=g.seed, alpha=alpha, preserve_color=preserve_color, masks=tuple(mask or ()),
                      size=size if method != "gatys" else None, style_size=style_size or None, tile=tile,
-                     scales=scales)
+                     tile_stats=tile_stats, scales=scales)
     job.validate()
     args = BatchArgs(content or [], output, out_dir, name, overwrite, quality, recursive, shard, json_out, max_pixels)
     rt = g.runtime()
