@@ -127,6 +127,7 @@ def adain_train(
     style_weight: Annotated[float, typer.Option("--style-weight")] = 10.0,
     checkpoint_every: Annotated[int, typer.Option("--checkpoint-every", min=1, help="Steps between checkpoints, decoder exports and samples.")] = 10000,
     log_every: Annotated[int, typer.Option("--log-every", min=1)] = 100,
+    init_decoder: Annotated[Optional[str], typer.Option("--init-decoder", help="Start from this decoder (name or file) instead of a random one, e.g. to fine-tune decoder.pth.")] = None,
     sample_content: Annotated[Optional[str], typer.Option("--sample-content")] = None,
     sample_style: Annotated[Optional[str], typer.Option("--sample-style")] = None,
 ) -> None:
@@ -141,7 +142,7 @@ def adain_train(
         image_size=image_size, resize=resize, batch_size=batch_size, lr=lr, lr_decay=lr_decay, steps=steps,
         content_weight=content_weight, style_weight=style_weight, seed=_seed(g, 0),
         checkpoint_every=checkpoint_every, log_every=log_every, autocast=autocast, sample_content=sample_content,
-        sample_style=sample_style, device=str(rt.device),
+        sample_style=sample_style, init_decoder=init_decoder, device=str(rt.device),
     )
     with RichProgress(quiet=g.quiet) as progress:
         train_adain(cfg, progress=progress)

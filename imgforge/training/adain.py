@@ -58,6 +58,15 @@ class AdaINTrainConfig:
         seed, checkpoint_every (reference save_model_interval 10000), log_every.
         autocast: None (float32) or "bfloat16"/"float16".
         sample_content, sample_style: images for the sample at each checkpoint (default: the first of each folder).
+        init_decoder: start from this decoder (a weights name or file, e.g. a published ``decoder.pth`` to
+            fine-tune, or a least-squares initialisation as in ``weights/recipes/train_adain_decoder.py``) instead of
+            PyTorch's default initialisation.
+        identity_weight: not in the reference: weight of an identity (reconstruction) loss
+            ``MSE(decoder(enc(c)), c)`` on the content batch, as SANet's first identity loss (Park & Lee 2019); it
+            gives the decoder direct pixel gradients, which short training budgets need. 0 = the reference.
+        warm_output: not in the reference: start the decoder's last convolution at a useful output range (bias =
+            the images' mean colour, weights scaled to an initial output std of 0.15) instead of near 0 (black);
+            helps short training budgets.
         device: where to train.
     """
 
@@ -79,6 +88,9 @@ class AdaINTrainConfig:
     autocast: Optional[str] = None
     sample_content: Optional[str] = None
     sample_style: Optional[str] = None
+    init_decoder: Optional[str] = None
+    identity_weight: float = 0.0
+    warm_output: bool = False
     device: str = "cpu"
 
     def validate(self) -> None:
@@ -108,8 +120,26 @@ class AdaINMethod:
         missing = [l for l in STYLE_LAYERS if l not in self.encoder.layer_names]
         if missing:
             raise UsageError(f"the encoder has no layer(s) {', '.join(missing)}")
-        self.decoder = AdaINDecoder().to(self.device).train()
+        self.decoder = AdaINDecoder()
+        if cfg.init_decoder is not None:
+            from ..hub.store import load_model
+
+            init, meta = load_model(cfg.init_decoder)
+            if not isinstance(init, AdaINDecoder):
+                raise UsageError(f"--init-decoder {cfg.init_decoder}: holds a {meta.get('arch')}, not an AdaIN decoder")
+            self.decoder.load_state_dict(init.state_dict())
+        self.decoder = self.decoder.to(self.device).train()
         self.opt = torch.optim.Adam(self.decoder.parameters(), lr=cfg.lr)
+
+    @torch.no_grad()
+    def warm_output(self, content: Tensor, style: Tensor) -> None:
+        """See :attr:`AdaINTrainConfig.warm_output`."""
+        last = self.decoder[28]
+        last.bias.zero_()
+        t = adain(self._enc(content.to(self.device))["relu4_1"], self._enc(style.to(self.device))["relu4_1"])
+        y = self.decoder(t)
+        last.weight.mul_(0.15 / float(y.std().clamp_min(1e-6)))
+        last.bias.copy_(content.mean(dim=(0, 2, 3)).to(self.device))
 
     def _ctx(self):  # type: ignore[no-untyped-def]
         import contextlib
@@ -147,7 +177,16 @@ class AdaINMethod:
             sm, ss = calc_mean_std(sf[k])
             loss_s = loss_s + F.mse_loss(gm, sm) + F.mse_loss(gs, ss)
         loss_c, loss_s = cfg.content_weight * loss_c, cfg.style_weight * loss_s
-        return {"content": loss_c, "style": loss_s, "total": loss_c + loss_s}
+        out = {"content": loss_c, "style": loss_s}
+        total = loss_c + loss_s
+        if cfg.identity_weight > 0:
+            with self._ctx():
+                rec = self.decoder(cf)
+            loss_id = cfg.identity_weight * F.mse_loss(rec.float(), content.to(self.device))
+            out["identity"] = loss_id
+            total = total + loss_id
+        out["total"] = total
+        return out
 
     def step(self, batch: Tuple[Tensor, Tensor], step: int) -> Dict[str, float]:
         lr = self.cfg.lr / (1.0 + self.cfg.lr_decay * step)  # adjust_learning_rate(optimizer, iteration_count=i)
@@ -202,6 +241,9 @@ def train_adain(cfg: AdaINTrainConfig, *, progress: Optional[ProgressFn] = None)
         c = torch.stack([content.get(i, step, k) for k, i in enumerate(c_order.global_batch(step))])
         s = torch.stack([styles.get(i, step, cfg.batch_size + k) for k, i in enumerate(s_order.global_batch(step))])
         return c, s
+
+    if cfg.warm_output:  # before the loop: on resume the checkpoint's weights replace these
+        method.warm_output(*get_batch(0))
 
     def enc_fn(x: Tensor) -> Tensor:
         return method.encoder(x, ("relu4_1",))["relu4_1"]

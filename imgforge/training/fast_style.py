@@ -66,6 +66,10 @@ class FastStyleTrainConfig:
         log_every: steps between progress events (reference 500).
         autocast: ``None`` (float32) or ``"bfloat16"``/``"float16"``: forward passes under autocast.
         sample: image to stylise at each checkpoint (default: the first content image, centre crop).
+        warm_output: not in the reference: start the last convolution at a useful output range (bias = the
+            content images' mean colour, weights scaled so that the initial output's std is 40 grey levels) instead
+            of PyTorch's default init (output near 0, i.e. black, which Adam at lr 1e-3 takes thousands of steps to
+            lift). Helps short training budgets.
         device: where to train.
     """
 
@@ -91,6 +95,7 @@ class FastStyleTrainConfig:
     log_every: int = 500
     autocast: Optional[str] = None
     sample: Optional[str] = None
+    warm_output: bool = False
     device: str = "cpu"
 
     def validate(self) -> None:
@@ -161,6 +166,15 @@ class FastStyleMethod:
         with torch.no_grad():
             feats = self._features(style.to(self.device))
             self.style_grams = {k: gram(feats[k].float()) for k in cfg.style_layers}  # (1, C, C), broadcast
+
+    @torch.no_grad()
+    def warm_output(self, batch: Tensor) -> None:
+        """See :attr:`FastStyleTrainConfig.warm_output`: ``batch`` (B, 3, S, S) in [0, 1] of content images."""
+        last = self.net.deconv3.conv2d
+        last.bias.zero_()
+        y = self.net(batch.to(self.device) * 255.0)
+        last.weight.mul_(40.0 / float(y.std().clamp_min(1e-6)))
+        last.bias.copy_(batch.mean(dim=(0, 2, 3)).to(self.device) * 255.0)
 
     def _features(self, x01: Tensor) -> Dict[str, Tensor]:
         if self.cfg.autocast is None:
@@ -250,6 +264,8 @@ def train_fast_style(cfg: FastStyleTrainConfig, *, progress: Optional[ProgressFn
     seed_everything(cfg.seed)  # the network's initial weights follow the seed
     method = FastStyleMethod(cfg, vgg, style)
     order = DeterministicBatches(len(data), cfg.batch_size, seed=cfg.seed, shuffle=cfg.shuffle)
+    if cfg.warm_output:  # before the loop: on resume the checkpoint's weights replace these
+        method.warm_output(data.batch(order.global_batch(0), 0))
     run = Path(cfg.run_dir)
     sample_img = (load_image(cfg.sample).rgb[None] if cfg.sample else data.get(0)[None])
     meta = {
