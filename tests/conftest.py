@@ -6,8 +6,14 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+# The tests use tiny tensors, for which intra-op threads cost more than they give (and a loaded machine makes
+# them much slower); IMGFORGE_TEST_THREADS overrides.
+torch.set_num_threads(int(os.environ.get("IMGFORGE_TEST_THREADS", "1")))
 
 
 def compat_root() -> Path:

@@ -47,7 +47,8 @@ def load_style_encoder(
 
     Args:
         path: ``None`` for the embedded encoder; a torchvision VGG ``.pth`` (``vgg19-dcbb9e9d.pth``,
-            ``vgg16-397923af.pth``, read safely and converted); or an imgforge ``.safetensors`` encoder file.
+            ``vgg16-397923af.pth``) or pytorch-AdaIN ``vgg_normalised.pth``, read safely and converted; or an imgforge
+            ``.safetensors`` encoder file.
         device: where to put the encoder (default CPU).
     Returns:
         ``(encoder in eval mode with frozen parameters, one-line description for the user)``. The encoder takes RGB
@@ -79,7 +80,15 @@ def load_style_encoder(
     from ..hub.converters import get_converter
     from ..models.registry import build
 
-    conv = get_converter("torchvision_vgg")(p)
+    try:
+        conv = get_converter("torchvision_vgg")(p)
+        what = f"torchvision {conv.arch}"
+    except WeightsError as first:
+        try:  # pytorch-AdaIN's vgg_normalised.pth also has the named layers Gatys needs
+            conv = get_converter("adain_vgg_normalised")(p)
+            what = "AdaIN vgg_normalised"
+        except WeightsError:
+            raise first from None
     model = build(conv.arch, **conv.arch_kwargs)
     model.load_state_dict(conv.state_dict, strict=True)
-    return _finish(model, p, device), f"torchvision {conv.arch} from {p.name}"
+    return _finish(model, p, device), f"{what} from {p.name}"

@@ -51,6 +51,7 @@ class GatysConfig:
         optimizer: ``"lbfgs"`` (one L-BFGS run of ``iterations`` evaluations, history 100, no line search, as
             neural-style-pt) or ``"adam"``.
         lr: step size; ``None`` = 1.0 for L-BFGS, 0.02 for Adam (pixel units of the [0, 1] image).
+        line_search: L-BFGS with a strong-Wolfe line search (more robust, several evaluations per step).
         iterations: loss evaluations (L-BFGS) or steps (Adam).
         init: ``"content"`` (start from the content image) or ``"noise"`` (0.5 + 0.1 * N(0, 1), seeded).
         size: long side of the working (and output) image in pixels; ``None`` keeps the content size.
@@ -67,10 +68,11 @@ class GatysConfig:
     style_layer_weights: Optional[Tuple[float, ...]] = None
     content_weight: float = 1.0
     style_weight: float = 10.0
-    tv_weight: float = 0.0
+    tv_weight: float = 5.0
     loss_normalization: str = "relative"
     optimizer: str = "lbfgs"
     lr: Optional[float] = None
+    line_search: bool = False
     iterations: int = 300
     init: str = "content"
     size: Optional[int] = 512
@@ -277,7 +279,7 @@ def stylize_gatys(
             x0 = content.clone()
         else:
             gen = generator if generator is not None else torch.Generator(device="cpu").manual_seed(cfg.seed)
-            noise = torch.randn((1, 3, out_h, out_w), generator=gen, dtype=torch.float32)
+            noise = torch.randn((1, 3, out_h, out_w), generator=gen, dtype=torch.float32, device=gen.device)
             x0 = (0.5 + 0.1 * noise).to(device)
         x = x0.requires_grad_(True)
         _optimise(x, objective, cfg, progress)
@@ -306,11 +308,23 @@ def _optimise(x: Tensor, objective: _Objective, cfg: GatysConfig, progress: Opti
     if total == 0:
         return
     every = max(1, cfg.progress_every)
-    state = {"it": 0, "t0": time.perf_counter()}
+    state: Dict[str, float] = {"it": 0, "t0": time.perf_counter(), "best": math.inf}
+    best = x.detach().clone()
+
+    class _Diverged(Exception):
+        pass
 
     def report(losses: Mapping[str, Tensor]) -> None:
+        nonlocal best
         state["it"] += 1
-        it = state["it"]
+        it = int(state["it"])
+        value = float(losses["total"].detach())
+        if not math.isfinite(value):
+            state["diverged"] = 1.0
+            raise _Diverged()
+        if value < state["best"]:  # the image this loss belongs to (x before the optimiser's update)
+            state["best"] = value
+            best = x.detach().clone()
         if it % every == 0 or it == total:
             metrics = {k: float(v.detach()) for k, v in losses.items()}
             metrics["sec_per_it"] = (time.perf_counter() - state["t0"]) / it
@@ -319,29 +333,47 @@ def _optimise(x: Tensor, objective: _Objective, cfg: GatysConfig, progress: Opti
     if cfg.optimizer == "lbfgs":
         lr = 1.0 if cfg.lr is None else cfg.lr
         opt = torch.optim.LBFGS(
-            [x], lr=lr, max_iter=total, max_eval=total, tolerance_grad=-1, tolerance_change=-1, history_size=100
+            [x],
+            lr=lr,
+            max_iter=total,
+            max_eval=total,
+            tolerance_grad=-1,
+            tolerance_change=-1,
+            history_size=100,
+            line_search_fn="strong_wolfe" if cfg.line_search else None,
         )
 
         def closure() -> Tensor:
             opt.zero_grad(set_to_none=True)
             losses = objective(x)
-            loss = losses["total"]
-            loss.backward()
-            if not math.isfinite(float(loss.detach())):
-                raise UsageError("the loss became NaN or infinite; lower the learning rate or the loss weights")
             report(losses)
-            return loss
+            losses["total"].backward()
+            return losses["total"]
 
-        opt.step(closure)
+        try:
+            opt.step(closure)
+        except _Diverged:
+            pass
     else:
         lr = 0.02 if cfg.lr is None else cfg.lr
         opt = torch.optim.Adam([x], lr=lr)
-        for _ in range(total):
-            opt.zero_grad(set_to_none=True)
-            losses = objective(x)
-            losses["total"].backward()
-            opt.step()
-            report(losses)
+        try:
+            for _ in range(total):
+                opt.zero_grad(set_to_none=True)
+                losses = objective(x)
+                report(losses)
+                losses["total"].backward()
+                opt.step()
+        except _Diverged:
+            pass
+    # keep the evaluated image with the lowest loss (L-BFGS without line search can overshoot at the end, and a
+    # diverging run stops early with its best image instead of NaN)
+    if int(state["it"]) > 0 and state["best"] < math.inf:
+        with torch.no_grad():
+            x.copy_(best)
+    if state.get("diverged"):
+        emit(progress, ProgressEvent(task=task, step=int(state["it"]), total=total,
+                                     message="the loss became NaN or infinite; stopped early with the best image so far"))
 
 
 @torch.no_grad()

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from .helpers import REPO, make_bad_inputs, photo, run_cli
+from .helpers import make_bad_inputs, photo, run_cli
 
 FAST = ["--size", "32", "--iterations", "3"]
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from imgforge.training.loop import DeterministicBatches, Interrupted, LoopConfig, load_checkpoint, train_loop
+from imgforge.training.loop import DeterministicBatches, LoopConfig, load_checkpoint, train_loop
 
 REPO = Path(__file__).resolve().parents[2]
 

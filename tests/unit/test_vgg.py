@@ -182,3 +182,25 @@ def test_adain_converter_prefix_and_rejects(tmp_path: Path) -> None:
     torch.save({**sd, "3.weight": torch.zeros(1)}, str(tmp_path / "relu.pth"))
     with pytest.raises(WeightsError, match="3.weight"):
         get_converter("adain_vgg_normalised")(tmp_path / "relu.pth")
+
+
+def test_load_style_encoder_paths(tmp_path: Path) -> None:
+    from imgforge.hub.modelfile import save_model_file
+    from imgforge.methods.encoders import load_style_encoder
+
+    enc, desc = load_style_encoder(_tiny_torchvision_file(tmp_path, "vgg16"))
+    assert desc == "torchvision vgg16 from vgg16.pth" and not enc.training
+    assert not any(p.requires_grad for p in enc.parameters())
+    sd = _seeded(build("vgg19_normalised", last_layer="relu2_1")).state_dict()
+    torch.save(sd, str(tmp_path / "vgg_normalised.pth"))
+    enc, desc = load_style_encoder(tmp_path / "vgg_normalised.pth")
+    assert desc.startswith("AdaIN vgg_normalised") and enc.last_layer == "relu2_1"
+    save_model_file(tmp_path / "mine.safetensors", sd, arch="vgg19_normalised", arch_kwargs={"last_layer": "relu2_1"},
+                    extra={"name": "mine"})
+    enc, desc = load_style_encoder(tmp_path / "mine.safetensors")
+    assert desc.startswith("mine (vgg19_normalised") and torch.equal(enc.state_dict()["2.weight"], sd["2.weight"])
+    (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
+    with pytest.raises(WeightsError, match="junk.pth"):
+        load_style_encoder(tmp_path / "junk.pth")
+    with pytest.raises(WeightsError, match="not found"):
+        load_style_encoder(tmp_path / "missing.pth")
