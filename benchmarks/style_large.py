@@ -102,6 +102,7 @@ def main() -> None:
     ap.add_argument("--adain-stats", default="thumbnail", help="--tile-stats for the large AdaIN run")
     ap.add_argument("--seam-size", type=int, default=1024)
     ap.add_argument("--seam-tile", type=int, default=512)
+    ap.add_argument("--methods", nargs="+", default=["fast", "adain"], help="large runs to do")
     ap.add_argument("--skip-large", action="store_true")
     ap.add_argument("--skip-seams", action="store_true")
     ap.add_argument("--out", type=Path)
@@ -115,6 +116,8 @@ def main() -> None:
             adain = ["--method", "adain", "--style", str(a.style), "--tile-stats", a.adain_stats]
             adain += (["--encoder", a.encoder] if a.encoder else []) + (["--decoder", a.decoder] if a.decoder else [])
             for name, extra in (("fast", fast), ("adain", adain)):
+                if name not in a.methods:
+                    continue
                 out = Path(tmp) / f"{name}.png"
                 r = run_cli([*common, *extra, "-o", str(out)])
                 from PIL import Image
