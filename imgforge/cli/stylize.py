@@ -16,11 +16,20 @@ from .common import (
     RichProgress, ShardOpt, get_globals, report_batch,
 )
 
-STYLIZE_HELP = """Stylize photos with the look of one or more style images (Gatys et al. optimisation).
+STYLIZE_HELP = """Stylize photos: gatys (optimisation, any style images), fast (a trained network, one style, instant),
+adain (any style images, one pass).
 
 Examples:
 
   imgforge stylize photo.jpg --style starry.jpg -o out.png
+
+  imgforge stylize photo.jpg --method fast -o out.png            (the shipped network; or --model candy.pth)
+
+  imgforge stylize photo.jpg --method adain --style starry.jpg --alpha 0.8 --preserve-color -o out.png
+
+  imgforge stylize photo.jpg --method adain --style a.jpg --style b.jpg --mask left.png --mask right.png -o out.png
+
+  imgforge stylize frames/ --method fast --model mosaic --out-dir styled/ --name "{stem}.png"
 
   imgforge stylize photos/ --style starry.jpg --style scream.jpg --style-weights 0.7,0.3 --out-dir styled/
 
@@ -52,8 +61,17 @@ def _layers(spec: Optional[str], default: Tuple[str, ...]) -> Tuple[str, ...]:
 
 StyleOpt = Annotated[List[str], typer.Option("--style", "-s", help="Style image (repeat for a blend of several).")]
 StyleWeightsOpt = Annotated[Optional[str], typer.Option("--style-weights", help="Blend weights of the styles, e.g. 0.7,0.3 (normalised).")]
-MethodOpt = Annotated[str, typer.Option("--method", "-m", help="gatys (optimisation).")]
-SizeOpt = Annotated[Optional[int], typer.Option("--size", help="Long side of the output in pixels (gatys default 512).")]
+MethodOpt = Annotated[str, typer.Option("--method", "-m", help="gatys (optimisation), fast (trained network) or adain (arbitrary style, one pass).")]
+SizeOpt = Annotated[Optional[int], typer.Option("--size", help="Long side of the output in pixels (gatys default 512; fast/adain keep the input size).")]
+ModelOpt = Annotated[Optional[str], typer.Option("--model", help="fast: trained network, a name (imgforge weights list) or file (.pth or .safetensors); default the shipped starry-night network.")]
+DecoderOpt = Annotated[Optional[str], typer.Option("--decoder", help="adain: decoder name or file (decoder.pth, or one from `imgforge adain train`).")]
+AlphaOpt = Annotated[float, typer.Option("--alpha", min=0.0, max=1.0, help="Style strength 0..1 (adain: feature blend as the reference; fast: output blend).")]
+PreserveOpt = Annotated[bool, typer.Option("--preserve-color", "--preserve-colour", help="Keep the content's colours (adain: CORAL; gatys: luminance-only transfer; fast: content chrominance).")]
+MaskOpt = Annotated[Optional[List[str]], typer.Option("--mask", help="adain/gatys: one mask image per --style, in order (white = that style).")]
+TileOpt = Annotated[int, typer.Option("--tile", min=0, help="fast/adain: images larger than this (px) run in overlapping tiles with whole-image statistics; 0 = never tile.")]
+StyleSizeOpt = Annotated[int, typer.Option("--style-size", min=0, help="adain: downscale style images so their shorter side is at most this (0 = keep).")]
+TileStatsOpt = Annotated[str, typer.Option("--tile-stats", help="adain, tiled images: content statistics 'exact' (one more encoder pass over the tiles) or 'thumbnail' (from a 1024 px copy; faster).")]
+ScalesOpt = Annotated[int, typer.Option("--scales", min=1, help="gatys: coarse-to-fine optimisation over this many scales (each half the size of the next).")]
 ItersOpt = Annotated[int, typer.Option("--iterations", "-n", min=0, help="Optimisation steps (L-BFGS evaluations or Adam steps).")]
 OptimOpt = Annotated[str, typer.Option("--optimizer", help="lbfgs or adam.")]
 LrOpt = Annotated[Optional[float], typer.Option("--lr", help="Step size (default 1.0 for lbfgs, 0.02 for adam).")]
@@ -64,7 +82,7 @@ TvOpt = Annotated[float, typer.Option("--tv-weight", help="Weight of the total-v
 ClOpt = Annotated[Optional[str], typer.Option("--content-layers", help=f"Comma-separated layers (default {','.join(DEFAULT_CONTENT_LAYERS)}).")]
 SlOpt = Annotated[Optional[str], typer.Option("--style-layers", help=f"Comma-separated layers (default {','.join(DEFAULT_STYLE_LAYERS)}).")]
 StyleScaleOpt = Annotated[float, typer.Option("--style-scale", help="Style images are resized to this multiple of the output size.")]
-EncoderOpt = Annotated[Optional[str], typer.Option("--encoder", help="Loss network: weights name or file (default: published VGG-19 if present, else the embedded encoder).")]
+EncoderOpt = Annotated[Optional[str], typer.Option("--encoder", help="gatys: loss network; adain: encoder (vgg_normalised.pth, ...). Weights name or file (default: the published one if present, else the embedded encoder).")]
 
 _DEFAULT = GatysConfig()
 
@@ -87,6 +105,15 @@ def stylize(
     style_layers: SlOpt = None,
     style_scale: StyleScaleOpt = _DEFAULT.style_scale,
     encoder: EncoderOpt = None,
+    model: ModelOpt = None,
+    decoder: DecoderOpt = None,
+    alpha: AlphaOpt = 1.0,
+    preserve_color: PreserveOpt = False,
+    mask: MaskOpt = None,
+    tile: TileOpt = 1024,
+    tile_stats: TileStatsOpt = "exact",
+    style_size: StyleSizeOpt = 512,
+    scales: ScalesOpt = 1,
     width: Annotated[Optional[int], typer.Option("--width", help="Texture width when no content is given.")] = None,
     height: Annotated[Optional[int], typer.Option("--height", help="Texture height when no content is given.")] = None,
     output: OutputOpt = None,
@@ -101,15 +128,21 @@ def stylize(
 ) -> None:
     g = get_globals(ctx)
     seed_everything(g.seed)
-    if not style:
+    if not style and method != "fast":
         raise typer.BadParameter("give at least one --style image", param_hint="--style")
+    if not content and method != "gatys":
+        raise typer.BadParameter(f"--method {method} needs content images (texture synthesis is gatys only)")
     cfg = GatysConfig(
         content_layers=_layers(content_layers, DEFAULT_CONTENT_LAYERS), style_layers=_layers(style_layers, DEFAULT_STYLE_LAYERS),
         content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight, optimizer=optimizer, lr=lr,
         iterations=iterations, init=init, size=size if size is not None else _DEFAULT.size, style_scale=style_scale,
         style_weights=_floats(style_weights, "--style-weights"), seed=g.seed if g.seed is not None else _DEFAULT.seed,
     )
-    job = StylizeJob(styles=tuple(style), method=method, encoder=encoder, gatys=cfg, seed=g.seed)
+    job = StylizeJob(styles=tuple(style or ()), method=method, encoder=encoder, decoder=decoder, model=model,
+                     gatys=cfg, seed=g.seed, alpha=alpha, preserve_color=preserve_color, masks=tuple(mask or ()),
+                     size=size if method != "gatys" else None, style_size=style_size or None, tile=tile,
+                     tile_stats=tile_stats, scales=scales)
+    job.validate()
     args = BatchArgs(content or [], output, out_dir, name, overwrite, quality, recursive, shard, json_out, max_pixels)
     rt = g.runtime()
     with RichProgress(quiet=g.quiet) as progress:
@@ -148,8 +181,10 @@ def texture(
 ) -> None:
     g = get_globals(ctx)
     seed_everything(g.seed)
-    if not style:
+    if not style and method != "fast":
         raise typer.BadParameter("give at least one --style image", param_hint="--style")
+    if not content and method != "gatys":
+        raise typer.BadParameter(f"--method {method} needs content images (texture synthesis is gatys only)")
     cfg = GatysConfig(style_layers=_layers(style_layers, DEFAULT_STYLE_LAYERS), style_weight=style_weight,
                       tv_weight=tv_weight, optimizer=optimizer, lr=lr, iterations=iterations, init="noise",
                       size=max(width, height), style_scale=style_scale,

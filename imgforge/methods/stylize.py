@@ -1,8 +1,18 @@
-"""The ``stylize`` job: style images + options -> a batch of stylized files (library side of ``imgforge stylize``).
+"""The ``stylize`` job: style images / a style network + options -> a batch of stylized files.
 
 One function per job, called by the thin CLI: :func:`run_stylize` for content files and :func:`run_texture` for
-texture synthesis. Methods: ``gatys`` (optimisation; this module), ``fast`` and ``adain`` (feed-forward; added by
-their own modules).
+texture synthesis. Methods:
+
+- ``gatys``: optimisation (:mod:`imgforge.methods.gatys`, with :mod:`imgforge.methods.gatys_ext` for several scales,
+  masks and colour preservation);
+- ``fast``: one TransformerNet forward pass (``--model``: a published ``.pth`` or our safetensors; default the
+  network shipped in ``weights/``);
+- ``adain``: encoder + AdaIN + decoder (``--encoder``/``--decoder``; default the published pair when both are
+  present locally, else the embedded encoder and the decoder trained for it, shipped in ``weights/``).
+
+Fast and AdaIN keep the content's resolution unless ``size`` is given, and stylise images larger than ``tile`` in
+overlapping tiles with whole-image statistics (:mod:`imgforge.methods.style_tiles`), so memory is bounded by the tile
+size. They are deterministic: the frames of a video give consistent results from frame to frame.
 """
 
 from __future__ import annotations
@@ -10,18 +20,25 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
+import torch.nn as nn
+import torch.nn.functional as F
 
 from ..batch import BatchResult, SaveOptions, run_batch
-from ..errors import UsageError
+from ..errors import UsageError, WeightsError
 from ..io import InputItem, LoadedImage, OutputNamer, load_image, save_image
-from ..progress import ProgressFn, note
+from ..progress import ProgressEvent, ProgressFn, emit, note
 from ..runtime import Runtime, make_generator
 from .gatys import GatysConfig, resize_long_side, stylize_gatys
 
-METHODS = ("gatys",)
+METHODS = ("gatys", "fast", "adain")
+#: Default tile size (pixels) of fast and AdaIN: images up to this size on both sides run in one piece.
+DEFAULT_TILE = 1024
+#: Shipped defaults (files in ``weights/``).
+DEFAULT_FAST_MODEL = "imgforge-fast-starry-night"
+EMBEDDED_DECODER = "imgforge-adain-decoder-embedded"
 
 
 @dataclass(frozen=True)
@@ -29,25 +46,74 @@ class StylizeJob:
     """Everything ``imgforge stylize`` needs besides the inputs and outputs.
 
     Attributes:
-        styles: style image paths (one or more).
-        method: ``"gatys"``.
-        encoder: weights name or path of the loss network; None = published VGG-19 if found, else the embedded one.
-        gatys: the optimisation settings.
+        styles: style image paths (gatys, adain: one or more; fast: none, the model is the style).
+        method: ``"gatys"``, ``"fast"`` or ``"adain"``.
+        encoder: gatys: loss network; adain: the encoder (weights name or file). None = defaults (module docstring).
+        decoder: adain decoder (weights name or file).
+        model: fast-style network (weights name or file).
+        gatys: the optimisation settings (gatys; its ``style_weights`` also serve adain).
         seed: seed of the noise initialisation / any randomness (None = random).
+        alpha: adain: content-style trade-off in [0, 1]; fast: blend of the stylized output with the content.
+        preserve_color: keep the content's colours (adain: CORAL on the styles, as the reference; gatys:
+            luminance-only transfer; fast: the stylized luminance with the content's chrominance).
+        masks: one mask image per style (white = this style), for adain and gatys.
+        size: fast/adain: long side of the output (None = the content's size). Gatys uses ``gatys.size``.
+        style_size: adain: style images are downscaled so that their shorter side is at most this (None: keep).
+        tile: fast/adain: tile size in pixels for large images (0 = never tile).
+        tile_stats: adain statistics of tiled images: ``"exact"`` or ``"thumbnail"``.
+        scales: gatys: coarse-to-fine scales (1 = one scale).
     """
 
-    styles: Tuple[str, ...]
+    styles: Tuple[str, ...] = ()
     method: str = "gatys"
     encoder: Optional[str] = None
+    decoder: Optional[str] = None
+    model: Optional[str] = None
     gatys: GatysConfig = field(default_factory=GatysConfig)
     seed: Optional[int] = None
+    alpha: float = 1.0
+    preserve_color: bool = False
+    masks: Tuple[str, ...] = ()
+    size: Optional[int] = None
+    style_size: Optional[int] = 512
+    tile: int = DEFAULT_TILE
+    tile_stats: str = "exact"
+    scales: int = 1
 
     def validate(self) -> None:
-        if not self.styles:
-            raise UsageError("give at least one --style image")
         if self.method not in METHODS:
             raise UsageError(f"--method {self.method!r}: expected one of {', '.join(METHODS)}")
-        self.gatys.validate()
+        if self.method == "fast":
+            if self.styles:
+                raise UsageError("--method fast takes its style from --model (a trained network), not --style; "
+                                 "use --method adain or gatys for style images")
+            if self.masks:
+                raise UsageError("--mask works with --method adain and gatys (one mask per --style image)")
+        elif not self.styles:
+            raise UsageError("give at least one --style image")
+        if self.method != "fast" and self.model is not None:
+            raise UsageError("--model is for --method fast")
+        if self.method != "adain" and self.decoder is not None:
+            raise UsageError("--decoder is for --method adain")
+        if self.masks and len(self.masks) != len(self.styles):
+            raise UsageError(f"{len(self.masks)} --mask given for {len(self.styles)} --style images; give one per style")
+        if not 0.0 <= self.alpha <= 1.0:
+            raise UsageError(f"--alpha must be between 0 and 1, got {self.alpha}")
+        if self.size is not None and self.size < 16:
+            raise UsageError(f"--size must be at least 16 pixels, got {self.size}")
+        if self.tile and self.tile < 256:
+            raise UsageError(f"--tile must be 0 (off) or at least 256 pixels, got {self.tile}")
+        if self.tile_stats not in ("exact", "thumbnail"):
+            raise UsageError(f"tile statistics must be 'exact' or 'thumbnail', got {self.tile_stats!r}")
+        if self.scales < 1:
+            raise UsageError(f"--scales must be >= 1, got {self.scales}")
+        if self.method == "gatys":
+            self.gatys.validate()
+            if self.masks and self.gatys.style_weights is not None:
+                raise UsageError("--style-weights and --mask cannot be combined; scale the masks instead")
+
+
+# ------------------------------------------------------------------------------------------------ weights
 
 
 def resolve_style_encoder(spec: Optional[str], *, progress: Optional[ProgressFn] = None):  # type: ignore[no-untyped-def]
@@ -56,7 +122,6 @@ def resolve_style_encoder(spec: Optional[str], *, progress: Optional[ProgressFn]
 
     Returns ``(encoder, one-line description)``.
     """
-    from ..errors import WeightsError
     from ..hub.store import resolve
     from .encoders import load_style_encoder
 
@@ -71,12 +136,152 @@ def resolve_style_encoder(spec: Optional[str], *, progress: Optional[ProgressFn]
     return load_style_encoder(path)
 
 
+def _load(spec: str, progress: Optional[ProgressFn]) -> Tuple[nn.Module, Dict[str, Any]]:
+    from ..hub.store import load_model
+
+    return load_model(spec, progress)
+
+
+def load_fast_model(spec: Optional[str], progress: Optional[ProgressFn] = None) -> Tuple[nn.Module, str]:
+    """A TransformerNet from a name or file (published ``.pth`` converted on the fly, or our safetensors).
+
+    ``None`` gives the shipped default; a bare style name ``NAME`` also finds ``imgforge-fast-NAME``.
+    Returns ``(network in eval mode, description)``.
+    """
+    from ..models.fast_style import TransformerNet
+
+    name = spec or DEFAULT_FAST_MODEL
+    try:
+        model, meta = _load(name, progress)
+    except WeightsError:
+        if spec is None or "/" in spec or spec.startswith("imgforge-fast-"):
+            raise
+        try:
+            model, meta = _load(f"imgforge-fast-{spec}", progress)
+        except WeightsError:
+            raise WeightsError(f"unknown fast-style model {spec!r}: not a file, not a name from `imgforge weights list`, "
+                               f"and no imgforge-fast-{spec} is shipped") from None
+    if not isinstance(model, TransformerNet):
+        raise WeightsError(f"{meta.get('path', name)}: holds a {meta.get('arch')} network, not a fast-style "
+                           "TransformerNet (arch fast_style)")
+    return model.eval(), f"{Path(str(meta.get('path', name))).name} ({meta.get('arch')})"
+
+
+def _is_embedded(meta: Dict[str, Any]) -> bool:
+    from .encoders import EMBEDDED_NAME
+
+    return Path(str(meta.get("path", ""))).stem == EMBEDDED_NAME or meta.get("name") == EMBEDDED_NAME
+
+
+def load_adain_pair(encoder: Optional[str], decoder: Optional[str],
+                    progress: Optional[ProgressFn] = None) -> Tuple[nn.Module, nn.Module, str]:
+    """The AdaIN encoder and decoder.
+
+    - both given: as given;
+    - only the decoder: the encoder named in its metadata (``encoder`` key, written by ``imgforge adain train``),
+      else the published ``adain-vgg-normalised``;
+    - only the encoder: the embedded encoder pairs with the shipped decoder, ``adain-vgg-normalised`` with the
+      published ``adain-decoder``; any other encoder needs ``--decoder``;
+    - neither: the published pair when both files are present locally, else the embedded encoder with the shipped
+      decoder.
+    Returns ``(encoder, decoder, description)``.
+    """
+    from ..hub.store import resolve
+    from .encoders import EMBEDDED_NAME, embedded_encoder_path
+
+    if encoder is None and decoder is None:
+        try:
+            resolve("adain-vgg-normalised", offline=True)
+            resolve("adain-decoder", offline=True)
+            encoder, decoder = "adain-vgg-normalised", "adain-decoder"
+        except WeightsError:
+            encoder, decoder = str(embedded_encoder_path()), EMBEDDED_DECODER
+    if decoder is None:
+        enc_model, enc_meta = _load(str(encoder), progress)
+        if _is_embedded(enc_meta):
+            decoder = EMBEDDED_DECODER
+        elif enc_meta.get("arch") == "vgg19_normalised":
+            decoder = "adain-decoder"
+        else:
+            raise UsageError(f"no decoder is known for encoder {encoder!r}; pass --decoder (one trained for it with "
+                             "`imgforge adain train --vgg ...`)")
+        dec_model, dec_meta = _load(decoder, progress)
+    else:
+        dec_model, dec_meta = _load(decoder, progress)
+        if encoder is None:
+            enc_name = dec_meta.get("encoder") or "adain-vgg-normalised"
+            if enc_name == EMBEDDED_NAME:
+                enc_name = str(embedded_encoder_path())
+            encoder = enc_name
+        enc_model, enc_meta = _load(str(encoder), progress)
+    from ..models.adain import AdaINDecoder
+    from ..models.vgg import VGGEncoder
+
+    if not isinstance(dec_model, AdaINDecoder):
+        raise WeightsError(f"{dec_meta.get('path', decoder)}: holds a {dec_meta.get('arch')} network, not an AdaIN decoder")
+    if not isinstance(enc_model, VGGEncoder) or "relu4_1" not in enc_model.layer_names:
+        raise WeightsError(f"{enc_meta.get('path', encoder)}: not a VGG encoder with a relu4_1 layer "
+                           "(give vgg_normalised.pth, a torchvision VGG file or the embedded encoder)")
+    desc = f"encoder {Path(str(enc_meta.get('path', encoder))).name}, decoder {Path(str(dec_meta.get('path', decoder))).name}"
+    return enc_model.eval(), dec_model.eval(), desc
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+
+
 def _load_styles(paths: Sequence[str], max_pixels: Optional[int]) -> List[torch.Tensor]:
     return [load_image(p, max_pixels=max_pixels).rgb[None] for p in paths]
 
 
+def load_mask(path: str, size: Tuple[int, int], max_pixels: Optional[int] = None) -> torch.Tensor:
+    """A mask image as (1, 1, H, W) in [0, 1] (its luminance; alpha multiplies in), resized to ``size = (H, W)``."""
+    img = load_image(path, max_pixels=max_pixels)
+    m = (0.299 * img.rgb[0] + 0.587 * img.rgb[1] + 0.114 * img.rgb[2])[None, None]
+    if img.alpha is not None:
+        m = m * img.alpha[None]
+    if tuple(m.shape[-2:]) != tuple(size):
+        m = F.interpolate(m, size=size, mode="bilinear", align_corners=False)
+    return m.clamp(0, 1)
+
+
+def _shorter_side_at_most(img: torch.Tensor, side: Optional[int]) -> torch.Tensor:
+    if not side or min(img.shape[-2:]) <= side:
+        return img
+    h, w = img.shape[-2:]
+    s = side / min(h, w)
+    return F.interpolate(img, size=(max(8, round(h * s)), max(8, round(w * s))), mode="bilinear",
+                         align_corners=False, antialias=True).clamp(0, 1)
+
+
+def _resize_content(img: torch.Tensor, size: Optional[int]) -> torch.Tensor:
+    return img if size is None else resize_long_side(img, size)
+
+
 def _autocast_name(rt: Runtime) -> Optional[str]:
     return {torch.bfloat16: "bfloat16", torch.float16: "float16"}.get(rt.dtype)  # type: ignore[arg-type]
+
+
+def _retask(progress: Optional[ProgressFn], task: str) -> Optional[ProgressFn]:
+    if progress is None:
+        return None
+
+    def fn(ev):  # type: ignore[no-untyped-def]
+        progress(dataclasses.replace(ev, task=task))
+
+    return fn
+
+
+def _tile_progress(progress: Optional[ProgressFn], task: str) -> Optional[Callable[[str, int, int], None]]:
+    if progress is None:
+        return None
+
+    def fn(what: str, done: int, total: int) -> None:
+        emit(progress, ProgressEvent(task=f"{task} {what}", step=done, total=total, unit="tile"))
+
+    return fn
+
+
+# ------------------------------------------------------------------------------------------------ runners
 
 
 class _GatysRunner:
@@ -92,26 +297,134 @@ class _GatysRunner:
         self.rt = rt
         self.cfg = job.gatys if job.gatys.autocast is not None else dataclasses.replace(job.gatys, autocast=_autocast_name(rt))
         self.styles = [s.to(rt.device) for s in _load_styles(job.styles, save.max_pixels)]
+        self.job = job
+        self.save = save
         self.seed = job.seed
         self.progress = progress
 
     def __call__(self, content: Optional[torch.Tensor], task: str) -> torch.Tensor:
         gen = make_generator(self.seed if self.seed is not None else self.cfg.seed, self.rt.device)
+        job = self.job
         if content is not None:
             content = content.to(self.rt.device)
-        out = stylize_gatys(content, self.styles, self.encoder, self.cfg, progress=_retask(self.progress, task),
-                            generator=gen)
+        if content is not None and (job.scales > 1 or job.masks or job.preserve_color):
+            from .gatys_ext import stylize_gatys_ext
+
+            masks = None
+            if job.masks:
+                masks = [load_mask(m, tuple(content.shape[-2:]), self.save.max_pixels) for m in job.masks]
+            out = stylize_gatys_ext(content, self.styles, self.encoder, self.cfg, scales=job.scales, masks=masks,
+                                    preserve_color=job.preserve_color, progress=_retask(self.progress, task),
+                                    generator=gen)
+        else:
+            out = stylize_gatys(content, self.styles, self.encoder, self.cfg, progress=_retask(self.progress, task),
+                                generator=gen)
         return out.detach().float().cpu()
 
 
-def _retask(progress: Optional[ProgressFn], task: str) -> Optional[ProgressFn]:
-    if progress is None:
-        return None
+class _FastRunner:
+    """Loads the TransformerNet once; stylizes one content image per call (tiled when larger than the tile)."""
 
-    def fn(ev):  # type: ignore[no-untyped-def]
-        progress(dataclasses.replace(ev, task=task))
+    def __init__(self, job: StylizeJob, rt: Runtime, save: SaveOptions, progress: Optional[ProgressFn]) -> None:
+        from .style_fastpath import FastStyleForward
 
-    return fn
+        job.validate()
+        net, desc = load_fast_model(job.model, progress)
+        note(progress, "model", f"fast style network: {desc}")
+        self.fwd = FastStyleForward(net.to(rt.device), channels_last=rt.channels_last, unit=True)
+        self.job, self.rt, self.progress = job, rt, progress
+
+    def __call__(self, content: torch.Tensor, task: str) -> torch.Tensor:
+        from .style_tiles import fast_tiled
+
+        job, rt = self.job, self.rt
+        x = _resize_content(content, job.size).to(rt.device, torch.float32)
+        h, w = x.shape[-2:]
+        with torch.inference_mode():
+            with rt.autocast():
+                if not job.tile or max(h, w) <= job.tile:
+                    out = self.fwd(x)[:, :, :h, :w].float()
+                else:
+                    out = fast_tiled(self.fwd, x, tile=job.tile, progress=_tile_progress(self.progress, task))
+            out = out.cpu().clamp_(0, 1)
+            if job.alpha < 1.0:
+                out.mul_(job.alpha).add_(x.cpu(), alpha=1.0 - job.alpha)
+            if job.preserve_color:
+                from .gatys_ext import luminance_transfer
+
+                out = luminance_transfer(out, x.cpu())
+        return out
+
+
+def _pad8(encoder: nn.Module) -> bool:
+    """Whether the encoder's max-pools floor (torchvision VGG): its input must then be padded to a multiple of 8."""
+    return any(isinstance(m, nn.MaxPool2d) and not m.ceil_mode for m in encoder.modules())
+
+
+class _AdainRunner:
+    """Loads encoder, decoder and style images once; stylizes one content image per call."""
+
+    def __init__(self, job: StylizeJob, rt: Runtime, save: SaveOptions, progress: Optional[ProgressFn]) -> None:
+        from .style_fastpath import DecoderForward
+
+        job.validate()
+        enc, dec, desc = load_adain_pair(job.encoder, job.decoder, progress)
+        note(progress, "model", f"AdaIN: {desc}")
+        self.encoder = rt.prepare(enc)
+        self.pad8 = _pad8(enc)
+        self.decoder = DecoderForward(dec.to(rt.device), channels_last=rt.channels_last)
+        self.job, self.rt, self.save, self.progress = job, rt, save, progress
+        self.styles = [_shorter_side_at_most(s, job.style_size) for s in _load_styles(job.styles, save.max_pixels)]
+        self.style_stats: Optional[list] = None
+        if not job.preserve_color:
+            self.style_stats = [self._stats(s) for s in self.styles]
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """(1, 3, h, w) in [0, 1] -> relu4_1 (1, C, ceil(h/8), ceil(w/8)); call under inference mode."""
+        x = self.rt.to_input(x)
+        h, w = x.shape[-2:]
+        if self.pad8 and (h % 8 or w % 8):
+            ph, pw = -h % 8, -w % 8
+            mode = "reflect" if ph < h and pw < w else "replicate"
+            x = F.pad(x, (0, pw, 0, ph), mode=mode)
+        return self.encoder(x, ("relu4_1",))["relu4_1"]
+
+    def _stats(self, style: torch.Tensor):  # type: ignore[no-untyped-def]
+        from .style_tiles import feature_stats
+
+        with torch.inference_mode(), self.rt.autocast():
+            return feature_stats(self.encode(style).float())
+
+    def __call__(self, content: torch.Tensor, task: str) -> torch.Tensor:
+        from ..ops.stats import coral
+        from .style_tiles import adain_tiled
+
+        job, rt = self.job, self.rt
+        x = _resize_content(content, job.size).float()
+        h, w = x.shape[-2:]
+        stats = self.style_stats
+        if stats is None:  # preserve colour: CORAL of each style towards this content (the reference's order)
+            target = x if h * w <= (1 << 22) else resize_long_side(x, 2048)
+            stats = [self._stats(coral(s[0], target[0]).unsqueeze(0)) for s in self.styles]
+        masks = [load_mask(m, (h, w), self.save.max_pixels) for m in job.masks] if job.masks else None
+        tile = job.tile if job.tile else max(h, w)
+        with torch.inference_mode():
+            with rt.autocast():
+                out = adain_tiled(self.encode, self.decoder, x, stats, alpha=job.alpha,
+                                  style_weights=job.gatys.style_weights, masks=masks, tile=tile,
+                                  stats=job.tile_stats, progress=_tile_progress(self.progress, task))
+            return out.cpu().clamp_(0, 1)
+
+
+def make_runner(job: StylizeJob, runtime: Runtime, save: SaveOptions = SaveOptions(),
+                progress: Optional[ProgressFn] = None) -> Callable[[torch.Tensor, str], torch.Tensor]:
+    """The per-image function of a job: ``runner(content (1, 3, H, W) in [0, 1], task name) -> (1, 3, H', W')``."""
+    job.validate()
+    if job.method == "fast":
+        return _FastRunner(job, runtime, save, progress)
+    if job.method == "adain":
+        return _AdainRunner(job, runtime, save, progress)
+    return _GatysRunner(job, runtime, save, progress)  # type: ignore[return-value]
 
 
 def run_stylize(
@@ -123,11 +436,13 @@ def run_stylize(
     save: SaveOptions = SaveOptions(),
     progress: Optional[ProgressFn] = None,
 ) -> BatchResult:
-    """Stylize every content input with the job's styles and write the results (see :func:`imgforge.batch.run_batch`)."""
-    runner = _GatysRunner(job, runtime, save, progress)
+    """Stylize every content input and write the results (see :func:`imgforge.batch.run_batch`)."""
+    runner = make_runner(job, runtime, save, progress)
 
     def process(img: LoadedImage) -> torch.Tensor:
-        return runner(img.rgb[None], f"stylize {Path(img.source).name}")
+        out = runner(img.rgb[None], f"stylize {Path(img.source).name}")
+        img.rgb = img.rgb[:, :0]  # drop the content before the output is encoded (large images: memory)
+        return out
 
     return run_batch(items, namer, process, save=save, progress=progress, task="images")
 
@@ -142,6 +457,8 @@ def run_texture(
     progress: Optional[ProgressFn] = None,
 ) -> Path:
     """Synthesize a texture of ``size = (H, W)`` pixels from the job's style images and write it to ``output``."""
+    if job.method != "gatys":
+        raise UsageError("texture synthesis needs --method gatys")
     if Path(output).exists() and not save.overwrite and output != "-":
         raise UsageError(f"{output} exists; pass --overwrite to replace it")
     job = dataclasses.replace(job, gatys=dataclasses.replace(job.gatys, output_size=tuple(size), init="noise"))
