@@ -38,7 +38,7 @@ def save_model_file(
     ``dtype`` (e.g. ``torch.float16``) casts floating tensors to save space; integer buffers are kept.
     Shared or non-contiguous tensors are cloned so that safetensors accepts them.
     """
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     tensors: Dict[str, torch.Tensor] = {}
     for k, v in state_dict.items():
@@ -55,9 +55,31 @@ def save_model_file(
     }
     for k, v in (extra or {}).items():
         meta[str(k)] = str(v)
+    data = canonical_safetensors(save(tensors, metadata=meta))
     with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=meta)
+        tmp.write_bytes(data)
     return Path(path)
+
+
+def canonical_safetensors(raw: bytes) -> bytes:
+    """Rewrite a safetensors header in a fixed order (metadata keys sorted, then tensors by data offset).
+
+    safetensors writes its header from hash maps, so the key order (and the file's bytes) changes from one process
+    to the next; with a fixed order the same tensors and metadata always give the same bytes. Tensor data and the
+    header length are unchanged (the JSON is re-padded with spaces, as the format allows).
+    """
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8:8 + n])
+    ordered: Dict[str, Any] = {}
+    meta = header.pop("__metadata__", None)
+    if meta is not None:
+        ordered["__metadata__"] = dict(sorted(meta.items()))
+    for k in sorted(header, key=lambda k: (header[k]["data_offsets"][0], k)):
+        ordered[k] = header[k]
+    text = json.dumps(ordered, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    if len(text) > n:  # cannot happen for a header safetensors itself wrote compactly
+        return raw
+    return raw[:8] + text + b" " * (n - len(text)) + raw[8 + n:]
 
 
 def read_model_file(path: PathLike) -> Tuple[Dict[str, torch.Tensor], Dict[str, Any]]:
