@@ -181,10 +181,8 @@ def texture(
 ) -> None:
     g = get_globals(ctx)
     seed_everything(g.seed)
-    if not style and method != "fast":
+    if not style:
         raise typer.BadParameter("give at least one --style image", param_hint="--style")
-    if not content and method != "gatys":
-        raise typer.BadParameter(f"--method {method} needs content images (texture synthesis is gatys only)")
     cfg = GatysConfig(style_layers=_layers(style_layers, DEFAULT_STYLE_LAYERS), style_weight=style_weight,
                       tv_weight=tv_weight, optimizer=optimizer, lr=lr, iterations=iterations, init="noise",
                       size=max(width, height), style_scale=style_scale,

@@ -441,7 +441,7 @@ def run_stylize(
 
     def process(img: LoadedImage) -> torch.Tensor:
         out = runner(img.rgb[None], f"stylize {Path(img.source).name}")
-        img.rgb = img.rgb[:, :0]  # drop the content before the output is encoded (large images: memory)
+        img.rgb = torch.empty((3, 0, 0))  # free the content before the output is encoded (large images: memory)
         return out
 
     return run_batch(items, namer, process, save=save, progress=progress, task="images")
