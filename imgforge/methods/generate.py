@@ -210,15 +210,34 @@ class GenerateResult:
     weights: str = ""
 
 
+def _load(name: str):  # type: ignore[no-untyped-def]
+    """``load_generator``, but imgforge safetensors files are recognised from their header first (a safetensors
+    file whose header length starts with byte 0x80 would otherwise be taken for a pickle by the sniffing in
+    ``imgforge.generator_api.detect_stylegan_format``)."""
+    from ..generator_api import load_generator
+    from ..hub.manifest import read_safetensors_metadata
+    from ..hub.modelfile import load_model_file
+    from ..hub.store import resolve
+    from ..models.stylegan2 import Generator
+
+    path = Path(name).expanduser()
+    if not path.is_file():
+        path = Path(resolve(name))
+    if read_safetensors_metadata(path) is None:
+        return load_generator(path)
+    model, meta = load_model_file(path)
+    if not isinstance(model, Generator):
+        raise WeightsError(f"{path}: holds a {meta.get('arch')!r} model, not a StyleGAN2 generator")
+    return model.eval().requires_grad_(False)
+
+
 def load_generator_for(weights: Optional[str], runtime: Optional[Runtime] = None,
                        progress: Optional[ProgressFn] = None):  # type: ignore[no-untyped-def]
     """The StyleGAN2 generator for ``weights`` (a name or file; None: the shipped :data:`DEFAULT_GENERATOR`),
     on ``runtime``'s device, eval mode. Returns ``(generator, description)``."""
-    from ..generator_api import load_generator
-
     name = weights or DEFAULT_GENERATOR
     try:
-        G = load_generator(name)
+        G = _load(name)
     except WeightsError as exc:
         if weights is None:
             raise WeightsError(f"the default generator {DEFAULT_GENERATOR!r} is missing from this installation "

@@ -77,7 +77,8 @@ class StyleGAN2TrainConfig:
         resolution: image side (power of two >= 8). z_dim, w_dim: latent sizes. map_layers: mapping MLP depth.
         channel_base, channel_max: widths ``min(channel_base // r, channel_max)`` of G and D at resolution r.
         batch_size: global batch (split across torchrun processes).
-        lr, betas: Adam settings of G and D (before the lazy-regularisation rescaling). lr_mlp: mapping lr factor.
+        lr, betas: Adam settings of G and D (before the lazy-regularisation rescaling); d_lr: D's own rate (None:
+            ``lr``). lr_mlp: mapping lr factor.
         loss: one of :data:`LOSSES`. r1_gamma / r1_every: lazy R1 weight and interval (gamma 0 = off).
         gp_lambda: WGAN-GP weight (``loss="wgan-gp"`` only). mixing_prob: style-mixing probability.
         pl_weight / pl_every / pl_batch_shrink / pl_decay: path-length regularisation (weight 0 = off).
@@ -97,6 +98,7 @@ class StyleGAN2TrainConfig:
     channel_max: int = 128
     batch_size: int = 32
     lr: float = 0.002
+    d_lr: Optional[float] = None
     betas: tuple = (0.0, 0.99)
     lr_mlp: float = 0.01
     loss: str = "logistic"
@@ -207,8 +209,8 @@ class StyleGAN2Method:
             for t in list(self.G.state_dict().values()) + list(self.D.state_dict().values()):
                 torch.distributed.broadcast(t, src=0)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
-        self.g_opt = self._adam(self.G, cfg.pl_every if cfg.pl_weight > 0 else None)
-        self.d_opt = self._adam(self.D, cfg.r1_every if self._use_r1 else None)
+        self.g_opt = self._adam(self.G, cfg.lr, cfg.pl_every if cfg.pl_weight > 0 else None)
+        self.d_opt = self._adam(self.D, cfg.lr if cfg.d_lr is None else cfg.d_lr, cfg.r1_every if self._use_r1 else None)
         self.gan = GANLoss(_GAN_MODE[cfg.loss]).to(self.device)
         p0 = cfg.augment_p if cfg.augment != "none" else 0.0
         self.aug = AdaptiveAugment(p=p0, target=cfg.ada_target, interval=cfg.ada_interval, speed_kimg=cfg.ada_kimg,
@@ -222,10 +224,10 @@ class StyleGAN2Method:
     def _use_r1(self) -> bool:
         return self.cfg.loss != "wgan-gp" and self.cfg.r1_gamma > 0
 
-    def _adam(self, module: nn.Module, reg_every: Optional[int]) -> torch.optim.Adam:
+    def _adam(self, module: nn.Module, lr: float, reg_every: Optional[int]) -> torch.optim.Adam:
         ratio = reg_every / (reg_every + 1) if reg_every else 1.0
         b1, b2 = self.cfg.betas
-        return torch.optim.Adam(module.parameters(), lr=self.cfg.lr * ratio, betas=(b1**ratio, b2**ratio), eps=1e-8)
+        return torch.optim.Adam(module.parameters(), lr=lr * ratio, betas=(b1**ratio, b2**ratio), eps=1e-8)
 
     # ---- state ---------------------------------------------------------------------------------------------------
     def state_dict(self) -> Dict[str, Any]:

@@ -151,3 +151,18 @@ def test_job_validation_and_shape_errors(tmp_path: Path, tiny_gen: Generator) ->
     r = run_generate(GenerateJob(w_file=str(tmp_path / "w1.safetensors"), grid=str(tmp_path / "g.png")),
                      generator=tiny_gen)
     assert r.images == [] and Image.open(r.grid).size == (16, 8)
+
+
+def test_safetensors_whose_header_starts_with_0x80_is_not_taken_for_a_pickle(tmp_path: Path,
+                                                                             tiny_gen: Generator) -> None:
+    from imgforge.methods.generate import load_generator_for
+
+    path = tmp_path / "g.safetensors"
+    for pad in range(300):  # pad the metadata until the header length's first byte is 0x80
+        save_model_file(path, tiny_gen.state_dict(), arch="stylegan2_generator", arch_kwargs=tiny_gen.arch_kwargs(),
+                        extra={"pad": "x" * pad})
+        if path.read_bytes()[:1] == b"\x80":
+            break
+    assert path.read_bytes()[:1] == b"\x80"
+    G, _ = load_generator_for(str(path))
+    assert all(torch.equal(a, b) for a, b in zip(G.state_dict().values(), tiny_gen.state_dict().values()))

@@ -20,7 +20,7 @@ from PIL import Image
 
 from imgforge.data.stylegan_images import ImageFolderDataset
 from imgforge.errors import TrainingError
-from imgforge.generator_api import load_generator
+from imgforge.methods.generate import load_generator_for
 from imgforge.training.augment import AUG_OPS, AdaptiveAugment, augment
 from imgforge.training.loop import LoopConfig, load_checkpoint
 from imgforge.training.stylegan2 import StyleGAN2Method, StyleGAN2TrainConfig, channel_table, step_seed, train_stylegan2
@@ -89,7 +89,7 @@ def test_each_loss_and_regulariser_runs(tmp_path: Path, loss: str, extra: dict) 
     assert ("pl" in keys) == (cfg.pl_weight > 0)
     if cfg.augment == "ada":
         assert rows[-1]["p_aug"] > 0  # D is sure of the reals at first: p goes up
-    G = load_generator(res.generator)
+    G, _ = load_generator_for(str(res.generator))
     assert G.img_resolution == 8 and G.z_dim == 8
     assert torch.equal(G.w_avg, res.method.G_ema.latent_avg) and G.w_avg.abs().sum() > 0
 
@@ -116,8 +116,8 @@ def test_resume_after_crash_is_exact_and_exports(tmp_path: Path) -> None:
     assert load_checkpoint(run / "checkpoint.pt")["step"] == 3
     resumed = _train(run, 7)
     assert resumed.history == full.history
-    a = load_generator(full.generator).state_dict()
-    b = load_generator(resumed.generator).state_dict()
+    a = load_generator_for(str(full.generator))[0].state_dict()
+    b = load_generator_for(str(resumed.generator))[0].state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
