@@ -88,7 +88,7 @@ def main_callback(
 
 
 #: Command modules under imgforge/cli, in help order. Each has ``register(app)`` or a sub-app ``app``.
-COMMAND_GROUPS = ("stylize", "weights")
+COMMAND_GROUPS = ("stylize", "edit", "weights")
 
 
 def _register() -> None:
