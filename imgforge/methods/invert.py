@@ -576,7 +576,7 @@ class InvertJob:
         config: the optimisation settings.
         batch_size: images optimised together.
         fit, align: input preparation (:func:`prepare_target`).
-        gif: also write ``<stem>.gif`` of the optimisation (snapshots every ``gif_every`` steps).
+        gif: also write ``<stem>.gif`` of the optimisation (about ``gif_frames`` snapshots).
         overwrite: redo images whose outputs exist.
     """
 
@@ -587,7 +587,7 @@ class InvertJob:
     fit: str = "crop"
     align: Optional[str] = None
     gif: bool = False
-    gif_every: int = 10
+    gif_frames: int = 50
     overwrite: bool = False
 
 
@@ -668,7 +668,7 @@ def run_invert(job: InvertJob, inputs: Sequence[str], out_dir: Union[str, Path],
         raise UsageError(f"--batch-size must be >= 1, got {job.batch_size}")
     cfg = job.config
     if job.gif and not cfg.snapshot_every:
-        cfg = dataclasses.replace(cfg, snapshot_every=max(1, job.gif_every))
+        cfg = dataclasses.replace(cfg, snapshot_every=max(1, cfg.steps // max(1, job.gif_frames)))
     cfg.validate()
     result = BatchResult()
     todo: List[Tuple[int, str, Tensor]] = []
