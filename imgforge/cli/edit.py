@@ -81,9 +81,9 @@ Examples:
 
   imgforge invert digit.png --out-dir inv/
 
-  imgforge invert photos/ --weights stylegan2-ffhq-256 --space w+ --noise --steps 500 --out-dir inv/
+  imgforge invert faces/ -w stylegan2-ffhq-256 --noise --steps 500 --out-dir inv/
 
-  imgforge --device cuda invert a.png b.png --space w --loss mse --gif --out-dir inv/
+  imgforge --device cuda invert a.png b.png --space w --gif --out-dir inv/
 
 Default generator: {DEFAULT_GENERATOR}.
 """
@@ -148,7 +148,7 @@ Examples:
 
   imgforge morph a.png b.png --frames 12 --out-dir morph/
 
-  imgforge morph inv/a.latent.safetensors inv/b.latent.safetensors --frames 8
+  imgforge morph inv/a.latent.safetensors inv/b.latent.safetensors -n 8
 
   imgforge morph 3 7 --space z --frames 10 --out-dir seeds_morph/
 """
@@ -260,13 +260,10 @@ def style_mix(
 # ------------------------------------------------------------------------------------------------ edit
 EDIT_HELP = """Latent edits written as a strip of images.
 
-Two kinds:
+SeFa: --direction K moves SOURCE along the K-th closed-form direction (eigenvector of the style-affine weights of
+the --layers), with strengths spread over [-λ, λ] (--strength λ, --frames N).
 
-* closed-form directions (SeFa): --direction K moves SOURCE along the K-th eigenvector of the style-affine
-  weights of the selected --layers, strengths spread over [-λ, λ] (--strength λ, --frames N);
-
-* latent arithmetic: --from A --to B gives SOURCE + s (B - A) for s over [0, λ] (e.g. λ = 1: "SOURCE is to
-  ? as A is to B").
+Latent arithmetic: --from A --to B gives SOURCE + s (B - A) for s spread over [0, λ].
 
 SOURCE, A and B are images (inverted first), latent files or seeds.
 
@@ -276,7 +273,7 @@ Examples:
 
   imgforge edit digit.png --direction 2 --layers coarse -o strip.png
 
-  imgforge edit inv/a.latent.safetensors --from inv/b.latent.safetensors --to inv/c.latent.safetensors --strength 1.5
+  imgforge edit a.png --from b.latent.safetensors --to 12 --strength 1.5
 """
 
 
@@ -352,7 +349,7 @@ Examples:
 
   imgforge inpaint digit.png --mask hole.png -o filled.png
 
-  imgforge inpaint face.png --mask scratch.png --weights stylegan2-ffhq-256 --space w+ --noise -o fixed.png
+  imgforge inpaint face.png -m scratch.png -w stylegan2-ffhq-256 --noise -o fixed.png
 """
 
 
@@ -408,7 +405,7 @@ Examples:
 
   imgforge superres small8.png --scale 4 -o big32.png
 
-  imgforge superres face64.png --weights stylegan2-ffhq-256 --scale 4 --space w+ -o face256.png
+  imgforge superres face64.png -w stylegan2-ffhq-256 --scale 4 -o face256.png
 """
 
 
@@ -454,13 +451,17 @@ def superres(
             _done(progress, f"x{k}: {R // k}px -> {R}px; wrote {output}")
 
 
+def _reflow(text: str) -> str:
+    """Join the lines of prose paragraphs (rich then wraps them to the terminal); example lines stay as they are."""
+    paras = text.strip("\n").split("\n\n")
+    return "\n\n".join(p if p.startswith("  ") else " ".join(p.split("\n")) for p in paras) + "\n"
+
+
 def register(app: typer.Typer) -> None:
-    app.command("invert", help=INVERT_HELP, no_args_is_help=True)(invert)
-    app.command("morph", help=MORPH_HELP, no_args_is_help=True)(morph)
-    app.command("style-mix", help=STYLE_MIX_HELP, no_args_is_help=True)(style_mix)
-    app.command("edit", help=EDIT_HELP, no_args_is_help=True)(edit)
-    app.command("inpaint", help=INPAINT_HELP, no_args_is_help=True)(inpaint)
-    app.command("superres", help=SUPERRES_HELP, no_args_is_help=True)(superres)
+    for name, fn, text in (("invert", invert, INVERT_HELP), ("morph", morph, MORPH_HELP),
+                           ("style-mix", style_mix, STYLE_MIX_HELP), ("edit", edit, EDIT_HELP),
+                           ("inpaint", inpaint, INPAINT_HELP), ("superres", superres, SUPERRES_HELP)):
+        app.command(name, help=_reflow(text), no_args_is_help=True)(fn)
 
 
 __all__ = ["register", "SPACES", "LOSSES"]

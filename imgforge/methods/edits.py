@@ -39,13 +39,13 @@ GROUPS = ("coarse", "middle", "fine")
 # ------------------------------------------------------------------------------------------------ seeds
 def seed_to_z(seed: int, z_dim: int) -> Tensor:
     """z of ``seed``: ``np.random.RandomState(seed).randn(1, z_dim)`` as float32 ``(1, z_dim)`` (NVIDIA's
-    ``generate.py`` convention; to be unified with ``imgforge generate``'s function)."""
-    try:  # once `imgforge generate` exists, use its definition so that seeds mean the same everywhere
-        from .generate import seed_to_z as _gen_seed_to_z  # type: ignore[attr-defined]
+    ``generate.py`` convention), the same as ``imgforge generate``'s ``z_from_seed`` (used when present)."""
+    try:  # one definition for every command that takes seeds
+        from .generate import z_from_seed  # type: ignore[attr-defined]
     except ImportError:
-        _gen_seed_to_z = None
-    if _gen_seed_to_z is not None:
-        return _gen_seed_to_z(seed, z_dim)
+        z_from_seed = None
+    if z_from_seed is not None:
+        return z_from_seed(int(seed), int(z_dim)).reshape(1, int(z_dim)).float()
     if not 0 <= int(seed) < 2**32:
         raise UsageError(f"seed {seed} out of range (0 ... 2**32-1)")
     return torch.from_numpy(np.random.RandomState(int(seed)).randn(1, z_dim).astype(np.float32))

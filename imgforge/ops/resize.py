@@ -105,9 +105,9 @@ def resize(x: Tensor, size: Tuple[int, int], kernel: str = "bicubic") -> Tensor:
     H, W = x.shape[-2], x.shape[-1]
     out = x
     if h != H:
-        out = torch.matmul(resize_matrix(H, h, kernel).to(device=x.device, dtype=x.dtype), out)
+        out = torch.matmul(resize_matrix(H, h, kernel).to(x.dtype).to(x.device), out)
     if w != W:
-        out = torch.matmul(out, resize_matrix(W, w, kernel).to(device=x.device, dtype=x.dtype).t())
+        out = torch.matmul(out, resize_matrix(W, w, kernel).to(x.dtype).to(x.device).t())
     return out if out is not x else x.clone()
 
 
