@@ -6,23 +6,14 @@ import os
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
 from imgforge.cli.app import app
 
-from .helpers import REPO, run_cli
+from .helpers import run_cli
 
 ONE_THREAD = {"IMGFORGE_THREADS": "1", "OMP_NUM_THREADS": "1"}
-
-
-def _fresh_env(tmp: Path) -> dict:
-    """A machine that has never downloaded anything: empty home and cache, offline, no extra weights path."""
-    (tmp / "home").mkdir(exist_ok=True)
-    env = {**ONE_THREAD, "HOME": str(tmp / "home"), "XDG_CACHE_HOME": str(tmp / "home" / ".cache"),
-           "IMGFORGE_CACHE_DIR": str(tmp / "home" / "cache"), "IMGFORGE_OFFLINE": "1", "IMGFORGE_WEIGHTS_PATH": ""}
-    return env
 
 
 def _tiny_generator_file(path: Path) -> Path:
