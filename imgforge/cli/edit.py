@@ -1,0 +1,467 @@
+"""GAN-prior editing commands: ``invert``, ``morph``, ``style-mix``, ``edit``, ``inpaint``, ``superres``."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Annotated, Any, List, Optional
+
+import typer
+
+from ..errors import UsageError
+from ..methods.invert import DEFAULT_GENERATOR, FITS, LOSSES, SPACES, InvertConfig
+from ..progress import ProgressEvent
+from .common import JsonOpt, MaxPixelsOpt, OverwriteOpt, RichProgress, get_globals, report_batch
+
+_D = InvertConfig()
+
+WeightsOpt = Annotated[str, typer.Option("--weights", "-w", help="StyleGAN2 generator: a name from `imgforge weights list` or a .pkl/.pt/.safetensors file.")]
+SpaceOpt = Annotated[str, typer.Option("--space", help="Latent space to optimise: z | w | w+.")]
+NoiseOpt = Annotated[bool, typer.Option("--noise/--no-noise", help="Also optimise the per-layer noise maps (regularised).")]
+StepsOpt = Annotated[int, typer.Option("--steps", min=0, help="Adam steps of the inversion.")]
+LossOpt = Annotated[str, typer.Option("--loss", help="mse | perceptual | mse+perceptual.")]
+LrOpt = Annotated[float, typer.Option("--lr", help="Peak learning rate (ramped up, then cosine ramped down).")]
+EncoderOpt = Annotated[Optional[str], typer.Option("--encoder", help="Perceptual encoder (name or file); default: published VGG-16 if present, else the embedded encoder.")]
+FitOpt = Annotated[str, typer.Option("--fit", help="How inputs become square: crop (centre) | pad | stretch; then an antialiased bicubic resize to the generator resolution.")]
+AlignOpt = Annotated[Optional[str], typer.Option("--align", help="Registered alignment hook applied first (see imgforge.methods.invert.register_aligner).")]
+MseWOpt = Annotated[float, typer.Option("--mse-weight", help="Weight of the pixel MSE term.")]
+PercWOpt = Annotated[float, typer.Option("--perceptual-weight", help="Weight of the perceptual term.")]
+
+
+def _config(ctx: typer.Context, space: str, steps: int, noise: bool, loss: str, lr: float,
+            mse_weight: float = _D.mse_weight, perceptual_weight: float = _D.perceptual_weight) -> InvertConfig:
+    g = get_globals(ctx)
+    cfg = InvertConfig(space=space.lower(), steps=steps, optimize_noise=noise, loss=loss.lower(), lr=lr,
+                       mse_weight=mse_weight, perceptual_weight=perceptual_weight,
+                       seed=g.seed if g.seed is not None else _D.seed)
+    cfg.validate()
+    return cfg
+
+
+def _setup(ctx: typer.Context, weights: str, cfg: InvertConfig, encoder: Optional[str], progress: Any,
+           need_inverter: bool = True):  # type: ignore[no-untyped-def]
+    """Runtime, generator and (when needed) an inverter."""
+    from ..methods.invert import Inverter, build_perceptual, load_generator_for
+    from ..progress import note
+    from ..runtime import seed_everything
+
+    g = get_globals(ctx)
+    seed_everything(g.seed)
+    rt = g.runtime()
+    G = load_generator_for(weights, rt.device, progress)
+    inv = None
+    if need_inverter:
+        perceptual, desc = build_perceptual(cfg, encoder, rt.device, progress)
+        note(progress, "invert", f"inversion: {cfg.space}, {cfg.steps} steps, loss {cfg.loss}; perceptual encoder: {desc}")
+        inv = Inverter(G, cfg, perceptual=perceptual, autocast=rt.dtype, channels_last=rt.channels_last)
+    return rt, G, inv
+
+
+def _done(progress: Any, text: str) -> None:
+    progress(ProgressEvent(task="done", message=text))
+
+
+def _check_out(path: str, overwrite: bool) -> None:
+    from ..io import format_for
+
+    format_for(path)
+    if Path(path).exists() and not overwrite:
+        raise UsageError(f"{path} exists; pass --overwrite to replace it")
+
+
+# ------------------------------------------------------------------------------------------------ invert
+INVERT_HELP = f"""Invert images into a StyleGAN2 generator (GAN inversion / projection).
+
+For each input photo.png it writes into --out-dir: photo.png (reconstruction), photo.latent.safetensors (latent and
+noise), photo.compare.png (target | reconstruction), photo.json (MSE, PSNR, SSIM, steps, seconds) and with --gif
+photo.gif. Inputs are centre-cropped to a square (--fit) and resized with an antialiased bicubic kernel to the
+generator resolution. Several images are optimised together (--batch-size).
+
+Examples:
+
+  imgforge invert digit.png --out-dir inv/
+
+  imgforge invert faces/ -w stylegan2-ffhq-256 --noise --steps 500 --out-dir inv/
+
+  imgforge --device cuda invert a.png b.png --space w --gif --out-dir inv/
+
+Default generator: {DEFAULT_GENERATOR}.
+"""
+
+
+def invert(
+    ctx: typer.Context,
+    inputs: Annotated[List[str], typer.Argument(help="Image files, folders or glob patterns.", show_default=False)] = None,  # type: ignore[assignment]
+    weights: WeightsOpt = DEFAULT_GENERATOR,
+    space: SpaceOpt = _D.space,
+    noise: NoiseOpt = _D.optimize_noise,
+    steps: StepsOpt = _D.steps,
+    loss: LossOpt = _D.loss,
+    lr: LrOpt = _D.lr,
+    mse_weight: MseWOpt = _D.mse_weight,
+    perceptual_weight: PercWOpt = _D.perceptual_weight,
+    encoder: EncoderOpt = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Images optimised together.")] = 8,
+    fit: FitOpt = "crop",
+    align: AlignOpt = None,
+    gif: Annotated[bool, typer.Option("--gif", help="Also write <stem>.gif of the optimisation.")] = False,
+    out_dir: Annotated[Path, typer.Option("--out-dir", help="Folder for the outputs (created if needed).")] = Path("inverted"),
+    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders of folder inputs.")] = False,
+    overwrite: OverwriteOpt = False,
+    json_out: JsonOpt = False,
+    max_pixels: MaxPixelsOpt = None,
+) -> None:
+    from ..batch import BatchResult, ItemResult
+    from ..io import expand_inputs
+    from ..methods.invert import InvertJob, run_invert
+
+    g = get_globals(ctx)
+    cfg = _config(ctx, space, steps, noise, loss, lr, mse_weight, perceptual_weight)
+    if fit not in FITS:
+        raise UsageError(f"--fit {fit!r}: expected one of {', '.join(FITS)}")
+    items = expand_inputs(inputs or [], recursive=recursive)
+    if not items:
+        raise typer.BadParameter("give at least one image", param_hint="INPUTS")
+    job = InvertJob(weights=weights, encoder=encoder, config=cfg, batch_size=batch_size, fit=fit, align=align,
+                    gif=gif, overwrite=overwrite)
+    from ..runtime import seed_everything
+
+    seed_everything(g.seed)
+    with RichProgress(quiet=g.quiet) as progress:
+        bad = [ItemResult(it.path, None, "failed", it.error) for it in items if it.error]
+        res = run_invert(job, [it.path for it in items if not it.error], out_dir, runtime=g.runtime(),
+                         progress=progress, max_pixels=max_pixels)
+    result = BatchResult(items=bad + res.items)
+    code = report_batch(result, as_json=json_out, quiet=g.quiet)
+    if code:
+        raise typer.Exit(code)
+
+
+# ------------------------------------------------------------------------------------------------ morph
+MORPH_HELP = """Morph between two images or latents through the generator.
+
+A and B are images (inverted first), latent files from `imgforge invert`, or seeds. Frames interpolate ws linearly
+(W+), or z spherically with --space z (seeds, or images inverted in Z). Writes OUT_DIR/frame_000.png ...,
+OUT_DIR/morph.gif and a contact sheet OUT_DIR/morph_sheet.png.
+
+Examples:
+
+  imgforge morph a.png b.png --frames 12 --out-dir morph/
+
+  imgforge morph inv/a.latent.safetensors inv/b.latent.safetensors -n 8
+
+  imgforge morph 3 7 --space z --frames 10 --out-dir seeds_morph/
+"""
+
+
+def morph(
+    ctx: typer.Context,
+    a: Annotated[str, typer.Argument(help="Start: image, latent file or seed.", show_default=False)],
+    b: Annotated[str, typer.Argument(help="End: image, latent file or seed.", show_default=False)],
+    frames: Annotated[int, typer.Option("--frames", "-n", min=2, help="Number of frames, both ends included.")] = 10,
+    space: Annotated[str, typer.Option("--space", help="w+ (linear in ws) or z (slerp in z; images are inverted in Z).")] = "w+",
+    weights: WeightsOpt = DEFAULT_GENERATOR,
+    steps: StepsOpt = _D.steps,
+    noise: NoiseOpt = _D.optimize_noise,
+    loss: LossOpt = _D.loss,
+    lr: LrOpt = _D.lr,
+    encoder: EncoderOpt = None,
+    fit: FitOpt = "crop",
+    align: AlignOpt = None,
+    fps: Annotated[float, typer.Option("--fps", min=0.1, help="GIF frame rate.")] = 10.0,
+    upscale: Annotated[int, typer.Option("--upscale", min=1, help="Enlarge the GIF and sheet by pixel repetition.")] = 1,
+    out_dir: Annotated[Path, typer.Option("--out-dir", help="Output folder.")] = Path("morph"),
+    overwrite: OverwriteOpt = False,
+) -> None:
+    from ..io import save_image
+    from ..methods.edits import make_grid, morph_latents, parse_sources, render, resolve_sources, upscale_nearest
+    from ..methods.invert import save_gif
+
+    g = get_globals(ctx)
+    space = space.lower()
+    if space not in ("w+", "z"):
+        raise UsageError(f"--space {space!r}: morph interpolates in w+ or z")
+    sheet_path = out_dir / "morph_sheet.png"
+    if sheet_path.exists() and not overwrite:
+        raise UsageError(f"{sheet_path} exists; pass --overwrite to replace it")
+    cfg = _config(ctx, "z" if space == "z" else "w+", steps, noise, loss, lr)
+    sources = parse_sources([a, b])
+    with RichProgress(quiet=g.quiet) as progress:
+        need = any(s.kind == "image" for s in sources)
+        rt, G, inv = _setup(ctx, weights, cfg, encoder, progress, need_inverter=need)
+        ra, rb = resolve_sources(sources, G, inv, fit=fit, align=align, progress=progress)
+        ws, nz = morph_latents(ra, rb, frames, G, space)
+        imgs = render(G, ws, nz)
+        for i, im in enumerate(imgs):
+            save_image(im, out_dir / f"frame_{i:03d}.png")
+        save_gif([upscale_nearest(im, upscale) for im in imgs], out_dir / "morph.gif", duration_ms=int(1000 / fps))
+        save_image(upscale_nearest(make_grid(imgs, ncol=min(frames, 10)), upscale), sheet_path)
+        if not g.quiet:
+            _done(progress, f"wrote {frames} frames, {out_dir / 'morph.gif'} and {sheet_path}")
+
+
+# ------------------------------------------------------------------------------------------------ style-mix
+STYLE_MIX_HELP = """Style-mixing grid: each cell takes the row source's latent with some layers copied from the column source.
+
+Sources are seeds (as in `imgforge generate`: 1,2,5-7), latent files, or images (inverted first). Layers: --styles
+coarse (4²-8²) | middle (16²-32²) | fine (>=64²), or --layers a-b (w indices, inclusive); the mapping to indices
+follows the generator's resolution (`--layers` help lists it when a group is empty).
+
+Examples:
+
+  imgforge style-mix --rows 1,2,3 --cols 10-13 -o grid.png
+
+  imgforge style-mix --rows a.png,b.png --cols 5,6 --styles middle -o mix.png
+
+  imgforge style-mix --rows 0-3 --cols 4-7 --layers 0-2 --trunc 0.7 -o coarse.png
+"""
+
+
+def style_mix(
+    ctx: typer.Context,
+    rows: Annotated[List[str], typer.Option("--rows", help="Row sources: seeds, ranges, images or latent files (comma-separated or repeated).")] = None,  # type: ignore[assignment]
+    cols: Annotated[List[str], typer.Option("--cols", help="Column sources (their layers are copied into the rows).")] = None,  # type: ignore[assignment]
+    styles: Annotated[str, typer.Option("--styles", help="coarse | middle | fine (ignored when --layers is given).")] = "coarse",
+    layers: Annotated[Optional[str], typer.Option("--layers", help="w indices to copy, e.g. 0-3 or 0,2,4-5.")] = None,
+    trunc: Annotated[float, typer.Option("--trunc", help="Truncation psi for seeds (1 = none).")] = 1.0,
+    weights: WeightsOpt = DEFAULT_GENERATOR,
+    space: SpaceOpt = "w+",
+    steps: StepsOpt = _D.steps,
+    noise: NoiseOpt = _D.optimize_noise,
+    loss: LossOpt = _D.loss,
+    lr: LrOpt = _D.lr,
+    encoder: EncoderOpt = None,
+    fit: FitOpt = "crop",
+    upscale: Annotated[int, typer.Option("--upscale", min=1, help="Enlarge the grid by pixel repetition.")] = 1,
+    output: Annotated[str, typer.Option("-o", "--output", help="Output image.")] = "style_mix.png",
+    overwrite: OverwriteOpt = False,
+) -> None:
+    from ..io import save_image
+    from ..methods.edits import describe_layers, parse_layers, parse_sources, resolve_sources, upscale_nearest
+    from ..methods.edits import style_mix as mix_fn
+
+    g = get_globals(ctx)
+    if not rows or not cols:
+        raise typer.BadParameter("give --rows and --cols (seeds, images or latent files)")
+    _check_out(output, overwrite)
+    cfg = _config(ctx, space, steps, noise, loss, lr)
+    rsrc, csrc = parse_sources(rows), parse_sources(cols)
+    with RichProgress(quiet=g.quiet) as progress:
+        need = any(s.kind == "image" for s in rsrc + csrc)
+        rt, G, inv = _setup(ctx, weights, cfg, encoder, progress, need_inverter=need)
+        lay = parse_layers(layers if layers is not None else styles, G.num_ws, G.img_resolution)
+        recs = resolve_sources(rsrc + csrc, G, inv, fit=fit, truncation_psi=trunc, progress=progress)
+        grid = mix_fn(G, recs[:len(rsrc)], recs[len(rsrc):], lay)
+        save_image(upscale_nearest(grid, upscale), output)
+        if not g.quiet:
+            _done(progress, f"copied layers {lay} ({describe_layers(G.num_ws, G.img_resolution)}); wrote {output}")
+
+
+# ------------------------------------------------------------------------------------------------ edit
+EDIT_HELP = """Latent edits written as a strip of images.
+
+SeFa: --direction K moves SOURCE along the K-th closed-form direction (eigenvector of the style-affine weights of
+the --layers), with strengths spread over [-λ, λ] (--strength λ, --frames N).
+
+Latent arithmetic: --from A --to B gives SOURCE + s (B - A) for s spread over [0, λ].
+
+SOURCE, A and B are images (inverted first), latent files or seeds.
+
+Examples:
+
+  imgforge edit 7 --direction 0 --strength 3 --frames 7 -o strip.png
+
+  imgforge edit digit.png --direction 2 --layers coarse -o strip.png
+
+  imgforge edit a.png --from b.latent.safetensors --to 12 --strength 1.5
+"""
+
+
+def edit(
+    ctx: typer.Context,
+    source: Annotated[str, typer.Argument(help="Image, latent file or seed to edit.", show_default=False)],
+    direction: Annotated[Optional[int], typer.Option("--direction", "-k", min=0, help="SeFa direction index (0 = largest eigenvalue).")] = None,
+    from_: Annotated[Optional[str], typer.Option("--from", help="Latent arithmetic: the 'from' example (image, latent, seed).")] = None,
+    to: Annotated[Optional[str], typer.Option("--to", help="Latent arithmetic: the 'to' example.")] = None,
+    strength: Annotated[float, typer.Option("--strength", "-s", help="λ: the largest step (SeFa: in w units along a unit vector).")] = 3.0,
+    frames: Annotated[int, typer.Option("--frames", "-n", min=1, help="Images in the strip.")] = 7,
+    layers: Annotated[Optional[str], typer.Option("--layers", help="Layers edited (and, for SeFa, factorised): all | coarse | middle | fine | a-b.")] = None,
+    trunc: Annotated[float, typer.Option("--trunc", help="Truncation psi for seed sources.")] = 1.0,
+    weights: WeightsOpt = DEFAULT_GENERATOR,
+    space: SpaceOpt = "w+",
+    steps: StepsOpt = _D.steps,
+    noise: NoiseOpt = _D.optimize_noise,
+    loss: LossOpt = _D.loss,
+    lr: LrOpt = _D.lr,
+    encoder: EncoderOpt = None,
+    fit: FitOpt = "crop",
+    upscale: Annotated[int, typer.Option("--upscale", min=1, help="Enlarge the strip by pixel repetition.")] = 1,
+    output: Annotated[str, typer.Option("-o", "--output", help="Output image (the strip).")] = "edit_strip.png",
+    overwrite: OverwriteOpt = False,
+) -> None:
+    from ..io import save_image
+    from ..methods.edits import (
+        edit_strip, latent_arithmetic, make_grid, parse_layers, parse_sources, render, resolve_sources,
+        sefa_directions, strengths_for, upscale_nearest,
+    )
+
+    g = get_globals(ctx)
+    arith = from_ is not None or to is not None
+    if arith and (from_ is None or to is None):
+        raise UsageError("latent arithmetic needs both --from and --to")
+    if arith == (direction is not None):
+        raise UsageError("give either --direction K (SeFa) or --from A --to B (latent arithmetic)")
+    _check_out(output, overwrite)
+    cfg = _config(ctx, space, steps, noise, loss, lr)
+    srcs = parse_sources([source] + ([from_, to] if arith else []))  # type: ignore[list-item]
+    if len(srcs) != (3 if arith else 1):
+        raise UsageError("SOURCE, --from and --to must each name one image, latent file or seed")
+    with RichProgress(quiet=g.quiet) as progress:
+        need = any(s.kind == "image" for s in srcs)
+        rt, G, inv = _setup(ctx, weights, cfg, encoder, progress, need_inverter=need)
+        lay = parse_layers(layers, G.num_ws, G.img_resolution)
+        recs = resolve_sources(srcs, G, inv, fit=fit, truncation_psi=trunc, progress=progress)
+        if arith:
+            ss = strengths_for(strength, frames, symmetric=False)
+            ws = latent_arithmetic(recs[0].ws, recs[1].ws, recs[2].ws, ss, lay)
+            what = f"{srcs[0].label} + s ({srcs[2].label} - {srcs[1].label})"
+        else:
+            _, dirs = sefa_directions(G, lay)
+            if direction >= dirs.shape[0]:  # type: ignore[operator]
+                raise UsageError(f"--direction {direction}: the generator has {dirs.shape[0]} directions")
+            ss = strengths_for(strength, frames, symmetric=True)
+            ws = edit_strip(recs[0].ws, dirs[direction], ss, lay)  # type: ignore[index]
+            what = f"SeFa direction {direction} on layers {lay}"
+        nz = recs[0].noise
+        imgs = render(G, ws, None if nz is None else [n.expand(len(ss), -1, -1, -1) for n in nz])
+        save_image(upscale_nearest(make_grid(imgs, ncol=len(ss)), upscale), output)
+        if not g.quiet:
+            _done(progress, f"{what}, strengths {', '.join(f'{v:g}' for v in ss)}; wrote {output}")
+
+
+# ------------------------------------------------------------------------------------------------ inpaint
+INPAINT_HELP = """Fill the holes of an image with the generator (masked inversion).
+
+White mask pixels are the hole to fill, black ones are known: the loss sees only the known pixels, and the output
+keeps them unchanged. Image and mask are fitted to the generator resolution alike (--fit).
+
+Examples:
+
+  imgforge inpaint digit.png --mask hole.png -o filled.png
+
+  imgforge inpaint face.png -m scratch.png -w stylegan2-ffhq-256 --noise -o fixed.png
+"""
+
+
+def inpaint(
+    ctx: typer.Context,
+    image: Annotated[str, typer.Argument(help="Image with holes.", show_default=False)],
+    mask: Annotated[str, typer.Option("--mask", "-m", help="Mask image: white = hole, black = known.")],
+    output: Annotated[str, typer.Option("-o", "--output", help="Output image.")] = "inpainted.png",
+    weights: WeightsOpt = DEFAULT_GENERATOR,
+    space: SpaceOpt = _D.space,
+    noise: NoiseOpt = _D.optimize_noise,
+    steps: StepsOpt = _D.steps,
+    loss: LossOpt = _D.loss,
+    lr: LrOpt = _D.lr,
+    encoder: EncoderOpt = None,
+    fit: FitOpt = "crop",
+    save_latent: Annotated[Optional[str], typer.Option("--save-latent", help="Also write the latent file here.")] = None,
+    overwrite: OverwriteOpt = False,
+    max_pixels: MaxPixelsOpt = None,
+) -> None:
+    from ..io import load_image, save_image
+    from ..methods.edits import inpaint as inpaint_fn
+    from ..methods.edits import prepare_mask
+    from ..methods.invert import prepare_target
+    from ..methods.invert import save_latent as save_latent_fn
+
+    g = get_globals(ctx)
+    _check_out(output, overwrite)
+    cfg = _config(ctx, space, steps, noise, loss, lr)
+    img = load_image(image, max_pixels=max_pixels).rgb
+    m = load_image(mask, max_pixels=max_pixels).rgb
+    with RichProgress(quiet=g.quiet) as progress:
+        rt, G, inv = _setup(ctx, weights, cfg, encoder, progress)
+        R = G.img_resolution
+        target = prepare_target(img, R, fit)
+        hole = prepare_mask(m, R, fit)
+        comp, res = inpaint_fn(inv, target, hole, progress=progress)
+        save_image(comp[0], output)
+        if save_latent:
+            save_latent_fn(save_latent, res.item(0), {"weights": weights, "source": Path(image).name})
+        if not g.quiet:
+            _done(progress, f"filled {float(hole.mean()) * 100:.0f}% of the pixels; wrote {output}")
+
+
+# ------------------------------------------------------------------------------------------------ superres
+SUPERRES_HELP = """Super-resolve a small image with the generator prior.
+
+Finds the latent whose image, downscaled by --scale with the same antialiased kernel (Pillow's bicubic by default),
+matches LOWRES; writes the generator's image at its full resolution. LOWRES must be (resolution / scale) pixels
+square (other sizes are fitted with --fit first); --scale defaults to resolution / LOWRES width.
+
+Examples:
+
+  imgforge superres small8.png --scale 4 -o big32.png
+
+  imgforge superres face64.png -w stylegan2-ffhq-256 --scale 4 -o face256.png
+"""
+
+
+def superres(
+    ctx: typer.Context,
+    lowres: Annotated[str, typer.Argument(help="Low-resolution image.", show_default=False)],
+    scale: Annotated[Optional[int], typer.Option("--scale", "-k", min=1, help="Upscaling factor (default: resolution / input width).")] = None,
+    output: Annotated[str, typer.Option("-o", "--output", help="Output image (generator resolution).")] = "superres.png",
+    kernel: Annotated[str, typer.Option("--kernel", help="Downscaling kernel of the forward model: box | bilinear | bicubic | lanczos.")] = "bicubic",
+    weights: WeightsOpt = DEFAULT_GENERATOR,
+    space: SpaceOpt = _D.space,
+    noise: NoiseOpt = _D.optimize_noise,
+    steps: StepsOpt = _D.steps,
+    loss: LossOpt = _D.loss,
+    lr: LrOpt = _D.lr,
+    encoder: EncoderOpt = None,
+    fit: FitOpt = "crop",
+    save_latent: Annotated[Optional[str], typer.Option("--save-latent", help="Also write the latent file here.")] = None,
+    overwrite: OverwriteOpt = False,
+    max_pixels: MaxPixelsOpt = None,
+) -> None:
+    from ..io import load_image, save_image
+    from ..methods.edits import superres as superres_fn
+    from ..methods.invert import prepare_target
+    from ..methods.invert import save_latent as save_latent_fn
+
+    g = get_globals(ctx)
+    _check_out(output, overwrite)
+    cfg = _config(ctx, space, steps, noise, loss, lr)
+    img = load_image(lowres, max_pixels=max_pixels).rgb
+    with RichProgress(quiet=g.quiet) as progress:
+        rt, G, inv = _setup(ctx, weights, cfg, encoder, progress)
+        R = G.img_resolution
+        k = scale if scale is not None else max(1, R // int(img.shape[-1]))
+        if R % k:
+            raise UsageError(f"--scale {k} does not divide the generator resolution {R}")
+        small = prepare_target(img, R // k, fit)
+        res = superres_fn(inv, small, k, kernel=kernel, progress=progress)
+        save_image(res.images[0], output)
+        if save_latent:
+            save_latent_fn(save_latent, res.item(0), {"weights": weights, "source": Path(lowres).name})
+        if not g.quiet:
+            _done(progress, f"x{k}: {R // k}px -> {R}px; wrote {output}")
+
+
+def _reflow(text: str) -> str:
+    """Join the lines of prose paragraphs (rich then wraps them to the terminal); example lines stay as they are."""
+    paras = text.strip("\n").split("\n\n")
+    return "\n\n".join(p if p.startswith("  ") else " ".join(p.split("\n")) for p in paras) + "\n"
+
+
+def register(app: typer.Typer) -> None:
+    for name, fn, text in (("invert", invert, INVERT_HELP), ("morph", morph, MORPH_HELP),
+                           ("style-mix", style_mix, STYLE_MIX_HELP), ("edit", edit, EDIT_HELP),
+                           ("inpaint", inpaint, INPAINT_HELP), ("superres", superres, SUPERRES_HELP)):
+        app.command(name, help=_reflow(text), no_args_is_help=True)(fn)
+
+
+__all__ = ["register", "SPACES", "LOSSES"]

@@ -1,0 +1,418 @@
+"""Editing with a StyleGAN2 prior: morphs, style mixing, latent arithmetic, SeFa directions, inpainting, super-resolution.
+
+Latents travel as :class:`~imgforge.methods.invert.LatentRecord` (``ws (1, num_ws, w_dim)`` plus the space's own
+latent and optional noise maps). A *source* is a seed (``7``, ranges ``3-5``), a latent file written by
+``imgforge invert`` (``*.safetensors``) or an image (inverted first, see :func:`resolve_sources`).
+
+Which w feeds which layer (FACTS.md 3.7): ``ws[0]`` modulates the 4x4 conv, ``ws[2k+1]`` and ``ws[2k+2]`` the two
+convs at ``2^(k+3)`` (``ws[2k+1]`` also the ToRGB of the resolution below), and the last one only the final ToRGB.
+:func:`layer_resolutions` gives each index the resolution of the convolution it modulates (the last: the output
+resolution), and the named groups follow the StyleGAN papers: coarse = 4²-8², middle = 16²-32², fine = 64² and
+above. For a 32 px generator (8 ws) that is coarse 0-2, middle 3-7 and no fine layers; for 1024 px (18 ws) coarse
+0-2, middle 3-6, fine 7-17.
+
+SeFa (Shen & Zhou, CVPR 2021, "Closed-Form Factorization of Latent Semantics in GANs"): the directions are the
+eigenvectors of ``A^T A`` where the rows of ``A`` are the unit-normalised weight vectors (one per output channel) of
+the style affine layers of the selected convolutions (ToRGB layers excluded, as in the reference code), sorted by
+decreasing eigenvalue; each direction's sign is fixed so that its largest-magnitude component is positive.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..errors import InputError, UsageError
+from ..ops.resize import KERNELS, downscale
+from .invert import InversionResult, Inverter, LatentRecord, load_latent, prepare_target, synthesize
+
+GROUPS = ("coarse", "middle", "fine")
+
+
+# ------------------------------------------------------------------------------------------------ seeds
+def seed_to_z(seed: int, z_dim: int) -> Tensor:
+    """z of ``seed``: ``np.random.RandomState(seed).randn(1, z_dim)`` as float32 ``(1, z_dim)`` (NVIDIA's
+    ``generate.py`` convention), the same as ``imgforge generate``'s ``z_from_seed`` (used when present)."""
+    try:  # one definition for every command that takes seeds
+        from .generate import z_from_seed  # type: ignore[attr-defined]
+    except ImportError:
+        z_from_seed = None
+    if z_from_seed is not None:
+        return z_from_seed(int(seed), int(z_dim)).reshape(1, int(z_dim)).float()
+    if not 0 <= int(seed) < 2**32:
+        raise UsageError(f"seed {seed} out of range (0 ... 2**32-1)")
+    return torch.from_numpy(np.random.RandomState(int(seed)).randn(1, z_dim).astype(np.float32))
+
+
+def parse_seeds(spec: str) -> List[int]:
+    """``"1,2,5-7"`` -> ``[1, 2, 5, 6, 7]``."""
+    out: List[int] = []
+    for part in spec.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        m = re.fullmatch(r"(\d+)-(\d+)", part)
+        if m:
+            a, b = int(m.group(1)), int(m.group(2))
+            if b < a:
+                raise UsageError(f"seed range {part!r}: the end is before the start")
+            out.extend(range(a, b + 1))
+        elif part.isdigit():
+            out.append(int(part))
+        else:
+            raise UsageError(f"{part!r} is not a seed or seed range (e.g. 1,2,5-7)")
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ layers
+def layer_resolutions(num_ws: int, resolution: int) -> List[int]:
+    """Resolution of the convolution each w index modulates (the last index: the output resolution)."""
+    res = []
+    for i in range(num_ws):
+        r = 4 if i == 0 else 2 ** (3 + (i - 1) // 2)
+        res.append(min(r, resolution))
+    return res
+
+
+def style_groups(num_ws: int, resolution: int) -> Dict[str, List[int]]:
+    """w indices of the coarse (4²-8²), middle (16²-32²) and fine (>= 64²) layers."""
+    res = layer_resolutions(num_ws, resolution)
+    return {"coarse": [i for i, r in enumerate(res) if r <= 8],
+            "middle": [i for i, r in enumerate(res) if 16 <= r <= 32],
+            "fine": [i for i, r in enumerate(res) if r >= 64]}
+
+
+def describe_layers(num_ws: int, resolution: int) -> str:
+    """One line: ``"coarse 0-2 (4²-8²), middle 3-7 (16²-32²), fine none (>=64²)"``."""
+    g = style_groups(num_ws, resolution)
+
+    def span(ix: List[int]) -> str:
+        return "none" if not ix else (f"{ix[0]}-{ix[-1]}" if len(ix) > 1 else str(ix[0]))
+
+    return (f"{resolution}px generator, {num_ws} layers: coarse {span(g['coarse'])} (4²-8²), middle "
+            f"{span(g['middle'])} (16²-32²), fine {span(g['fine'])} (>=64²)")
+
+
+def parse_layers(spec: Optional[str], num_ws: int, resolution: int) -> List[int]:
+    """Layer selection: ``None``/``"all"``, a group name, or indices/ranges ``"a-b"``, ``"0,2,4-6"`` (inclusive)."""
+    if spec is None or spec.strip() in ("", "all"):
+        return list(range(num_ws))
+    spec = spec.strip().lower()
+    groups = style_groups(num_ws, resolution)
+    out: List[int] = []
+    for part in spec.split(","):
+        part = part.strip()
+        if part in groups:
+            if not groups[part]:
+                raise UsageError(f"the {part} group is empty for this generator ({describe_layers(num_ws, resolution)}); "
+                                 "choose another group or --layers a-b")
+            out.extend(groups[part])
+            continue
+        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        if not m:
+            raise UsageError(f"--layers {spec!r}: expected all, coarse, middle, fine or indices like 0-3,6")
+        a = int(m.group(1))
+        b = int(m.group(2)) if m.group(2) is not None else a
+        if b < a or b >= num_ws:
+            raise UsageError(f"--layers {part!r}: indices must satisfy 0 <= a <= b <= {num_ws - 1} "
+                             f"({describe_layers(num_ws, resolution)})")
+        out.extend(range(a, b + 1))
+    return sorted(set(out))
+
+
+# ------------------------------------------------------------------------------------------------ sources
+@dataclass(frozen=True)
+class Source:
+    """One source token: ``kind`` is ``"seed"``, ``"latent"`` or ``"image"``; ``value`` the seed or path."""
+
+    kind: str
+    value: Union[int, str]
+
+    @property
+    def label(self) -> str:
+        return f"seed {self.value}" if self.kind == "seed" else Path(str(self.value)).name
+
+
+def parse_sources(specs: Iterable[str]) -> List[Source]:
+    """Each spec may hold several comma-separated tokens: seeds/ranges, latent files, images (existing files win)."""
+    out: List[Source] = []
+    for spec in specs:
+        for tok in (t.strip() for t in spec.split(",")):
+            if not tok:
+                continue
+            p = Path(tok)
+            if p.is_file():
+                out.append(Source("latent" if p.name.endswith(".safetensors") else "image", tok))
+            elif re.fullmatch(r"\d+(-\d+)?", tok):
+                out.extend(Source("seed", s) for s in parse_seeds(tok))
+            else:
+                raise InputError(f"{tok}: no such file, and not a seed (e.g. 7 or 3-5)")
+    if not out:
+        raise UsageError("no sources given")
+    return out
+
+
+def resolve_sources(sources: Sequence[Source], G: Any, inverter: Optional[Inverter] = None, *, fit: str = "crop",
+                    align: Optional[str] = None, truncation_psi: float = 1.0, max_pixels: Optional[int] = None,
+                    progress: Any = None) -> List[LatentRecord]:
+    """Turn sources into latent records: seeds through the mapping network (truncated towards ``w_avg`` by
+    ``truncation_psi``), latent files as read, images inverted together in one batch with ``inverter``."""
+    from ..io import load_image
+
+    if inverter is None and any(s.kind == "image" for s in sources):
+        raise UsageError("image sources need an inverter")
+    recs: List[Optional[LatentRecord]] = [None] * len(sources)
+    images: List[Tuple[int, Tensor]] = []
+    for i, s in enumerate(sources):
+        if s.kind == "seed":
+            z = seed_to_z(int(s.value), G.z_dim).to(G.w_avg.device)
+            with torch.no_grad():
+                ws = G.mapping(z, truncation_psi=truncation_psi).float().cpu()
+            recs[i] = LatentRecord(space="z", latent=z.cpu(), ws=ws, meta={"seed": str(s.value)})
+        elif s.kind == "latent":
+            rec = load_latent(str(s.value))
+            if rec.ws.shape[1:] != (G.num_ws, G.w_dim):
+                raise InputError(f"{s.value}: latent of shape {tuple(rec.ws.shape[1:])} does not fit this generator "
+                                 f"({G.num_ws} x {G.w_dim}); was it inverted with other --weights?")
+            recs[i] = rec
+        else:
+            rgb = load_image(str(s.value), max_pixels=max_pixels).rgb
+            images.append((i, prepare_target(rgb, G.img_resolution, fit, align)))
+    if images:
+        assert inverter is not None
+        res = inverter.run(torch.cat([t for _, t in images]), progress=progress, task="invert sources")
+        for j, (i, _) in enumerate(images):
+            recs[i] = res.item(j)
+    return [r for r in recs if r is not None]
+
+
+# ------------------------------------------------------------------------------------------------ rendering / grids
+def render(G: Any, ws: Tensor, noise: Optional[Sequence[Tensor]] = None, batch: int = 16) -> Tensor:
+    """``ws (N, num_ws, w_dim)`` -> images ``(N, 3, R, R)`` in [0, 1] on the CPU (const noise unless given)."""
+    dev = G.w_avg.device
+    out = []
+    with torch.no_grad():
+        for i in range(0, ws.shape[0], batch):
+            nz = None if noise is None else [n[i:i + batch].to(dev) if n.shape[0] > 1 else n.to(dev) for n in noise]
+            img = G.synthesis(ws[i:i + batch].to(dev, torch.float32), noise=nz, noise_mode="const")
+            out.append(((img.float() + 1) * 0.5).clamp(0, 1).cpu())
+    return torch.cat(out)
+
+
+def make_grid(images: Tensor, ncol: int, pad: int = 2, pad_value: float = 1.0) -> Tensor:
+    """Tile ``(N, 3, H, W)`` into ``(3, H', W')`` rows of ``ncol`` with ``pad``-pixel separators."""
+    n, c, h, w = images.shape
+    nrow = max(1, math.ceil(n / ncol))
+    out = torch.full((c, nrow * h + (nrow + 1) * pad, ncol * w + (ncol + 1) * pad), float(pad_value))
+    for k in range(n):
+        r, q = divmod(k, ncol)
+        y, x = pad + r * (h + pad), pad + q * (w + pad)
+        out[:, y:y + h, x:x + w] = images[k].float().cpu()
+    return out
+
+
+def upscale_nearest(img: Tensor, factor: int) -> Tensor:
+    """Enlarge ``(..., H, W)`` by pixel repetition (for viewing small images)."""
+    if factor <= 1:
+        return img
+    return img.repeat_interleave(factor, -2).repeat_interleave(factor, -1)
+
+
+# ------------------------------------------------------------------------------------------------ morph
+def slerp(a: Tensor, b: Tensor, t: float) -> Tensor:
+    """Spherical interpolation along the last dimension (linear when the vectors are (anti)parallel)."""
+    an, bn = a / a.norm(dim=-1, keepdim=True), b / b.norm(dim=-1, keepdim=True)
+    dot = (an * bn).sum(-1, keepdim=True).clamp(-1.0, 1.0)
+    omega = torch.acos(dot)
+    so = torch.sin(omega)
+    lin = (1 - t) * a + t * b
+    sl = (torch.sin((1 - t) * omega) / so.clamp_min(1e-8)) * a + (torch.sin(t * omega) / so.clamp_min(1e-8)) * b
+    return torch.where(so.abs() < 1e-6, lin, sl)
+
+
+def morph_latents(a: LatentRecord, b: LatentRecord, frames: int, G: Any, space: str = "w+"
+                  ) -> Tuple[Tensor, Optional[List[Tensor]]]:
+    """Interpolated ``ws (frames, num_ws, w_dim)`` from ``a`` to ``b`` (both ends included) and noise maps.
+
+    ``space="w+"``: linear interpolation of ws. ``space="z"``: spherical interpolation of z (both records need a z:
+    seeds, or images inverted with ``--space z``), then the mapping network. Noise maps are interpolated linearly
+    when both records have optimised ones, else the generator's const maps are used.
+    """
+    if frames < 2:
+        raise UsageError(f"--frames must be >= 2, got {frames}")
+    ts = [i / (frames - 1) for i in range(frames)]
+    if space == "z":
+        if a.space != "z" or b.space != "z":
+            raise UsageError("--space z morphs need z latents on both ends (seeds, or images inverted with --space z)")
+        z = torch.cat([slerp(a.latent.float(), b.latent.float(), t) for t in ts])
+        with torch.no_grad():
+            ws = G.mapping(z.to(G.w_avg.device)).float().cpu()
+    elif space in ("w", "w+"):
+        ws = torch.cat([torch.lerp(a.ws.float(), b.ws.float(), t) for t in ts])
+    else:
+        raise UsageError(f"--space {space!r}: morph interpolates in w+ (linear) or z (slerp)")
+    noise = None
+    if a.noise is not None and b.noise is not None:
+        noise = [torch.cat([torch.lerp(na.float(), nb.float(), t) for t in ts]) for na, nb in zip(a.noise, b.noise)]
+    return ws, noise
+
+
+# ------------------------------------------------------------------------------------------------ style mixing
+def style_mix(G: Any, rows: Sequence[LatentRecord], cols: Sequence[LatentRecord], layers: Sequence[int]
+              ) -> Tensor:
+    """The style-mixing grid ``(3, H', W')``: top row = column sources, left column = row sources, cell (r, c) =
+    row r's ws with the ``layers`` taken from column c (NVIDIA ``style_mixing.py`` layout; top-left left blank)."""
+    if not rows or not cols:
+        raise UsageError("style mixing needs at least one row and one column source")
+    lay = list(layers)
+    ws_r = torch.cat([r.ws.float() for r in rows])
+    ws_c = torch.cat([c.ws.float() for c in cols])
+    mixes = []
+    for i in range(len(rows)):
+        w = ws_r[i:i + 1].repeat(len(cols), 1, 1)
+        w[:, lay] = ws_c[:, lay]
+        mixes.append(w)
+    row_img, col_img = render(G, ws_r), render(G, ws_c)
+    mix_img = render(G, torch.cat(mixes))
+    R = G.img_resolution
+    cells = [torch.ones(3, R, R)] + list(col_img)
+    for i in range(len(rows)):
+        cells.append(row_img[i])
+        cells.extend(mix_img[i * len(cols):(i + 1) * len(cols)])
+    return make_grid(torch.stack(cells), ncol=len(cols) + 1)
+
+
+# ------------------------------------------------------------------------------------------------ directions
+def conv_affines(G: Any) -> List[Optional[Any]]:
+    """For each w index, the style affine (``EqualLinear``) of the convolution it modulates (None: ToRGB only)."""
+    out: List[Optional[Any]] = [G.conv1.conv.modulation]
+    convs = list(G.convs)
+    for i in range(1, G.num_ws):
+        out.append(convs[i - 1].conv.modulation if i - 1 < len(convs) else None)
+    return out
+
+
+def torgb_affines(G: Any) -> List[Optional[Any]]:
+    """For each w index, the ToRGB style affine it feeds (None when it feeds none)."""
+    out: List[Optional[Any]] = [None] * G.num_ws
+    out[1] = G.to_rgb1.conv.modulation
+    for k, t in enumerate(G.to_rgbs):
+        out[2 * k + 3] = t.conv.modulation
+    return out
+
+
+def sefa_directions(G: Any, layers: Optional[Sequence[int]] = None) -> Tuple[Tensor, Tensor]:
+    """SeFa directions of the selected layers: ``(eigenvalues (w_dim,), directions (w_dim, w_dim))``, row k =
+    direction k (unit norm), by decreasing eigenvalue. Falls back to the ToRGB affines when the selection
+    modulates no convolution."""
+    lay = list(range(G.num_ws)) if layers is None else list(layers)
+    mods = [m for i, m in enumerate(conv_affines(G)) if i in lay and m is not None]
+    if not mods:
+        mods = [m for i, m in enumerate(torgb_affines(G)) if i in lay and m is not None]
+    if not mods:
+        raise UsageError(f"layers {lay} modulate nothing")
+    with torch.no_grad():
+        A = torch.cat([m.weight.detach().double().cpu() for m in mods])  # (sum C, w_dim)
+        A = A / A.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        vals, vecs = torch.linalg.eigh(A.t() @ A)
+        order = torch.argsort(vals, descending=True)
+        vals, vecs = vals[order], vecs[:, order].t().contiguous()
+        idx = vecs.abs().argmax(dim=1)
+        sign = torch.sign(vecs.gather(1, idx[:, None]))
+        vecs = vecs * sign
+    return vals.float(), vecs.float()
+
+
+def edit_strip(base_ws: Tensor, direction: Tensor, strengths: Sequence[float], layers: Sequence[int]) -> Tensor:
+    """``base_ws (1, num_ws, w_dim)`` moved by ``s * direction (w_dim,)`` on ``layers``, one row per strength:
+    ``(len(strengths), num_ws, w_dim)``."""
+    lay = list(layers)
+    out = base_ws.float().repeat(len(strengths), 1, 1)
+    d = direction.float().view(1, 1, -1)
+    s = torch.tensor([float(v) for v in strengths]).view(-1, 1, 1)
+    out[:, lay] = out[:, lay] + s * d
+    return out
+
+
+def latent_arithmetic(w1: Tensor, w2: Tensor, w3: Tensor, strengths: Sequence[float], layers: Sequence[int]
+                      ) -> Tensor:
+    """``w1 + s (w3 - w2)`` on ``layers`` for each strength ``s``; all ``(1, num_ws, w_dim)`` ->
+    ``(len(strengths), num_ws, w_dim)``."""
+    lay = list(layers)
+    out = w1.float().repeat(len(strengths), 1, 1)
+    delta = w3.float() - w2.float()
+    s = torch.tensor([float(v) for v in strengths]).view(-1, 1, 1)
+    out[:, lay] = out[:, lay] + s * delta[:, lay]
+    return out
+
+
+def strengths_for(strength: float, frames: int, symmetric: bool) -> List[float]:
+    """``frames`` strengths spanning ``[-strength, strength]`` (symmetric) or ``[0, strength]``."""
+    if frames < 1:
+        raise UsageError(f"--frames must be >= 1, got {frames}")
+    if frames == 1:
+        return [float(strength)]
+    lo = -strength if symmetric else 0.0
+    return [lo + (strength - lo) * i / (frames - 1) for i in range(frames)]
+
+
+# ------------------------------------------------------------------------------------------------ inpaint / superres
+def prepare_mask(mask_rgb: Tensor, resolution: int, fit: str = "crop") -> Tensor:
+    """Mask image ``(3, H, W)`` in [0, 1] -> hole mask ``(1, 1, R, R)`` in {0, 1}: 1 (white) = hole to fill.
+
+    The mask is fitted like the image (:func:`~imgforge.methods.invert.prepare_target`), averaged over channels and
+    thresholded at 0.5.
+    """
+    m = prepare_target(mask_rgb, resolution, fit).mean(dim=1, keepdim=True)
+    return (m > 0.5).float()
+
+
+def inpaint(inverter: Inverter, image: Tensor, hole: Tensor, *, seeds: Optional[Sequence[int]] = None,
+            progress: Any = None) -> Tuple[Tensor, InversionResult]:
+    """Masked inversion: the loss sees only known pixels (``hole == 0``); the output keeps them unchanged.
+
+    Args:
+        image: ``(B, 3, R, R)`` in [0, 1]; hole: ``(B or 1, 1, R, R)`` in {0, 1} (1 = unknown).
+    Returns:
+        ``(composite (B, 3, R, R) = known * image + hole * reconstruction, the inversion result)``.
+    """
+    if hole.shape[-2:] != image.shape[-2:]:
+        raise InputError(f"mask size {tuple(hole.shape[-2:])} differs from the image's {tuple(image.shape[-2:])}")
+    known = 1.0 - hole.float()
+    if bool((known.flatten(1).sum(1) == 0).any()):
+        raise InputError("the mask covers the whole image: nothing is known to fit")
+    res = inverter.run(image, mask=known, seeds=seeds, progress=progress, task="inpaint")
+    comp = known.cpu() * image.float().cpu() + (1.0 - known.cpu()) * res.images
+    return comp, res
+
+
+def superres(inverter: Inverter, lowres: Tensor, scale: int, *, kernel: str = "bicubic",
+             seeds: Optional[Sequence[int]] = None, progress: Any = None) -> InversionResult:
+    """Find the latent whose image, downscaled by ``scale`` with the antialiased ``kernel``
+    (:func:`imgforge.ops.resize.downscale`), matches ``lowres: (B, 3, R/scale, R/scale)`` in [0, 1].
+
+    The result's ``images`` are at the generator resolution R.
+    """
+    R = inverter.G.img_resolution
+    if kernel not in KERNELS:
+        raise UsageError(f"--kernel {kernel!r}: expected one of {', '.join(KERNELS)}")
+    if scale < 1 or R % scale or tuple(lowres.shape[-2:]) != (R // scale, R // scale):
+        raise InputError(f"a x{scale} super-resolution into a {R}px generator needs {R // max(scale, 1)}x"
+                         f"{R // max(scale, 1)} inputs, got {lowres.shape[-1]}x{lowres.shape[-2]}")
+    return inverter.run(lowres, degrade=lambda x: downscale(x, scale, kernel), seeds=seeds, progress=progress,
+                        task="superres")
+
+
+__all__ = [
+    "GROUPS", "Source", "describe_layers", "edit_strip", "inpaint", "latent_arithmetic", "layer_resolutions",
+    "make_grid", "morph_latents", "parse_layers", "parse_seeds", "parse_sources", "prepare_mask", "render",
+    "resolve_sources", "sefa_directions", "seed_to_z", "slerp", "strengths_for", "style_groups", "style_mix",
+    "superres", "synthesize", "upscale_nearest",
+]

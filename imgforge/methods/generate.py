@@ -1,0 +1,346 @@
+"""The ``generate`` job: StyleGAN2 images from seeds or saved latents (library side of ``imgforge generate``).
+
+Seeds -> z (NVIDIA's convention, so a seed means the same image as with stylegan2-ada-pytorch's ``gen_images.py`` /
+``generate.py`` for the same network)::
+
+    z = np.random.RandomState(seed).randn(1, G.z_dim)      # float64, then float32 -> (1, z_dim)
+
+i.e. :func:`z_from_seed`. Seeds must be in [0, 2**32 - 1] (numpy's RandomState range). Then
+``ws = G.mapping(z, truncation_psi=trunc)`` (truncation towards ``G.w_avg``) and
+``img = G.synthesis(ws, noise_mode=noise_mode)``; ``noise_mode="random"`` draws the noise maps from
+``torch.Generator().manual_seed(seed)`` so that it is reproducible per seed too.
+
+Outputs (in ``out_dir``): ``seed0007.png`` (or ``z0000.png`` / ``w0000.png`` for latent-file inputs) and, next to
+each image, ``seed0007.safetensors`` with the tensors ``z (1, z_dim)`` (absent for w inputs) and
+``w (1, num_ws, w_dim)`` (the truncated ws that made the image) and metadata (seed, trunc, noise_mode, weights);
+``--z-file`` / ``--w-file`` read such files back (also stacked ``(N, z_dim)`` / ``(N, w_dim)`` /
+``(N, num_ws, w_dim)`` tensors, ``.safetensors``, ``.npy`` or ``.npz``). An optional grid puts all images in one
+picture.
+
+The default model (no ``weights``) is the shipped digits generator :data:`DEFAULT_GENERATOR`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+
+from ..errors import InputError, UsageError, WeightsError
+from ..progress import ProgressEvent, ProgressFn, emit, note
+from ..runtime import Runtime
+
+#: Name (weights/ file stem) of the shipped StyleGAN2 used when no weights are given.
+DEFAULT_GENERATOR = "stylegan2-mnist32"
+NOISE_MODES = ("const", "random", "none")
+MAX_SEED = 2**32 - 1
+MAX_SEEDS = 100_000
+
+
+# ---- seeds and latents -----------------------------------------------------------------------------------------------
+
+
+def parse_seeds(spec: str) -> List[int]:
+    """Parse ``"0-15"``, ``"1,5,9"``, ``"0-3,10,20-22"`` into a list of seeds (order kept, duplicates dropped).
+
+    Raises:
+        UsageError: malformed items, descending ranges, seeds outside [0, 2**32 - 1], more than 100,000 seeds.
+    """
+    seeds: List[int] = []
+    seen = set()
+    text = (spec or "").strip()
+    if not text:
+        raise UsageError("--seeds is empty; give e.g. 0-15 or 1,5,9")
+    for part in text.split(","):
+        part = part.strip()
+        m = re.fullmatch(r"(\d+)\s*(?:-\s*(\d+))?", part)
+        if not m:
+            raise UsageError(f"--seeds {spec!r}: bad item {part!r}; use ranges and lists like 0-15 or 1,5,9")
+        lo = int(m.group(1))
+        hi = int(m.group(2)) if m.group(2) is not None else lo
+        if hi < lo:
+            raise UsageError(f"--seeds {spec!r}: range {part!r} goes down; write it as {hi}-{lo}")
+        if hi > MAX_SEED:
+            raise UsageError(f"--seeds {spec!r}: seeds must be between 0 and {MAX_SEED}")
+        if len(seeds) + (hi - lo + 1) > MAX_SEEDS:
+            raise UsageError(f"--seeds {spec!r}: more than {MAX_SEEDS:,} seeds")
+        for s in range(lo, hi + 1):
+            if s not in seen:
+                seen.add(s)
+                seeds.append(s)
+    return seeds
+
+
+def z_from_seed(seed: int, z_dim: int) -> torch.Tensor:
+    """``(z_dim,)`` float32: ``np.random.RandomState(seed).randn(1, z_dim)[0]`` (NVIDIA's seed -> z mapping)."""
+    if not 0 <= int(seed) <= MAX_SEED:
+        raise UsageError(f"seed {seed}: must be between 0 and {MAX_SEED}")
+    return torch.from_numpy(np.random.RandomState(int(seed)).randn(1, int(z_dim))[0]).float()
+
+
+def z_from_seeds(seeds: Iterable[int], z_dim: int) -> torch.Tensor:
+    """``(N, z_dim)`` float32, row ``i`` = :func:`z_from_seed` of the ``i``-th seed."""
+    rows = [z_from_seed(s, z_dim) for s in seeds]
+    return torch.stack(rows) if rows else torch.zeros(0, int(z_dim))
+
+
+def _load_array_file(path: Path) -> Dict[str, torch.Tensor]:
+    if not path.is_file():
+        raise InputError(f"{path}: no such latent file")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            return dict(load_file(str(path)))
+        if suffix == ".npy":
+            return {"": torch.from_numpy(np.load(path, allow_pickle=False))}
+        if suffix == ".npz":
+            with np.load(path, allow_pickle=False) as npz:
+                return {k: torch.from_numpy(npz[k]) for k in npz.files}
+    except Exception as exc:
+        raise InputError(f"{path}: cannot read latents ({type(exc).__name__}: {exc})") from None
+    raise InputError(f"{path}: latent files must be .safetensors, .npy or .npz")
+
+
+def read_latents(path: Union[str, Path], kind: str) -> torch.Tensor:
+    """Read z or w latents from a file written by ``imgforge generate`` (or any array file).
+
+    Args:
+        path: ``.safetensors`` (tensor ``kind`` = ``"z"`` / ``"w"``, or the only tensor), ``.npy``, ``.npz``.
+        kind: ``"z"`` or ``"w"``.
+    Returns:
+        float32 ``(N, D)`` (a 1-D array becomes one row) or, for ``w`` only, ``(N, num_ws, w_dim)``.
+    Raises:
+        InputError: unreadable file, no tensor of that kind, wrong rank.
+    """
+    path = Path(path).expanduser()
+    tensors = _load_array_file(path)
+    if kind in tensors:
+        t = tensors[kind]
+    elif len(tensors) == 1:
+        t = next(iter(tensors.values()))
+    else:
+        raise InputError(f"{path}: holds {sorted(tensors)}, none called {kind!r}")
+    t = t.float()
+    if t.ndim == 1:
+        t = t[None]
+    if t.ndim != 2 and not (kind == "w" and t.ndim == 3):
+        want = "(N, z_dim)" if kind == "z" else "(N, w_dim) or (N, num_ws, w_dim)"
+        raise InputError(f"{path}: {kind} latents must be {want}, got shape {tuple(t.shape)}")
+    if not torch.isfinite(t).all():
+        raise InputError(f"{path}: latents contain NaN or infinite values")
+    return t
+
+
+def make_grid(images: torch.Tensor, cols: Optional[int] = None, pad: int = 0) -> torch.Tensor:
+    """Tile ``(N, C, H, W)`` images into one ``(C, rows*H, cols*W)`` picture (default ``cols = ceil(sqrt(N))``;
+    empty cells black; ``pad`` black pixels between cells)."""
+    n, c, h, w = images.shape
+    if n == 0:
+        raise UsageError("no images to put in a grid")
+    cols = max(1, min(int(cols or math.ceil(math.sqrt(n))), n))
+    rows = math.ceil(n / cols)
+    out = images.new_zeros(c, rows * (h + pad) - pad, cols * (w + pad) - pad)
+    for i in range(n):
+        r, k = divmod(i, cols)
+        out[:, r * (h + pad):r * (h + pad) + h, k * (w + pad):k * (w + pad) + w] = images[i]
+    return out
+
+
+# ---- the job -----------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GenerateJob:
+    """What to generate.
+
+    Attributes:
+        weights: weights name or file (None: :data:`DEFAULT_GENERATOR`, the shipped digits model).
+        seeds: seeds (one image each) -- or ``z_file`` / ``w_file`` (exactly one of the three).
+        trunc: truncation psi (1 = none). trunc_cutoff: truncate only the first ws (None: all).
+        noise_mode: ``const`` | ``random`` | ``none``. batch_size: images per forward pass.
+        out_dir: folder for the images and latents (None: none written, e.g. grid only). grid: grid image path.
+        grid_cols: grid columns (None: square-ish). seed: seed of the random noise for latent-file inputs.
+    """
+
+    weights: Optional[str] = None
+    seeds: Tuple[int, ...] = ()
+    z_file: Optional[str] = None
+    w_file: Optional[str] = None
+    trunc: float = 1.0
+    trunc_cutoff: Optional[int] = None
+    noise_mode: str = "const"
+    batch_size: int = 16
+    out_dir: Optional[str] = None
+    grid: Optional[str] = None
+    grid_cols: Optional[int] = None
+    seed: Optional[int] = None
+
+    def validate(self) -> None:
+        given = sum(x is not None and x != () for x in (self.seeds or None, self.z_file, self.w_file))
+        if given != 1:
+            raise UsageError("give exactly one of --seeds, --z-file, --w-file")
+        if self.noise_mode not in NOISE_MODES:
+            raise UsageError(f"--noise-mode {self.noise_mode!r}: choose one of {', '.join(NOISE_MODES)}")
+        if self.batch_size < 1:
+            raise UsageError("--batch-size must be >= 1")
+        if not math.isfinite(self.trunc):
+            raise UsageError("--trunc must be a finite number")
+        if self.out_dir is None and self.grid is None:
+            raise UsageError("nothing to write: give --out-dir and/or --grid")
+        if self.grid is not None:
+            from ..io import format_for
+
+            format_for(self.grid)
+
+
+@dataclass
+class GenerateResult:
+    """Files written: ``images`` and ``latents`` (parallel lists) and the ``grid`` (or None)."""
+
+    images: List[Path] = field(default_factory=list)
+    latents: List[Path] = field(default_factory=list)
+    grid: Optional[Path] = None
+    weights: str = ""
+
+
+def _load(name: str):  # type: ignore[no-untyped-def]
+    """``load_generator``, but imgforge safetensors files are recognised from their header first (a safetensors
+    file whose header length starts with byte 0x80 would otherwise be taken for a pickle by the sniffing in
+    ``imgforge.generator_api.detect_stylegan_format``)."""
+    from ..generator_api import load_generator
+    from ..hub.manifest import read_safetensors_metadata
+    from ..hub.modelfile import load_model_file
+    from ..hub.store import resolve
+    from ..models.stylegan2 import Generator
+
+    path = Path(name).expanduser()
+    if not path.is_file():
+        path = Path(resolve(name))
+    if read_safetensors_metadata(path) is None:
+        return load_generator(path)
+    model, meta = load_model_file(path)
+    if not isinstance(model, Generator):
+        raise WeightsError(f"{path}: holds a {meta.get('arch')!r} model, not a StyleGAN2 generator")
+    return model.eval().requires_grad_(False)
+
+
+def load_generator_for(weights: Optional[str], runtime: Optional[Runtime] = None,
+                       progress: Optional[ProgressFn] = None):  # type: ignore[no-untyped-def]
+    """The StyleGAN2 generator for ``weights`` (a name or file; None: the shipped :data:`DEFAULT_GENERATOR`),
+    on ``runtime``'s device, eval mode. Returns ``(generator, description)``."""
+    name = weights or DEFAULT_GENERATOR
+    try:
+        G = _load(name)
+    except WeightsError as exc:
+        if weights is None:
+            raise WeightsError(f"the default generator {DEFAULT_GENERATOR!r} is missing from this installation "
+                               f"({exc}); pass --weights NAME|PATH") from None
+        raise
+    if runtime is not None:
+        G = G.to(runtime.device)
+    note(progress, "generate", f"generator: {name} ({G.img_resolution}x{G.img_resolution}, z {G.z_dim}, "
+         f"w {G.w_dim}, {G.num_ws} ws)")
+    return G, name
+
+
+def _latent_inputs(job: GenerateJob, G) -> Tuple[List[str], Optional[torch.Tensor], Optional[torch.Tensor], List[Optional[int]]]:  # type: ignore[no-untyped-def]
+    """(names, z or None, ws or None, seeds per image)."""
+    if job.seeds:
+        seeds = list(job.seeds)
+        return [f"seed{s:04d}" for s in seeds], z_from_seeds(seeds, G.z_dim), None, list(seeds)
+    if job.z_file is not None:
+        z = read_latents(job.z_file, "z")
+        if z.shape[1] != G.z_dim:
+            raise InputError(f"{job.z_file}: z has {z.shape[1]} dimensions, the generator takes {G.z_dim}")
+        return [f"z{i:04d}" for i in range(len(z))], z, None, [None] * len(z)
+    w = read_latents(job.w_file, "w")  # type: ignore[arg-type]
+    if w.shape[-1] != G.w_dim or (w.ndim == 3 and w.shape[1] != G.num_ws):
+        raise InputError(f"{job.w_file}: w of shape {tuple(w.shape[1:])} does not fit the generator "
+                         f"(w_dim {G.w_dim}, {G.num_ws} ws)")
+    ws = w if w.ndim == 3 else w[:, None].repeat(1, G.num_ws, 1)
+    return [f"w{i:04d}" for i in range(len(ws))], None, ws, [None] * len(ws)
+
+
+def _noise_for(G, seeds: Sequence[Optional[int]], base: Optional[int], device: torch.device) -> List[torch.Tensor]:  # type: ignore[no-untyped-def]
+    """Per-image random noise maps (one generator per image, seeded by its seed, else ``base + index``)."""
+    shapes = [tuple(n.shape[1:]) for n in G.noise_buffers()]
+    per = []
+    for i, s in enumerate(seeds):
+        g = torch.Generator().manual_seed(int(s if s is not None else (base or 0) + i))
+        per.append([torch.randn(shp, generator=g) for shp in shapes])
+    return [torch.stack([p[k] for p in per]).to(device) for k in range(len(shapes))]
+
+
+def run_generate(job: GenerateJob, *, runtime: Optional[Runtime] = None, generator=None,  # type: ignore[no-untyped-def]
+                 progress: Optional[ProgressFn] = None) -> GenerateResult:
+    """Generate the job's images and write them (see the module docstring for names and file contents).
+
+    Args:
+        job: what to generate. runtime: device and precision (default CPU fp32). generator: an already loaded
+            generator (skips loading ``job.weights``). progress: one event per batch.
+    Returns:
+        :class:`GenerateResult` with every path written.
+    """
+    from safetensors.torch import save_file
+
+    from ..fsutil import atomic_path
+    from ..io import save_image
+
+    job.validate()
+    rt = runtime or Runtime(device=torch.device("cpu"), dtype=None, channels_last=False)
+    if generator is None:
+        G, desc = load_generator_for(job.weights, rt, progress)
+    else:
+        G, desc = generator.to(rt.device), job.weights or "generator"
+    G.eval()
+    names, z_all, ws_in, seeds = _latent_inputs(job, G)
+    result = GenerateResult(weights=desc)
+    out_dir = Path(job.out_dir) if job.out_dir is not None else None
+    grid_imgs: List[torch.Tensor] = []
+    total = len(names)
+    for start in range(0, total, job.batch_size):
+        sl = slice(start, min(start + job.batch_size, total))
+        with torch.inference_mode(), rt.autocast():
+            if z_all is not None:
+                z = z_all[sl].to(rt.device)
+                ws = G.mapping(z, truncation_psi=job.trunc, truncation_cutoff=job.trunc_cutoff)
+            else:
+                z = None
+                ws = ws_in[sl].to(rt.device)  # type: ignore[index]
+                if job.trunc != 1:
+                    cut = G.num_ws if job.trunc_cutoff is None else int(job.trunc_cutoff)
+                    avg = G.w_avg.to(ws.dtype)
+                    ws = torch.cat([avg.lerp(ws[:, :cut], job.trunc), ws[:, cut:]], dim=1)
+            noise = _noise_for(G, seeds[sl], job.seed, rt.device) if job.noise_mode == "random" else None
+            img = G.synthesis(ws, noise_mode=job.noise_mode, noise=noise)
+        img01 = ((img.float().clamp(-1, 1) + 1) / 2).cpu()
+        ws_cpu = ws.float().cpu()
+        if job.grid is not None:
+            grid_imgs.append(img01)
+        if out_dir is not None:
+            for j, name in enumerate(names[sl]):
+                path = save_image(img01[j], out_dir / f"{name}.png")
+                tensors = {"w": ws_cpu[j:j + 1].contiguous()}
+                if z is not None:
+                    tensors["z"] = z[j:j + 1].float().cpu().contiguous()
+                meta = {"weights": desc, "trunc": repr(job.trunc), "noise_mode": job.noise_mode,
+                        "image": path.name}
+                seed = seeds[start + j]
+                if seed is not None:
+                    meta["seed"] = str(seed)
+                lat = out_dir / f"{name}.safetensors"
+                with atomic_path(lat) as tmp:
+                    save_file(tensors, str(tmp), metadata=meta)
+                result.images.append(path)
+                result.latents.append(lat)
+        emit(progress, ProgressEvent("generate", sl.stop, total, unit="img"))
+    if job.grid is not None:
+        result.grid = save_image(make_grid(torch.cat(grid_imgs), job.grid_cols), job.grid)
+    return result

@@ -1,0 +1,722 @@
+"""GAN inversion (projection) of images into a StyleGAN2 generator's Z, W or W+ space, optionally with noise maps.
+
+The optimisation follows the reference projectors (NVIDIA stylegan2-ada-pytorch ``projector.py``, rosinality
+``projector.py``; defaults in ``InvertConfig``):
+
+* Adam (betas 0.9 / 0.999), learning rate ``lr * ramp(t)`` with ``t = step / steps``: linear ramp-up over the first
+  ``lr_rampup`` of the run, cosine ramp-down over the last ``lr_rampdown``;
+* the latent starts at ``w_avg`` (W, W+; the truncation centre stored with the generator, else the mean of
+  ``mapping(z)`` over ``w_avg_samples`` z drawn from ``np.random.RandomState(123)``) or, in Z, at the sampled z
+  whose w is nearest to ``w_avg``;
+* decaying latent noise: ``N(0, 1) * std * latent_noise * max(0, 1 - t / noise_ramp)^2`` is added to the latent at
+  each step, ``std = sqrt(E||w - w_avg||^2)`` over the same samples (``sqrt(E||z - mean z||^2)`` in Z);
+* with ``optimize_noise``: per-image noise maps start as N(0, 1), are optimised too, are renormalised to zero mean
+  and unit second moment after every step, and are regularised by ``noise_regularize * sum over maps and 2x2
+  average-pooled pyramid levels (down to 8x8) of mean(n * roll_x(n))^2 + mean(n * roll_y(n))^2``. Without it the
+  generator's stored (const) noise maps are used.
+
+Loss per image: ``mse_weight * MSE(x, y)`` (pixels in [0, 1]) ``+ perceptual_weight * PerceptualDistance(x, y)``
+(VGG features at the Image2StyleGAN layers, see :mod:`imgforge.losses.perceptual`). Several images are optimised
+together as one batch: each has its own latent, noise maps and random stream (seeded per image), the loss is the
+sum of the per-image losses and Adam works per element, so an image's result does not depend on its batch mates.
+
+Masks (inpainting) restrict both loss terms to the known pixels; ``degrade`` (super-resolution) maps the generated
+image to the target's domain (e.g. an antialiased downscale) before the loss.
+
+Input preparation (:func:`prepare_target`): an optional alignment hook first (:func:`register_aligner`; e.g. an
+FFHQ-style landmark alignment for faces, which imgforge does not ship), then ``fit="crop"`` (default) takes the
+largest centred square and resizes it to the generator resolution with Pillow's antialiased bicubic kernel;
+``"pad"`` pads the short side symmetrically with the border colour instead, ``"stretch"`` resizes without keeping
+the aspect ratio. Alpha is dropped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..errors import InputError, UsageError, WeightsError
+from ..fsutil import atomic_path, atomic_write_text
+from ..losses.perceptual import IMAGE2STYLEGAN_LAYERS, PerceptualDistance
+from ..ops.resize import resize
+from ..progress import ProgressEvent, ProgressFn, emit
+
+#: Name of the default generator (the digits model shipped in ``weights/``), resolved through the weights store.
+DEFAULT_GENERATOR = "stylegan2-mnist32"
+SPACES = ("z", "w", "w+")
+LOSSES = ("mse", "perceptual", "mse+perceptual")
+FITS = ("crop", "pad", "stretch")
+LATENT_FORMAT = "imgforge-latent"
+LATENT_FORMAT_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class InvertConfig:
+    """Settings of one inversion (defaults = the reference projectors', FACTS.md section 4, unless noted).
+
+    Attributes:
+        space: ``"z"``, ``"w"`` (one w broadcast to every layer) or ``"w+"`` (one w per layer).
+        steps: optimisation steps (reference 1000).
+        lr: peak Adam learning rate (0.1). betas: Adam betas (0.9, 0.999).
+        lr_rampup, lr_rampdown: fractions of the run for the linear ramp-up (0.05) / cosine ramp-down (0.25).
+        latent_noise: initial latent-noise factor (0.05); noise_ramp: fraction of the run over which it decays to 0
+            quadratically (0.75).
+        optimize_noise: optimise per-image noise maps too (reference: yes; here off by default so that the latent
+            alone carries the image, which keeps it editable; ``--noise`` turns it on).
+        noise_regularize: weight of the noise-map regulariser (1e5).
+        loss: ``"mse"``, ``"perceptual"`` or ``"mse+perceptual"``.
+        mse_weight, perceptual_weight: weights of the two loss terms (MSE of [0, 1] pixels; relative VGG distance).
+        perceptual_layers: encoder layers (Image2StyleGAN's conv1_1, conv1_2, conv3_2, conv4_2).
+        perceptual_min_size: small images are upsampled to this short side before the encoder (None: never).
+        w_avg_samples: z samples for w_avg / std (10000, ``np.random.RandomState(123)`` as NVIDIA's projector).
+        seed: seed of the latent noise and noise-map initialisation; image ``i`` of a run uses ``seed + i``.
+        snapshot_every: keep a reconstruction every this many steps (for a GIF); 0 = none.
+        progress_every: emit a progress event every this many steps (each costs one device sync).
+    """
+
+    space: str = "w+"
+    steps: int = 1000
+    lr: float = 0.1
+    betas: Tuple[float, float] = (0.9, 0.999)
+    lr_rampup: float = 0.05
+    lr_rampdown: float = 0.25
+    latent_noise: float = 0.05
+    noise_ramp: float = 0.75
+    optimize_noise: bool = False
+    noise_regularize: float = 1e5
+    loss: str = "mse+perceptual"
+    mse_weight: float = 1.0
+    perceptual_weight: float = 0.1
+    perceptual_layers: Tuple[str, ...] = IMAGE2STYLEGAN_LAYERS
+    perceptual_min_size: Optional[int] = None
+    w_avg_samples: int = 10000
+    seed: int = 303
+    snapshot_every: int = 0
+    progress_every: int = 10
+
+    def validate(self) -> None:
+        """Raise :class:`UsageError` for settings out of range."""
+        if self.space not in SPACES:
+            raise UsageError(f"--space {self.space!r}: expected one of {', '.join(SPACES)}")
+        if self.loss not in LOSSES:
+            raise UsageError(f"--loss {self.loss!r}: expected one of {', '.join(LOSSES)}")
+        if self.steps < 0:
+            raise UsageError(f"--steps must be >= 0, got {self.steps}")
+        if self.lr <= 0:
+            raise UsageError(f"--lr must be > 0, got {self.lr}")
+        if not (0 < self.lr_rampup <= 1 and 0 < self.lr_rampdown <= 1 and 0 < self.noise_ramp <= 1):
+            raise UsageError("lr_rampup, lr_rampdown and noise_ramp must be fractions in (0, 1]")
+        if min(self.mse_weight, self.perceptual_weight, self.noise_regularize, self.latent_noise) < 0:
+            raise UsageError("loss weights and the latent noise must be >= 0")
+        if self.w_avg_samples < 1:
+            raise UsageError("w_avg_samples must be >= 1")
+
+    @property
+    def uses_perceptual(self) -> bool:
+        return "perceptual" in self.loss and self.perceptual_weight > 0
+
+    @property
+    def uses_mse(self) -> bool:
+        return "mse" in self.loss and self.mse_weight > 0
+
+
+def lr_schedule(t: float, rampup: float = 0.05, rampdown: float = 0.25) -> float:
+    """The reference learning-rate factor at progress ``t`` in [0, 1): ramp-up then cosine ramp-down."""
+    r = min(1.0, (1.0 - t) / rampdown)
+    r = 0.5 - 0.5 * math.cos(r * math.pi)
+    return r * min(1.0, t / rampup)
+
+
+def latent_noise_scale(t: float, std: float, factor: float = 0.05, ramp: float = 0.75) -> float:
+    """Std of the noise added to the latent at progress ``t``: ``std * factor * max(0, 1 - t / ramp)^2``."""
+    return std * factor * max(0.0, 1.0 - t / ramp) ** 2
+
+
+# ------------------------------------------------------------------------------------------------ input preparation
+Aligner = Callable[[Tensor], Tensor]
+_ALIGNERS: Dict[str, Aligner] = {}
+
+
+def register_aligner(name: str) -> Callable[[Aligner], Aligner]:
+    """Register an alignment hook usable as ``prepare_target(..., aligner=name)`` / ``imgforge invert --align NAME``.
+
+    An aligner takes RGB ``(3, H, W)`` in [0, 1] and returns the aligned RGB image (any size; it is then fitted to
+    the generator resolution). Face generators (FFHQ) expect the FFHQ alignment: detect eye and mouth landmarks,
+    rotate/scale so that they land where the training crops have them, crop a square around them. imgforge ships no
+    landmark detector; register one from your own code, e.g.::
+
+        from imgforge.methods.invert import register_aligner
+
+        @register_aligner("ffhq")
+        def ffhq_align(rgb):
+            landmarks = my_detector(rgb)            # (68, 2) dlib-style points
+            return ffhq_crop(rgb, landmarks)        # the recipe of FFHQ's align_images.py
+    """
+
+    def deco(fn: Aligner) -> Aligner:
+        _ALIGNERS[name] = fn
+        return fn
+
+    return deco
+
+
+def aligner_names() -> List[str]:
+    return sorted(_ALIGNERS)
+
+
+def get_aligner(name: Optional[str]) -> Optional[Aligner]:
+    if name is None or name == "none":
+        return None
+    if name not in _ALIGNERS:
+        raise UsageError(f"--align {name!r}: unknown aligner; registered: {', '.join(aligner_names()) or 'none'}")
+    return _ALIGNERS[name]
+
+
+def prepare_target(rgb: Tensor, resolution: int, fit: str = "crop",
+                   aligner: Optional[Union[str, Aligner]] = None) -> Tensor:
+    """Fit an image to the generator: ``(3, H, W)`` or ``(1, 3, H, W)`` in [0, 1] -> ``(1, 3, R, R)`` in [0, 1].
+
+    Rule: the aligner (if any) first; then ``crop`` = largest centred square, ``pad`` = pad the short side
+    symmetrically by replicating the border, ``stretch`` = no aspect handling; finally an antialiased bicubic resize
+    (Pillow's kernel) to ``R x R`` and a clamp to [0, 1].
+    """
+    if fit not in FITS:
+        raise UsageError(f"--fit {fit!r}: expected one of {', '.join(FITS)}")
+    x = rgb[0] if rgb.dim() == 4 else rgb
+    if x.dim() != 3 or x.shape[0] != 3:
+        raise InputError(f"expected an RGB image (3, H, W), got {tuple(rgb.shape)}")
+    fn = get_aligner(aligner) if isinstance(aligner, str) or aligner is None else aligner
+    if fn is not None:
+        x = fn(x)
+    x = x.float()
+    _, h, w = x.shape
+    if fit == "crop" and h != w:
+        s = min(h, w)
+        top, left = (h - s) // 2, (w - s) // 2
+        x = x[:, top:top + s, left:left + s]
+    elif fit == "pad" and h != w:
+        s = max(h, w)
+        ph, pw = s - h, s - w
+        x = F.pad(x[None], (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2), mode="replicate")[0]
+    if x.shape[1:] != (resolution, resolution):
+        x = resize(x, (resolution, resolution), "bicubic")
+    return x.clamp(0, 1)[None]
+
+
+# ------------------------------------------------------------------------------------------------- latent statistics
+@dataclass(frozen=True)
+class LatentStats:
+    """Initialisation statistics: ``w_avg (w_dim,)``, ``w_std`` (scalar), ``z_init (z_dim,)``, ``z_std``."""
+
+    w_avg: Tensor
+    w_std: float
+    z_init: Tensor
+    z_std: float
+
+
+@torch.no_grad()
+def latent_stats(G: Any, samples: int = 10000, seed: int = 123, chunk: int = 2048) -> LatentStats:
+    """w_avg / std statistics of ``G`` from ``samples`` z of ``np.random.RandomState(seed)`` (NVIDIA's projector).
+
+    ``w_avg`` is the generator's stored truncation centre when it is set (non-zero), else the sample mean.
+    """
+    dev = G.w_avg.device
+    z = torch.from_numpy(np.random.RandomState(seed).randn(samples, G.z_dim).astype(np.float32))
+    ws = torch.cat([G.get_latent(z[i:i + chunk].to(dev)).float().cpu() for i in range(0, samples, chunk)])
+    stored = G.w_avg.detach().float().cpu()
+    w_avg = stored if bool(stored.abs().sum() > 0) else ws.mean(0)
+    w_std = float(((ws - w_avg).square().sum() / samples).sqrt())
+    z_std = float(((z - z.mean(0)).square().sum() / samples).sqrt())
+    z_init = z[int((ws - w_avg).square().sum(1).argmin())]
+    return LatentStats(w_avg=w_avg, w_std=w_std, z_init=z_init, z_std=z_std)
+
+
+# ------------------------------------------------------------------------------------------------ noise maps
+def noise_regularization(noises: Sequence[Tensor]) -> Tensor:
+    """Per-image noise regulariser ``(B,)`` of maps ``[(B, 1, r, r)]`` (see the module docstring)."""
+    total: Optional[Tensor] = None
+    for n in noises:
+        while True:
+            v = (n * torch.roll(n, shifts=1, dims=3)).mean(dim=(1, 2, 3)).square()
+            v = v + (n * torch.roll(n, shifts=1, dims=2)).mean(dim=(1, 2, 3)).square()
+            total = v if total is None else total + v
+            if n.shape[2] <= 8:
+                break
+            n = F.avg_pool2d(n, kernel_size=2)
+    assert total is not None
+    return total
+
+
+@torch.no_grad()
+def normalize_noise_(noises: Sequence[Tensor]) -> None:
+    """In place: each ``(B, 1, r, r)`` map to zero mean and unit second moment per image."""
+    for n in noises:
+        n.sub_(n.mean(dim=(1, 2, 3), keepdim=True))
+        n.mul_(n.square().mean(dim=(1, 2, 3), keepdim=True).rsqrt())
+
+
+# ------------------------------------------------------------------------------------------------ results
+@dataclass
+class InversionResult:
+    """What an inversion produced for a batch of ``B`` images (all on the CPU, float32).
+
+    Attributes:
+        space: the latent space optimised.
+        latent: ``(B, z_dim)`` (z), ``(B, w_dim)`` (w) or ``(B, num_ws, w_dim)`` (w+).
+        ws: ``(B, num_ws, w_dim)``: what the synthesis network was given.
+        noise: per-layer maps ``[(B, 1, r, r)]`` when optimised, else None (the generator's const maps).
+        images: reconstructions ``(B, 3, R, R)`` in [0, 1] (clamped), at the generator resolution.
+        loss: final per-image loss ``(B,)``.
+        snapshots: reconstructions every ``snapshot_every`` steps, each ``(B, 3, R, R)`` in [0, 1].
+        steps, seconds: work done and wall time of the optimisation loop (the whole batch).
+    """
+
+    space: str
+    latent: Tensor
+    ws: Tensor
+    noise: Optional[List[Tensor]]
+    images: Tensor
+    loss: Tensor
+    snapshots: List[Tensor] = field(default_factory=list)
+    steps: int = 0
+    seconds: float = 0.0
+
+    def item(self, i: int) -> "LatentRecord":
+        """Image ``i``'s latent as a :class:`LatentRecord` (batch dimension kept, size 1)."""
+        lat = self.latent[i:i + 1]
+        noise = None if self.noise is None else [n[i:i + 1] for n in self.noise]
+        return LatentRecord(space=self.space, latent=lat, ws=self.ws[i:i + 1], noise=noise)
+
+
+@dataclass
+class LatentRecord:
+    """One latent as stored in a ``.latent.safetensors`` file (see :func:`save_latent`)."""
+
+    space: str
+    latent: Tensor
+    ws: Tensor
+    noise: Optional[List[Tensor]] = None
+    meta: Dict[str, str] = field(default_factory=dict)
+
+
+_SPACE_KEY = {"z": "z", "w": "w", "w+": "ws"}
+
+
+def save_latent(path: Union[str, Path], rec: LatentRecord, extra: Optional[Dict[str, Any]] = None) -> Path:
+    """Write a latent file (safetensors, atomic).
+
+    Tensors: the latent under its space's key (``z (1, z_dim)``, ``w (1, w_dim)`` or ``ws (1, num_ws, w_dim)``),
+    always ``ws`` (the synthesis input), and ``noise_<i> (1, 1, r, r)`` when noise maps were optimised. Metadata:
+    ``format=imgforge-latent``, ``format_version``, ``space``, ``num_ws``, ``w_dim``, ``noise`` (``optimised`` or
+    ``const``), plus ``extra`` (e.g. ``weights``).
+    """
+    from safetensors.torch import save_file
+
+    tensors = {_SPACE_KEY[rec.space]: rec.latent.detach().float().cpu().contiguous(),
+               "ws": rec.ws.detach().float().cpu().contiguous()}
+    if rec.noise is not None:
+        for i, n in enumerate(rec.noise):
+            tensors[f"noise_{i}"] = n.detach().float().cpu().contiguous()
+    meta = {"format": LATENT_FORMAT, "format_version": LATENT_FORMAT_VERSION, "space": rec.space,
+            "num_ws": str(rec.ws.shape[1]), "w_dim": str(rec.ws.shape[2]),
+            "noise": "optimised" if rec.noise is not None else "const"}
+    meta.update({str(k): str(v) for k, v in (extra or {}).items()})
+    with atomic_path(path) as tmp:
+        save_file({k: v.clone() for k, v in tensors.items()}, str(tmp), metadata=meta)
+    return Path(path)
+
+
+def load_latent(path: Union[str, Path]) -> LatentRecord:
+    """Read a latent file written by :func:`save_latent` (raises :class:`InputError` naming the file otherwise)."""
+    from safetensors import safe_open
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: no such latent file")
+    try:
+        with safe_open(str(p), framework="pt", device="cpu") as f:
+            meta = dict(f.metadata() or {})
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as exc:
+        raise InputError(f"{p}: not a readable latent file ({exc})") from None
+    if meta.get("format") != LATENT_FORMAT or "ws" not in tensors:
+        raise InputError(f"{p}: not an imgforge latent file (written by `imgforge invert`)")
+    space = meta.get("space", "w+")
+    if space not in SPACES:
+        raise InputError(f"{p}: unknown latent space {space!r}")
+    noise = None
+    if "noise_0" in tensors:
+        noise = [tensors[f"noise_{i}"] for i in range(sum(k.startswith("noise_") for k in tensors))]
+    return LatentRecord(space=space, latent=tensors.get(_SPACE_KEY[space], tensors["ws"]), ws=tensors["ws"],
+                        noise=noise, meta=meta)
+
+
+# ------------------------------------------------------------------------------------------------ the optimiser
+class Inverter:
+    """Inverts batches of images into one generator; loads/computes everything shared once.
+
+    Args:
+        G: a :class:`~imgforge.models.stylegan2.Generator` (frozen; eval mode).
+        cfg: the settings.
+        perceptual: the perceptual distance (needed when ``cfg.loss`` includes it).
+        autocast: ``None`` (float32) or a dtype for ``torch.autocast`` around the synthesis and encoder passes
+            (losses, latents and Adam stay float32).
+        channels_last: run the synthesis and encoder convolutions in channels_last layout (CPU/CUDA).
+        fused_modconv: modulated-conv path during optimisation (None: shared-weight convolution, usually faster
+            for backward passes on batches).
+    """
+
+    def __init__(self, G: Any, cfg: InvertConfig, *, perceptual: Optional[PerceptualDistance] = None,
+                 autocast: Optional[torch.dtype] = None, channels_last: bool = True,
+                 fused_modconv: Optional[bool] = None) -> None:
+        cfg.validate()
+        if cfg.uses_perceptual and perceptual is None:
+            raise UsageError(f"loss {cfg.loss!r} needs a perceptual encoder")
+        self.G = G
+        self.cfg = cfg
+        self.perceptual = perceptual if cfg.uses_perceptual else None
+        self.device = G.w_avg.device
+        self.autocast = autocast
+        self.channels_last = channels_last and self.device.type in ("cpu", "cuda")
+        self.fused_modconv = fused_modconv
+        self._stats: Optional[LatentStats] = None
+
+    @property
+    def stats(self) -> LatentStats:
+        if self._stats is None:
+            self._stats = latent_stats(self.G, self.cfg.w_avg_samples)
+        return self._stats
+
+    # ---- helpers
+    def _amp(self) -> contextlib.AbstractContextManager:
+        if self.autocast is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.autocast)
+
+    def _ws(self, lat: Tensor) -> Tensor:
+        G = self.G
+        if self.cfg.space == "z":
+            return G.mapping(lat)
+        if self.cfg.space == "w":
+            return lat.unsqueeze(1).expand(-1, G.num_ws, -1)
+        return lat
+
+    def _synth(self, ws: Tensor, noise: Optional[List[Tensor]]) -> Tensor:
+        return self.G.synthesis(ws, noise=noise, noise_mode="const")
+
+    def _loss(self, x01: Tensor, target: Tensor, feats: Optional[Dict[str, Tensor]], mask: Optional[Tensor]
+              ) -> Tensor:
+        cfg = self.cfg
+        total = x01.new_zeros(x01.shape[0], dtype=torch.float32)
+        if cfg.uses_mse:
+            d = (x01.float() - target).square()
+            if mask is None:
+                e = d.mean(dim=(1, 2, 3))
+            else:
+                e = (d * mask).sum(dim=(1, 2, 3)) / (mask.sum(dim=(1, 2, 3)) * d.shape[1]).clamp_min(1.0)
+            total = total + cfg.mse_weight * e
+        if self.perceptual is not None:
+            assert feats is not None
+            total = total + cfg.perceptual_weight * self.perceptual(x01, feats, mask)
+        return total
+
+    def init_latent(self, batch: int) -> Tensor:
+        """The starting latent of a batch: w_avg (W, W+) or the z nearest to it (Z), float32 on the device."""
+        st = self.stats
+        if self.cfg.space == "z":
+            base = st.z_init.view(1, -1)
+        elif self.cfg.space == "w":
+            base = st.w_avg.view(1, -1)
+        else:
+            base = st.w_avg.view(1, 1, -1).expand(1, self.G.num_ws, -1)
+        return base.expand(batch, *base.shape[1:]).clone().to(self.device)
+
+    # ---- main entry
+    def run(self, target: Tensor, *, mask: Optional[Tensor] = None,
+            degrade: Optional[Callable[[Tensor], Tensor]] = None, seeds: Optional[Sequence[int]] = None,
+            init: Optional[Tensor] = None, progress: Optional[ProgressFn] = None, task: str = "invert"
+            ) -> InversionResult:
+        """Invert a batch.
+
+        Args:
+            target: ``(B, 3, h, w)`` in [0, 1]: the generator resolution, or what ``degrade`` produces from it.
+            mask: ``(B or 1, 1, h, w)`` in [0, 1], 1 where a pixel counts in the loss (None: all).
+            degrade: maps generated images ``(B, 3, R, R)`` in [0, 1] to the target's domain, differentiably.
+            seeds: one seed per image (default ``cfg.seed + i``) for the latent noise and the noise maps.
+            init: starting latent in the space's shape (default :meth:`init_latent`).
+            progress: receives ``ProgressEvent(task, step, steps, metrics={"loss": mean loss})`` every
+                ``cfg.progress_every`` steps.
+        Returns:
+            :class:`InversionResult`.
+        """
+        cfg, G = self.cfg, self.G
+        dev = self.device
+        B = int(target.shape[0])
+        target = target.to(dev, torch.float32)
+        if mask is not None:
+            mask = mask.to(dev, torch.float32)
+            if mask.shape[0] not in (1, B) or mask.shape[1] != 1 or mask.shape[-2:] != target.shape[-2:]:
+                raise InputError(f"mask must be (B or 1, 1, {target.shape[-2]}, {target.shape[-1]}), "
+                                 f"got {tuple(mask.shape)}")
+        seeds = [cfg.seed + i for i in range(B)] if seeds is None else [int(s) for s in seeds]
+        if len(seeds) != B:
+            raise UsageError(f"{len(seeds)} seeds for {B} images")
+        gens = [torch.Generator().manual_seed(s) for s in seeds]
+        st = self.stats
+        std = st.z_std if cfg.space == "z" else st.w_std
+
+        latent = (self.init_latent(B) if init is None else init.to(dev, torch.float32).clone()).requires_grad_(True)
+        params: List[Tensor] = [latent]
+        noise: Optional[List[Tensor]] = None
+        if cfg.optimize_noise:
+            shapes = [tuple(n.shape[-2:]) for n in G.noise_buffers()]
+            noise = [torch.cat([torch.randn(1, 1, *s, generator=g) for g in gens]).to(dev).requires_grad_(True)
+                     for s in shapes]
+            params += noise
+
+        old_mf, old_fused = G.memory_format, _fused_state(G)
+        G.memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
+        G.set_fused_modconv(bool(self.fused_modconv))
+        feats = None
+        if self.perceptual is not None:
+            with self._amp():
+                feats = self.perceptual.target(target, mask)
+        opt = torch.optim.Adam(params, lr=cfg.lr, betas=cfg.betas)
+        snapshots: List[Tensor] = []
+        loss_b = torch.zeros(B)
+        t0 = time.perf_counter()
+        try:
+            for step in range(cfg.steps):
+                t = step / cfg.steps
+                for grp in opt.param_groups:
+                    grp["lr"] = cfg.lr * lr_schedule(t, cfg.lr_rampup, cfg.lr_rampdown)
+                scale = latent_noise_scale(t, std, cfg.latent_noise, cfg.noise_ramp)
+                lat = latent
+                if scale > 0:
+                    eps = torch.cat([torch.randn(1, *latent.shape[1:], generator=g) for g in gens]).to(dev)
+                    lat = latent + eps * scale
+                with self._amp():
+                    img = self._synth(self._ws(lat), noise)
+                    x01 = (img.float() + 1.0) * 0.5
+                    if degrade is not None:
+                        x01 = degrade(x01)
+                    loss_b = self._loss(x01, target, feats, mask)
+                if noise is not None and cfg.noise_regularize > 0:
+                    loss_b = loss_b + cfg.noise_regularize * noise_regularization(noise)
+                opt.zero_grad(set_to_none=True)
+                loss_b.sum().backward()
+                opt.step()
+                if noise is not None:
+                    normalize_noise_(noise)
+                if cfg.snapshot_every and (step + 1) % cfg.snapshot_every == 0:
+                    snapshots.append(self._render(latent, noise))
+                if progress is not None and ((step + 1) % cfg.progress_every == 0 or step + 1 == cfg.steps):
+                    emit(progress, ProgressEvent(task, step + 1, cfg.steps,
+                                                 metrics={"loss": float(loss_b.detach().mean())}))
+            seconds = time.perf_counter() - t0
+            final = self._render(latent, noise)
+            with torch.no_grad():
+                ws = self._ws(latent.detach()).float().cpu().contiguous()
+        finally:
+            G.memory_format = old_mf
+            _restore_fused(G, old_fused)
+        return InversionResult(space=cfg.space, latent=latent.detach().float().cpu(), ws=ws,
+                               noise=None if noise is None else [n.detach().float().cpu() for n in noise],
+                               images=final, loss=loss_b.detach().float().cpu(), snapshots=snapshots,
+                               steps=cfg.steps, seconds=seconds)
+
+    @torch.no_grad()
+    def _render(self, latent: Tensor, noise: Optional[List[Tensor]]) -> Tensor:
+        """Full-precision reconstruction of the current latent (no latent noise): ``(B, 3, R, R)`` in [0, 1], CPU."""
+        img = self._synth(self._ws(latent.detach()), None if noise is None else [n.detach() for n in noise])
+        return ((img.float() + 1.0) * 0.5).clamp(0, 1).cpu()
+
+
+def _fused_state(G: Any) -> List[bool]:
+    from ..models.stylegan2_layers import ModulatedConv2d
+
+    return [m.fused for m in G.modules() if isinstance(m, ModulatedConv2d)]
+
+
+def _restore_fused(G: Any, state: List[bool]) -> None:
+    from ..models.stylegan2_layers import ModulatedConv2d
+
+    for m, f in zip([m for m in G.modules() if isinstance(m, ModulatedConv2d)], state):
+        m.fused = f
+
+
+def synthesize(G: Any, rec: LatentRecord, device: Optional[torch.device] = None) -> Tensor:
+    """Render a latent record: ``(B, 3, R, R)`` in [0, 1] (its optimised noise maps if any, else const noise)."""
+    dev = device or G.w_avg.device
+    noise = None if rec.noise is None else [n.to(dev) for n in rec.noise]
+    with torch.no_grad():
+        img = G.synthesis(rec.ws.to(dev, torch.float32), noise=noise, noise_mode="const")
+    return ((img.float() + 1) * 0.5).clamp(0, 1).cpu()
+
+
+# ------------------------------------------------------------------------------------------------ the batch job
+@dataclass(frozen=True)
+class InvertJob:
+    """Everything ``imgforge invert`` needs besides the inputs: weights, encoder, settings and output options.
+
+    Attributes:
+        weights: generator name or file (default :data:`DEFAULT_GENERATOR`).
+        encoder: perceptual encoder name or file (None: VGG-16 if present locally, else the embedded encoder).
+        config: the optimisation settings.
+        batch_size: images optimised together.
+        fit, align: input preparation (:func:`prepare_target`).
+        gif: also write ``<stem>.gif`` of the optimisation (about ``gif_frames`` snapshots).
+        overwrite: redo images whose outputs exist.
+    """
+
+    weights: str = DEFAULT_GENERATOR
+    encoder: Optional[str] = None
+    config: InvertConfig = field(default_factory=InvertConfig)
+    batch_size: int = 8
+    fit: str = "crop"
+    align: Optional[str] = None
+    gif: bool = False
+    gif_frames: int = 50
+    overwrite: bool = False
+
+
+def load_generator_for(weights: str, device: torch.device, progress: Optional[ProgressFn] = None) -> Any:
+    """The generator named/pointed to by ``weights`` on ``device`` (a friendlier error for the default name)."""
+    from ..generator_api import load_generator
+
+    try:
+        return load_generator(weights, device=device)
+    except WeightsError as exc:
+        if weights == DEFAULT_GENERATOR:
+            raise WeightsError(f"the default generator {DEFAULT_GENERATOR!r} is not installed ({exc}); pass "
+                               "--weights NAME|FILE (a StyleGAN2 .pkl/.pt/.safetensors)") from None
+        raise
+
+
+def build_perceptual(cfg: InvertConfig, encoder: Optional[str], device: torch.device,
+                     progress: Optional[ProgressFn] = None) -> Tuple[Optional[PerceptualDistance], str]:
+    """The perceptual distance of ``cfg`` (None when the loss does not use it) and a description of the encoder."""
+    if not cfg.uses_perceptual:
+        return None, "none (pixel MSE only)"
+    from ..losses.perceptual import resolve_perceptual_encoder
+
+    enc, desc = resolve_perceptual_encoder(encoder, device=device, progress=progress)
+    return PerceptualDistance(enc, cfg.perceptual_layers, min_size=cfg.perceptual_min_size), desc
+
+
+def output_paths(out_dir: Union[str, Path], stem: str) -> Dict[str, Path]:
+    """The files ``imgforge invert`` writes for input ``<stem>.*`` into ``out_dir``."""
+    d = Path(out_dir)
+    return {"image": d / f"{stem}.png", "latent": d / f"{stem}.latent.safetensors",
+            "compare": d / f"{stem}.compare.png", "json": d / f"{stem}.json", "gif": d / f"{stem}.gif"}
+
+
+def side_by_side(*images: Tensor, gap: int = 2) -> Tensor:
+    """Concatenate ``(3, H, W)`` images left to right with a ``gap``-pixel white separator: ``(3, H, W_total)``."""
+    parts: List[Tensor] = []
+    for i, im in enumerate(images):
+        if i and gap:
+            parts.append(torch.ones(3, im.shape[1], gap))
+        parts.append(im.float().cpu())
+    return torch.cat(parts, dim=2)
+
+
+def save_gif(frames: Sequence[Tensor], path: Union[str, Path], duration_ms: int = 80, upscale: int = 1) -> Path:
+    """Write ``(3, H, W)`` frames in [0, 1] as a looping GIF (atomic); ``upscale`` enlarges by pixel repetition."""
+    from PIL import Image
+
+    ims = []
+    for f in frames:
+        t = f.float().clamp(0, 1)
+        if upscale > 1:
+            t = t.repeat_interleave(upscale, 1).repeat_interleave(upscale, 2)
+        arr = (t.mul(255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy())
+        ims.append(Image.fromarray(arr, mode="RGB"))
+    if not ims:
+        raise UsageError("no frames to write")
+    with atomic_path(path) as tmp:
+        ims[0].save(tmp, format="GIF", save_all=True, append_images=ims[1:], duration=duration_ms, loop=0)
+    return Path(path)
+
+
+def run_invert(job: InvertJob, inputs: Sequence[str], out_dir: Union[str, Path], *, runtime: Any,
+               progress: Optional[ProgressFn] = None, max_pixels: Optional[int] = None) -> Any:
+    """Invert image files in batches and write, per input ``<stem>``: ``<stem>.png`` (reconstruction),
+    ``<stem>.latent.safetensors``, ``<stem>.compare.png`` (target | reconstruction), ``<stem>.json`` (MSE, PSNR,
+    SSIM, steps, seconds, settings) and with ``job.gif`` ``<stem>.gif``.
+
+    Returns a :class:`~imgforge.batch.BatchResult` (failed inputs are reported, the others still written).
+    """
+    from ..batch import BatchResult, ItemResult
+    from ..errors import ImgforgeError
+    from ..io import InputItem, load_image, save_image
+    from ..metrics import mse as mse_fn, psnr as psnr_fn, ssim as ssim_fn
+    from ..progress import note
+
+    if job.batch_size < 1:
+        raise UsageError(f"--batch-size must be >= 1, got {job.batch_size}")
+    cfg = job.config
+    if job.gif and not cfg.snapshot_every:
+        cfg = dataclasses.replace(cfg, snapshot_every=max(1, cfg.steps // max(1, job.gif_frames)))
+    cfg.validate()
+    result = BatchResult()
+    todo: List[Tuple[int, str, Tensor]] = []
+    for idx, src in enumerate(inputs):
+        item = InputItem(src)
+        paths = output_paths(out_dir, item.stem)
+        if paths["image"].exists() and not job.overwrite:
+            result.items.append(ItemResult(src, str(paths["image"]), "skipped"))
+            continue
+        try:
+            img = load_image(src, max_pixels=max_pixels)
+        except ImgforgeError as exc:
+            result.items.append(ItemResult(src, None, "failed", str(exc)))
+            continue
+        todo.append((idx, src, img.rgb))
+    if not todo:
+        return result
+    G = load_generator_for(job.weights, runtime.device, progress)
+    perceptual, desc = build_perceptual(cfg, job.encoder, runtime.device, progress)
+    note(progress, "invert", f"loss: {cfg.loss}; perceptual encoder: {desc}")
+    inv = Inverter(G, cfg, perceptual=perceptual, autocast=runtime.dtype, channels_last=runtime.channels_last)
+    R = G.img_resolution
+    for start in range(0, len(todo), job.batch_size):
+        chunk = todo[start:start + job.batch_size]
+        targets = torch.cat([prepare_target(rgb, R, job.fit, job.align) for _, _, rgb in chunk])
+        names = ", ".join(Path(src).name for _, src, _ in chunk)
+        res = inv.run(targets, seeds=[cfg.seed + idx for idx, _, _ in chunk], progress=progress,
+                      task=f"invert {names}"[:60])
+        m, p, s = mse_fn(res.images, targets), psnr_fn(res.images, targets), ssim_fn(res.images, targets)
+        for j, (idx, src, _) in enumerate(chunk):
+            paths = output_paths(out_dir, InputItem(src).stem)
+            save_image(res.images[j], paths["image"])
+            save_latent(paths["latent"], res.item(j), {"weights": job.weights, "source": Path(src).name})
+            save_image(side_by_side(targets[j], res.images[j]), paths["compare"])
+            if job.gif and res.snapshots:
+                save_gif([side_by_side(targets[j], snap[j]) for snap in res.snapshots], paths["gif"], upscale=4
+                         if R <= 64 else 1)
+            info = {"input": src, "weights": job.weights, "space": cfg.space, "noise_optimised": cfg.optimize_noise,
+                    "loss": cfg.loss, "encoder": desc, "steps": res.steps, "seconds": round(res.seconds, 3),
+                    "batch_size": len(chunk), "steps_per_s": round(res.steps / max(res.seconds, 1e-9), 3),
+                    "mse": float(m[j]), "psnr": float(p[j]), "ssim": float(s[j]),
+                    "resolution": R, "config": _config_json(cfg)}
+            atomic_write_text(paths["json"], json.dumps(info, indent=2) + "\n")
+            result.items.append(ItemResult(src, str(paths["image"]), "ok", None, res.seconds / len(chunk),
+                                           {"psnr": float(p[j]), "ssim": float(s[j])}))
+    return result
+
+
+def _config_json(cfg: InvertConfig) -> Dict[str, Any]:
+    d = dataclasses.asdict(cfg)
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}

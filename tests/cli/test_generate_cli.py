@@ -1,0 +1,95 @@
+"""``imgforge generate`` and ``imgforge stylegan train`` end to end."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from typer.testing import CliRunner
+
+from imgforge.cli.app import app
+
+from .helpers import run_cli
+
+ONE_THREAD = {"IMGFORGE_THREADS": "1", "OMP_NUM_THREADS": "1"}
+
+
+def _tiny_generator_file(path: Path) -> Path:
+    """A seeded 8x8 StyleGAN2 generator saved as our safetensors (stands in until the digits model ships)."""
+    import torch
+
+    from imgforge.hub.modelfile import save_model_file
+    from imgforge.models.stylegan2 import Generator
+
+    torch.manual_seed(0)
+    G = Generator(8, style_dim=8, n_mlp=1, channels={4: 8, 8: 8}, z_dim=6)
+    save_model_file(path, G.state_dict(), arch="stylegan2_generator", arch_kwargs=G.arch_kwargs())
+    return path
+
+
+def test_generate_seeds_grid_and_latent_round_trip(tmp_path: Path) -> None:
+    runner = CliRunner()
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    tiny = str(_tiny_generator_file(tmp_path / "tiny.safetensors"))
+    try:
+        r = runner.invoke(app, ["--quiet", "generate", "--weights", tiny, "--seeds", "5,1-2", "--trunc", "0.7", "--out-dir", "d",
+                                "--grid", "grid.png", "--grid-cols", "3"])
+        assert r.exit_code == 0, r.output
+        assert sorted(p.name for p in Path("d").glob("*.png")) == ["seed0001.png", "seed0002.png", "seed0005.png"]
+        assert Image.open("grid.png").size == (24, 8)
+        r = runner.invoke(app, ["--quiet", "generate", "--weights", tiny, "--w-file", "d/seed0005.safetensors", "--out-dir", "e"])
+        assert r.exit_code == 0, r.output
+        assert Path("e/w0000.png").read_bytes() == Path("d/seed0005.png").read_bytes()
+        r = runner.invoke(app, ["--quiet", "generate", "--weights", tiny, "--z-file", "d/seed0005.safetensors", "--trunc", "0.7",
+                                "--grid", "only.png"])
+        assert r.exit_code == 0, r.output
+        assert not Path("generated").exists()  # grid only
+        assert np.array_equal(np.asarray(Image.open("only.png")), np.asarray(Image.open("d/seed0005.png")))
+        # usage errors: exit 2, one line
+        for args, words in [(["--seeds", "9-3"], "goes down"), (["--seeds", "x"], "bad item"),
+                            (["--seeds", "1", "--z-file", "a.npy"], "only one"),
+                            (["--noise-mode", "loud"], "noise-mode")]:
+            r = runner.invoke(app, ["generate", "--weights", tiny, *args])
+            assert r.exit_code == 2 and words in r.output, (args, r.output)
+        r = runner.invoke(app, ["generate", "--weights", "missing.safetensors"])
+        assert r.exit_code == 1 and "missing.safetensors" in r.output
+    finally:
+        os.chdir(cwd)
+
+
+def test_stylegan_train_then_generate(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(8):
+        a = np.zeros((12, 12), np.uint8)
+        y, x = rng.integers(0, 8, 2)
+        a[y:y + 4, x:x + 4] = 255
+        Image.fromarray(a, mode="L").save(data / f"{i}.png")
+    tiny = ["--resolution", "8", "--channel-base", "32", "--channel-max", "8", "--z-dim", "8", "--w-dim", "8",
+            "--map-layers", "1", "--batch-size", "4", "--r1-every", "2", "--sample-every", "2"]
+    r = run_cli(["--quiet", "--device", "cpu", "stylegan", "train", str(data), *tiny, "--steps", "3",
+                 "--run-dir", "run", "--export", "g.safetensors", "--loss", "hinge"], tmp_path, env=ONE_THREAD)
+    assert r.returncode == 0, r.stderr.decode()
+    run = tmp_path / "run"
+    for name in ["checkpoint.pt", "losses.jsonl", "config.json", "generator.safetensors", "samples/step_000002.png"]:
+        assert (run / name).is_file(), name
+    assert len((run / "losses.jsonl").read_text().splitlines()) == 3
+    assert (tmp_path / "g.safetensors").is_file()
+    r = run_cli(["--quiet", "generate", "--weights", "run/generator.safetensors", "--seeds", "0-3", "--grid",
+                 "grid.png"], tmp_path, env=ONE_THREAD)
+    assert r.returncode == 0, r.stderr.decode()
+    assert Image.open(tmp_path / "grid.png").size == (16, 16)
+
+
+def test_stylegan_train_usage_errors() -> None:
+    runner = CliRunner()
+    r = runner.invoke(app, ["stylegan", "train", "nowhere", "--resolution", "24"])
+    assert r.exit_code == 1 and "power of two" in r.output
+    r = runner.invoke(app, ["stylegan", "train", "nowhere", "--loss", "magic"])
+    assert r.exit_code == 1 and "magic" in r.output
+    r = runner.invoke(app, ["stylegan", "train", "nowhere"])
+    assert r.exit_code == 1 and "not a folder" in r.output

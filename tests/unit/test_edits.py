@@ -1,0 +1,183 @@
+"""Editing operations on tiny random generators: layers, seeds, morphs, style mixing, SeFa, arithmetic, inpaint, superres."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from imgforge.errors import InputError, UsageError
+from imgforge.methods.edits import (
+    Source, conv_affines, describe_layers, edit_strip, inpaint, latent_arithmetic, layer_resolutions, make_grid,
+    morph_latents, parse_layers, parse_seeds, parse_sources, prepare_mask, render, resolve_sources, sefa_directions,
+    seed_to_z, slerp, strengths_for, style_groups, style_mix, superres,
+)
+from imgforge.methods.invert import InvertConfig, Inverter, LatentRecord, save_latent
+from imgforge.metrics import psnr
+from imgforge.models.stylegan2 import Generator
+from imgforge.ops.resize import downscale
+
+
+@pytest.fixture(scope="module")
+def G() -> Generator:
+    torch.manual_seed(0)
+    return Generator(16, style_dim=32, n_mlp=2, channels={4: 32, 8: 32, 16: 16}).eval().requires_grad_(False)
+
+
+def _rec(G: Generator, seed: int) -> LatentRecord:
+    z = seed_to_z(seed, G.z_dim)
+    return LatentRecord(space="z", latent=z, ws=G.mapping(z))
+
+
+def test_seeds() -> None:
+    assert parse_seeds("1,2,5-7") == [1, 2, 5, 6, 7]
+    with pytest.raises(UsageError):
+        parse_seeds("3-1")
+    with pytest.raises(UsageError):
+        parse_seeds("x")
+    z = seed_to_z(42, 16)
+    assert torch.equal(z, torch.from_numpy(np.random.RandomState(42).randn(1, 16).astype(np.float32)))
+
+
+def test_layer_groups_follow_the_resolution() -> None:
+    # FACTS 3.7: ws[0] -> 4x4 conv; ws[2k+1], ws[2k+2] -> convs at 2^(k+3); the last -> final ToRGB only
+    assert layer_resolutions(8, 32) == [4, 8, 8, 16, 16, 32, 32, 32]
+    assert style_groups(8, 32) == {"coarse": [0, 1, 2], "middle": [3, 4, 5, 6, 7], "fine": []}
+    g = style_groups(18, 1024)
+    assert g["coarse"] == [0, 1, 2] and g["middle"] == [3, 4, 5, 6] and g["fine"] == list(range(7, 18))
+    assert style_groups(14, 256)["fine"] == list(range(7, 14))
+    assert parse_layers("1-3,6", 8, 32) == [1, 2, 3, 6]
+    assert parse_layers("middle", 8, 32) == [3, 4, 5, 6, 7]
+    assert parse_layers(None, 8, 32) == list(range(8))
+    with pytest.raises(UsageError, match="fine group is empty"):
+        parse_layers("fine", 8, 32)
+    with pytest.raises(UsageError):
+        parse_layers("2-8", 8, 32)
+    assert "coarse 0-2" in describe_layers(8, 32)
+
+
+def test_sources(G: Generator, tmp_path: Path) -> None:
+    (tmp_path / "a.png").write_bytes(b"x")
+    lat = save_latent(tmp_path / "b.latent.safetensors", _rec(G, 3))
+    src = parse_sources([f"1,4-5,{tmp_path / 'a.png'}", str(lat)])
+    assert [s.kind for s in src] == ["seed", "seed", "seed", "image", "latent"]
+    assert src[3].label == "a.png"
+    with pytest.raises(InputError):
+        parse_sources(["missing.png"])
+    recs = resolve_sources([Source("seed", 3), Source("latent", str(lat))], G)
+    assert torch.equal(recs[0].ws, recs[1].ws)
+    trunc = resolve_sources([Source("seed", 3)], G, truncation_psi=0.0)[0]
+    assert torch.allclose(trunc.ws, G.w_avg.expand_as(trunc.ws))
+    with pytest.raises(UsageError):
+        resolve_sources([Source("image", str(tmp_path / "a.png"))], G)  # images need an inverter
+
+
+def test_slerp_and_morph(G: Generator) -> None:
+    a, b = seed_to_z(1, 32), seed_to_z(2, 32)
+    assert torch.allclose(slerp(a, b, 0.0), a, atol=1e-6) and torch.allclose(slerp(a, b, 1.0), b, atol=1e-5)
+    mid = slerp(a / a.norm(), b / b.norm(), 0.5)
+    assert mid.norm().item() == pytest.approx(1.0, abs=1e-5)  # stays on the sphere
+    ra, rb = _rec(G, 1), _rec(G, 2)
+    ws, noise = morph_latents(ra, rb, 5, G, "w+")
+    assert ws.shape == (5, G.num_ws, G.w_dim) and noise is None
+    assert torch.equal(ws[0], ra.ws[0]) and torch.allclose(ws[-1], rb.ws[0])
+    assert torch.allclose(ws[2], (ra.ws[0] + rb.ws[0]) / 2, atol=1e-6)
+    wz, _ = morph_latents(ra, rb, 3, G, "z")
+    assert torch.allclose(wz[0], ra.ws[0], atol=1e-5) and torch.allclose(wz[-1], rb.ws[0], atol=1e-5)
+    with pytest.raises(UsageError):
+        morph_latents(LatentRecord("w+", ra.ws, ra.ws), rb, 3, G, "z")
+    with pytest.raises(UsageError):
+        morph_latents(ra, rb, 1, G)
+
+
+def test_style_mix_grid(G: Generator) -> None:
+    rows, cols = [_rec(G, 1), _rec(G, 2)], [_rec(G, 3), _rec(G, 4), _rec(G, 5)]
+    grid = style_mix(G, rows, cols, list(range(G.num_ws)))
+    pad = 2
+    assert grid.shape == (3, 3 * 16 + 4 * pad, 4 * 16 + 5 * pad)
+
+    def cell(gr: torch.Tensor, r: int, c: int) -> torch.Tensor:
+        y, x = pad + r * (16 + pad), pad + c * (16 + pad)
+        return gr[:, y:y + 16, x:x + 16]
+
+    col_imgs = render(G, torch.cat([c.ws for c in cols]))
+    row_imgs = render(G, torch.cat([r.ws for r in rows]))
+    assert torch.allclose(cell(grid, 0, 2), col_imgs[1])  # header row
+    assert torch.allclose(cell(grid, 2, 0), row_imgs[1])  # header column
+    assert torch.allclose(cell(grid, 1, 3), col_imgs[2], atol=1e-6)  # all layers copied: the column image
+    none = style_mix(G, rows, cols, [])
+    assert torch.allclose(cell(none, 2, 1), row_imgs[1], atol=1e-6)  # nothing copied: the row image
+    some = style_mix(G, rows, cols, [0, 1, 2])
+    c = cell(some, 1, 1)
+    assert not torch.allclose(c, row_imgs[0]) and not torch.allclose(c, col_imgs[0])
+
+
+def test_sefa_directions_match_numpy(G: Generator) -> None:
+    vals, dirs = sefa_directions(G, [0, 1, 2])
+    mods = [m for i, m in enumerate(conv_affines(G)) if i in (0, 1, 2)]
+    A = np.concatenate([m.weight.detach().double().numpy() for m in mods])
+    A /= np.linalg.norm(A, axis=1, keepdims=True)
+    ev, evec = np.linalg.eigh(A.T @ A)
+    assert np.allclose(vals.numpy(), ev[::-1], rtol=1e-4)
+    for k in range(3):  # same directions up to sign
+        assert abs(float(np.dot(dirs[k].double().numpy(), evec[:, -1 - k]))) == pytest.approx(1.0, abs=1e-5)
+    assert torch.allclose(dirs @ dirs.t(), torch.eye(G.w_dim), atol=1e-5)
+    assert (vals[:-1] >= vals[1:]).all()
+    assert (dirs.gather(1, dirs.abs().argmax(1, keepdim=True)) > 0).all()  # sign convention
+    assert len(conv_affines(G)) == G.num_ws and conv_affines(G)[-1] is None
+
+
+def test_edit_strip_and_arithmetic(G: Generator) -> None:
+    base = _rec(G, 1).ws
+    d = torch.zeros(G.w_dim)
+    d[0] = 1.0
+    s = strengths_for(2.0, 5, symmetric=True)
+    assert s == [-2.0, -1.0, 0.0, 1.0, 2.0] and strengths_for(1.0, 3, symmetric=False) == [0.0, 0.5, 1.0]
+    out = edit_strip(base, d, s, [1, 2])
+    assert torch.equal(out[2], base[0])
+    assert torch.allclose(out[4, 1, 0], base[0, 1, 0] + 2) and torch.equal(out[4, 0], base[0, 0])
+    w1, w2, w3 = _rec(G, 1).ws, _rec(G, 2).ws, _rec(G, 3).ws
+    ar = latent_arithmetic(w1, w2, w3, [0.0, 1.0], list(range(G.num_ws)))
+    assert torch.equal(ar[0], w1[0]) and torch.allclose(ar[1], (w1 + w3 - w2)[0], atol=1e-6)
+    part = latent_arithmetic(w1, w2, w3, [1.0], [0])
+    assert torch.equal(part[0, 1:], w1[0, 1:])
+
+
+def test_grid_and_mask_helpers() -> None:
+    imgs = torch.zeros(5, 3, 4, 4)
+    g = make_grid(imgs, ncol=3, pad=1)
+    assert g.shape == (3, 2 * 4 + 3, 3 * 4 + 4)
+    m = torch.zeros(3, 8, 8)
+    m[:, :, 4:] = 1
+    hole = prepare_mask(m, 8)
+    assert hole.shape == (1, 1, 8, 8) and hole[..., :4].sum() == 0 and hole[..., 4:].min() == 1
+
+
+def test_inpaint_keeps_known_pixels(G: Generator) -> None:
+    z = torch.randn(2, G.z_dim, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        img = ((G(z) + 1) / 2).clamp(0, 1)
+    hole = torch.zeros(2, 1, 16, 16)
+    hole[..., 3:11, 5:13] = 1
+    inv = Inverter(G, InvertConfig(space="w+", steps=40, loss="mse", w_avg_samples=500))
+    comp, res = inpaint(inv, img, hole)
+    known = hole == 0
+    assert torch.equal(comp.masked_select(known.expand_as(comp)), img.masked_select(known.expand_as(img)))
+    assert torch.equal((comp * hole)[hole.expand_as(comp) == 1], (res.images * hole)[hole.expand_as(comp) == 1])
+    with pytest.raises(InputError):
+        inpaint(inv, img, torch.ones(2, 1, 16, 16))
+
+
+def test_superres_matches_the_low_resolution_input(G: Generator) -> None:
+    z = torch.randn(2, G.z_dim, generator=torch.Generator().manual_seed(6))
+    with torch.no_grad():
+        hi = ((G(z) + 1) / 2).clamp(0, 1)
+    lo = downscale(hi, 4)
+    start = Inverter(G, InvertConfig(space="w+", steps=0, loss="mse", w_avg_samples=500)).run(hi).images
+    res = superres(Inverter(G, InvertConfig(space="w+", steps=60, loss="mse", w_avg_samples=500)), lo, 4)
+    assert res.images.shape == (2, 3, 16, 16)
+    assert (psnr(downscale(res.images, 4), lo) > psnr(downscale(start, 4), lo) + 5).all()
+    with pytest.raises(InputError):
+        superres(Inverter(G, InvertConfig(steps=1, loss="mse")), hi, 4)
