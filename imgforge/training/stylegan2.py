@@ -51,7 +51,7 @@ from ..losses.gan import GANLoss, gradient_penalty
 from ..models.stylegan2 import Discriminator, Generator
 from ..progress import ProgressFn, note
 from .augment import DEFAULT_OPS, AdaptiveAugment, check_ops
-from .loop import DistInfo, Interrupted, LoopConfig, init_distributed, train_loop
+from .loop import DistInfo, Interrupted, LoopConfig, init_distributed, shutdown_distributed, train_loop
 
 LOSSES = ("logistic", "lsgan", "wgan-gp", "hinge")
 AUGMENT_MODES = ("none", "ada", "fixed")
@@ -480,6 +480,9 @@ def train_stylegan2(
         if dist.is_main:
             method.export(out_path, meta)
         raise
+    finally:
+        if dist.world_size > 1:
+            shutdown_distributed()
     if dist.is_main:
         if loop.sample_every and (not history or int(history[-1]["step"]) % loop.sample_every):
             method.sample_grid(int(history[-1]["step"]) if history else 0, run_dir)

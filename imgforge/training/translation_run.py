@@ -30,7 +30,7 @@ from ..hub.modelfile import save_model_file
 from ..progress import ProgressFn, note
 from ..runtime import Runtime, seed_everything
 from .html import save_grid, write_run_page
-from .loop import CHECKPOINT_NAME, DeterministicBatches, Interrupted, LoopConfig, init_distributed, train_loop
+from .loop import CHECKPOINT_NAME, DeterministicBatches, Interrupted, LoopConfig, init_distributed, shutdown_distributed, train_loop
 from .translation_common import Dist, TranslationTrainConfig, check_resume_compatible
 
 #: Config fields that must not change when a run is resumed (they change the networks or the method).
@@ -201,8 +201,8 @@ def run_training(
             page(hist, ["interrupted; run the same command again to resume"])
         raise
     finally:
-        if info.world_size > 1 and torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()
+        if info.world_size > 1:
+            shutdown_distributed()
     result = TrainResult(run_dir=run_dir, steps=total, history=history)
     if is_main:
         done = int(history[-1]["step"]) if history else 0
