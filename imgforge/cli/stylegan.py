@@ -49,6 +49,8 @@ def train(
     gp_lambda: Annotated[float, typer.Option("--gp-lambda", min=0.0, help="Gradient-penalty weight of wgan-gp.")] = _D.gp_lambda,
     mixing_prob: Annotated[float, typer.Option("--mixing-prob", min=0.0, max=1.0, help="Style-mixing probability.")] = _D.mixing_prob,
     pl_weight: Annotated[float, typer.Option("--pl-weight", min=0.0, help="Path-length regularisation weight (0: off; 2 as in the paper).")] = _D.pl_weight,
+    ms_weight: Annotated[float, typer.Option("--ms-weight", min=0.0, help="Mode-seeking regularisation weight against mode collapse (0: off; 1 as in MSGAN).")] = _D.ms_weight,
+    mbstd_group: Annotated[int, typer.Option("--mbstd-group", min=1, help="Minibatch-stddev group size of D.")] = _D.mbstd_group,
     augment: Annotated[str, typer.Option("--augment", help=f"Discriminator augmentation: {' | '.join(AUGMENT_MODES)} (ada: adaptive probability).")] = _D.augment,
     augment_p: Annotated[float, typer.Option("--augment-p", min=0.0, max=1.0, help="Initial (ada) or fixed augmentation probability.")] = _D.augment_p,
     ada_target: Annotated[float, typer.Option("--ada-target", help="ADA target of E[sign(D(real))].")] = _D.ada_target,
@@ -78,7 +80,7 @@ def train(
     cfg = StyleGAN2TrainConfig(
         resolution=resolution, z_dim=z_dim, w_dim=w_dim, map_layers=map_layers, channel_base=channel_base,
         channel_max=channel_max, batch_size=batch_size, lr=lr, loss=loss, r1_gamma=r1_gamma, r1_every=r1_every,
-        gp_lambda=gp_lambda, mixing_prob=mixing_prob, pl_weight=pl_weight, ema_kimg=ema_kimg, augment=augment,
+        gp_lambda=gp_lambda, mixing_prob=mixing_prob, pl_weight=pl_weight, ms_weight=ms_weight, mbstd_group=mbstd_group, ema_kimg=ema_kimg, augment=augment,
         augment_p=augment_p, ada_target=ada_target, ada_kimg=ada_kimg, augment_ops=ops, mirror=mirror,
     ).validate()
     run = run_dir or Path("runs") / f"stylegan2-{data.resolve().name or 'data'}"

@@ -44,6 +44,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 import numpy as np
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from ..data.stylegan_images import ImageFolderDataset
 from ..errors import TrainingError
@@ -82,6 +83,10 @@ class StyleGAN2TrainConfig:
         loss: one of :data:`LOSSES`. r1_gamma / r1_every: lazy R1 weight and interval (gamma 0 = off).
         gp_lambda: WGAN-GP weight (``loss="wgan-gp"`` only). mixing_prob: style-mixing probability.
         pl_weight / pl_every / pl_batch_shrink / pl_decay: path-length regularisation (weight 0 = off).
+        ms_weight: mode-seeking regularisation of G (Mao et al., CVPR 2019, "Mode Seeking GANs"): adds
+            ``ms_weight / (mean|P(G(z1)) - P(G(z2))| / mean|z1 - z2| + 1e-5)`` over pairs of the batch's halves,
+            which penalises a generator whose images stop depending on z (mode collapse). P average-pools the
+            images to 8x8, so that the differences must be in the layout, not in pixel noise. 0 = off.
         ema_kimg / ema_rampup: EMA half-life in thousands of images (None: ``batch_size * 10 / 32``) and ramp-up.
         augment: ``none`` | ``ada`` | ``fixed``; augment_p: initial / fixed probability; ada_target, ada_interval,
             ada_kimg: ADA controller; augment_ops: operations (see :mod:`imgforge.training.augment`).
@@ -110,6 +115,7 @@ class StyleGAN2TrainConfig:
     pl_every: int = 4
     pl_batch_shrink: int = 2
     pl_decay: float = 0.01
+    ms_weight: float = 0.0
     ema_kimg: Optional[float] = None
     ema_rampup: Optional[float] = 0.05
     augment: str = "none"
@@ -323,8 +329,16 @@ class StyleGAN2Method:
         # G main
         _set_requires_grad(self.G, True)
         _set_requires_grad(self.D, False)
-        fake = self.G.synthesis(self._ws(self._z(n)), noise_mode="random")
+        z = self._z(n)
+        fake = self.G.synthesis(self._ws(z), noise_mode="random")
         loss_g = self.gan(self._d(fake), True, for_discriminator=False)
+        if cfg.ms_weight > 0 and n >= 2:
+            h = n // 2
+            coarse = F.avg_pool2d(fake, fake.shape[-1] // 8) if fake.shape[-1] > 8 else fake
+            ratio = (coarse[:h] - coarse[h:2 * h]).abs().mean(dim=(1, 2, 3)) / (z[:h] - z[h:2 * h]).abs().mean(dim=1)
+            loss_ms = (1.0 / (ratio + 1e-5)).mean()
+            loss_g = loss_g + cfg.ms_weight * loss_ms
+            out["ms"] = float(loss_ms.detach())
         self.G.zero_grad(set_to_none=True)
         loss_g.backward()
         _sync_grads(self.G, self.dist)

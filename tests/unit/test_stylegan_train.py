@@ -76,6 +76,7 @@ def test_channel_table_is_nvidia_formula() -> None:
     ("lsgan", dict(augment="fixed", augment_p=0.5, mixing_prob=0.0)),
     ("wgan-gp", dict()),
     ("hinge", dict(r1_gamma=0.0)),
+    ("logistic", dict(ms_weight=1.0, mbstd_group=2)),
 ])
 def test_each_loss_and_regulariser_runs(tmp_path: Path, loss: str, extra: dict) -> None:
     cfg = replace(TINY, loss=loss, **extra)
@@ -87,11 +88,32 @@ def test_each_loss_and_regulariser_runs(tmp_path: Path, loss: str, extra: dict) 
     assert ("r1" in keys) == (loss != "wgan-gp" and cfg.r1_gamma > 0)
     assert ("gp" in keys) == (loss == "wgan-gp")
     assert ("pl" in keys) == (cfg.pl_weight > 0)
+    assert ("ms" in keys) == (cfg.ms_weight > 0)
     if cfg.augment == "ada":
         assert rows[-1]["p_aug"] > 0  # D is sure of the reals at first: p goes up
     G, _ = load_generator_for(str(res.generator))
     assert G.img_resolution == 8 and G.z_dim == 8
     assert torch.equal(G.w_avg, res.method.G_ema.latent_avg) and G.w_avg.abs().sum() > 0
+
+
+def test_mode_seeking_term_penalises_a_generator_that_ignores_z() -> None:
+    """The mode-seeking loss is ~1/ratio: small for images that change with z, huge for collapsed ones."""
+    from imgforge.training.stylegan2 import StyleGAN2Method
+
+    class _Data:
+        def batch(self, idx, device):  # noqa: ANN001, ANN202
+            return torch.zeros(len(idx), 3, 8, 8)
+
+    cfg = replace(TINY, ms_weight=1.0, r1_gamma=0.0, mixing_prob=0.0)
+    torch.manual_seed(0)
+    m = StyleGAN2Method(cfg, _Data(), "cpu", seed=0)
+    varied = m.step([0, 1, 2, 3], 0)["ms"]
+    with torch.no_grad():  # make every image the same: no style reaches the output any more
+        for name, p in m.G.named_parameters():
+            if "modulation.weight" in name:
+                p.zero_()
+    collapsed = m.step([0, 1, 2, 3], 1)["ms"]
+    assert varied < 50 and collapsed > 20 * varied  # (noise inputs still vary the collapsed images a little)
 
 
 def test_resume_after_crash_is_exact_and_exports(tmp_path: Path) -> None:

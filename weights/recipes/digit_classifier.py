@@ -69,7 +69,7 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, *, epochs: int 
             loss.backward()
             opt.step()
             sched.step()
-            total += float(loss) * len(idx)
+            total += float(loss.detach()) * len(idx)
         log(f"epoch {ep + 1}/{epochs}: loss {total / len(images):.4f}")
     return model.eval()
 
