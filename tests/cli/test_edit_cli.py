@@ -131,10 +131,11 @@ def test_inpaint_and_superres(files: dict, tmp_path: Path) -> None:
 
 def test_errors_are_one_line(files: dict, tmp_path: Path) -> None:
     (tmp_path / "a.png").write_bytes((files["dir"] / "img0.png").read_bytes())
-    env = {"IMGFORGE_WEIGHTS_PATH": str(tmp_path / "none")}
-    r = run_cli(["--device", "cpu", "invert", "a.png", "--steps", "1", "--loss", "mse"], tmp_path, env=env)
+    env = {"IMGFORGE_WEIGHTS_PATH": str(tmp_path / "none"), "IMGFORGE_CACHE_DIR": str(tmp_path / "cache")}
+    r = run_cli(["--device", "cpu", "invert", "a.png", "--steps", "1", "--loss", "mse", "--weights",
+                 "stylegan2-ffhq-256"], tmp_path, env=env)
     err = r.stderr.decode()
-    assert r.returncode == 1 and "Traceback" not in err
-    assert "stylegan2-mnist32" in err and "--weights" in err
+    assert r.returncode == 1 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "stylegan2-ffhq-256" in err and "imgforge weights fetch" in err
     r = run_cli(["invert", "a.png", "--space", "q", "--weights", files["G"]], tmp_path)
     assert r.returncode == 2 and "--space" in r.stderr.decode()

@@ -11,9 +11,44 @@ from typer.testing import CliRunner
 
 from imgforge.cli.app import app
 
-from .helpers import run_cli
+from .helpers import REPO, run_cli
 
 ONE_THREAD = {"IMGFORGE_THREADS": "1", "OMP_NUM_THREADS": "1"}
+SHIPPED = REPO / "weights" / "stylegan2-mnist32.safetensors"
+
+
+def _fresh_env(tmp: Path) -> dict:
+    """A machine with nothing but the repository: empty home and cache, no weights path, offline."""
+    home = tmp / "home"
+    home.mkdir()
+    return {"HOME": str(home), "XDG_CACHE_HOME": str(home / "cache"), "IMGFORGE_CACHE_DIR": "",
+            "IMGFORGE_WEIGHTS_PATH": "", "IMGFORGE_OFFLINE": "1", **ONE_THREAD}
+
+
+def test_generate_default_model_offline_on_a_fresh_machine(tmp_path: Path) -> None:
+    """`imgforge generate` with no --weights uses the shipped digits model, offline, and makes digits."""
+    import torch
+
+    from imgforge.data.mnist import classify, load_digit_classifier
+
+    assert SHIPPED.is_file(), "the shipped digits model is missing"
+    r = run_cli(["generate", "--seeds", "0-31"], tmp_path, env=_fresh_env(tmp_path))
+    assert r.returncode == 0, r.stderr.decode()
+    out = tmp_path / "generated"
+    pngs = sorted(p.name for p in out.glob("*.png"))
+    assert pngs == [f"seed{i:04d}.png" for i in range(32)]
+    assert len(list(out.glob("seed*.safetensors"))) == 32
+    im = Image.open(out / "seed0003.png")
+    assert im.size == (32, 32) and im.mode == "RGB"
+    assert not (tmp_path / "home" / "cache").exists() or not any((tmp_path / "home" / "cache").iterdir())
+    # the pictures are digits: the shipped classifier (97 % on held-out real digits) mostly recognises them
+    # (measured: mean top probability 0.78 on these 32 seeds; a collapsed model fails the class count)
+    x = torch.stack([torch.from_numpy(np.asarray(Image.open(out / p), dtype=np.float32) / 255).permute(2, 0, 1)
+                     for p in pngs])
+    probs = classify(load_digit_classifier(REPO / "weights" / "mnist-digit-classifier.safetensors"), x)
+    conf, pred = probs.max(1)
+    assert float(conf.mean()) >= 0.6
+    assert len(set(pred.tolist())) >= 6
 
 
 def _tiny_generator_file(path: Path) -> Path:
