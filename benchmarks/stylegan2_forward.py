@@ -12,10 +12,10 @@ PSNR is of each mode's images against ``fp32_eager``'s, over the data range [-1,
 
     python benchmarks/stylegan2_forward.py --sizes 256 1024 --batch 1 --rounds 2
 
-Measured on the development machine (Xeon with AVX512-BF16 but no AMX, 2 shared cores, torch 2.13, batch 1,
---threads 1): 256 px 0.72 / 0.73 / 0.51 img/s and 1024 px 0.42 / 0.42 / 0.34 img/s for fp32_eager / fast_fp32 /
-fast_bf16, bf16 PSNR 44-45 dB. Without AMX, oneDNN's bf16 convolutions are slower than fp32 here; on a loaded
-shared machine one intra-op thread was 2-3x faster than two.
+Measured on the development machine (AMD EPYC with AVX512-BF16 but no AMX, 2 shared cores, torch 2.13, batch 1,
+--threads 1, 2026-12-03): 256 px 0.88 / 0.92 / 1.50 img/s and 1024 px 0.28 / 0.29 / 0.42 img/s (best of 2) for
+fp32_eager / fast_fp32 / fast_bf16, bf16 PSNR 44-45 dB (benchmarks/results/stylegan2_forward.md). An earlier run
+under heavier load measured bf16 slower than fp32 at 256 px: compare modes within one run only.
 """
 
 from __future__ import annotations
