@@ -350,6 +350,12 @@ Examples:
   imgforge inpaint digit.png --mask hole.png -o filled.png
 
   imgforge inpaint face.png -m scratch.png -w stylegan2-ffhq-256 --noise -o fixed.png
+
+  imgforge inpaint digit.png -m hole.png --samples 8 --combine mean -o filled.png
+
+With --samples N the image is inverted N times, starting from the N prior samples (out of --candidates) that fit the
+known pixels best; --combine mean fills the hole with the mean of the N completions (lowest expected error, blurrier
+where they disagree), --combine best with the completion that fits the known pixels best (sharp).
 """
 
 
@@ -366,17 +372,25 @@ def inpaint(
     lr: LrOpt = _D.lr,
     encoder: EncoderOpt = None,
     fit: FitOpt = "crop",
-    save_latent: Annotated[Optional[str], typer.Option("--save-latent", help="Also write the latent file here.")] = None,
+    samples: Annotated[int, typer.Option("--samples", "-n", min=1, help="Inversions per image, from the best-fitting prior samples.")] = 1,
+    combine: Annotated[str, typer.Option("--combine", help="How several samples fill the hole: mean | best.")] = "mean",
+    candidates: Annotated[int, typer.Option("--candidates", min=1, help="Prior samples screened for the --samples starting points (one generator forward each).")] = 256,
+    save_latent: Annotated[Optional[str], typer.Option("--save-latent", help="Also write the latent file here (the best sample's).")] = None,
     overwrite: OverwriteOpt = False,
     max_pixels: MaxPixelsOpt = None,
 ) -> None:
     from ..io import load_image, save_image
+    from ..methods.edits import COMBINE
     from ..methods.edits import inpaint as inpaint_fn
     from ..methods.edits import prepare_mask
     from ..methods.invert import prepare_target
     from ..methods.invert import save_latent as save_latent_fn
 
     g = get_globals(ctx)
+    if combine not in COMBINE:
+        raise UsageError(f"--combine {combine!r}: expected one of {', '.join(COMBINE)}")
+    if samples > candidates:
+        raise UsageError(f"--samples {samples} exceeds --candidates {candidates}")
     _check_out(output, overwrite)
     cfg = _config(ctx, space, steps, noise, loss, lr)
     img = load_image(image, max_pixels=max_pixels).rgb
@@ -386,12 +400,14 @@ def inpaint(
         R = G.img_resolution
         target = prepare_target(img, R, fit)
         hole = prepare_mask(m, R, fit)
-        comp, res = inpaint_fn(inv, target, hole, progress=progress)
+        comp, res = inpaint_fn(inv, target, hole, samples=samples, combine=combine, candidates=candidates,
+                               progress=progress)
         save_image(comp[0], output)
         if save_latent:
             save_latent_fn(save_latent, res.item(0), {"weights": weights, "source": Path(image).name})
         if not g.quiet:
-            _done(progress, f"filled {float(hole.mean()) * 100:.0f}% of the pixels; wrote {output}")
+            how = f" with the {combine} of {samples} samples" if samples > 1 else ""
+            _done(progress, f"filled {float(hole.mean()) * 100:.0f}% of the pixels{how}; wrote {output}")
 
 
 # ------------------------------------------------------------------------------------------------ superres

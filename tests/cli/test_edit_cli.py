@@ -122,6 +122,17 @@ def test_inpaint_and_superres(files: dict, tmp_path: Path) -> None:
     known[4:12, 4:12] = False
     assert (src[known] == out[known]).all()  # known pixels unchanged
     assert (tmp_path / "filled.latent.safetensors").is_file()
+    r = _run(["inpaint", str(d / "img0.png"), "-m", str(d / "mask.png"), *g, "-o", "filled4.png", "--samples", "3",
+              "--candidates", "16", "--combine", "mean"], tmp_path)
+    assert r.exit_code == 0, r.output
+    out4 = np.asarray(Image.open(tmp_path / "filled4.png")).astype(int)
+    assert (src[known] == out4[known]).all() and (out4[~known] != out[~known]).any()
+    r = _run(["inpaint", str(d / "img0.png"), "-m", str(d / "mask.png"), *g, "-o", "x.png", "--combine", "median"],
+             tmp_path)
+    assert r.exit_code == 2 and "--combine" in r.output
+    r = _run(["inpaint", str(d / "img0.png"), "-m", str(d / "mask.png"), *g, "-o", "x.png", "--samples", "9",
+              "--candidates", "4"], tmp_path)
+    assert r.exit_code == 2 and "--candidates" in r.output
     r = _run(["superres", str(d / "small.png"), "--scale", "4", *g, "-o", "big.png"], tmp_path)
     assert r.exit_code == 0, r.output
     assert Image.open(tmp_path / "big.png").size == (16, 16)

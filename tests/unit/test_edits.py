@@ -11,7 +11,8 @@ import torch
 from imgforge.errors import InputError, UsageError
 from imgforge.methods.edits import (
     Source, conv_affines, describe_layers, edit_strip, inpaint, latent_arithmetic, layer_resolutions, make_grid,
-    morph_latents, parse_layers, parse_seeds, parse_sources, prepare_mask, render, resolve_sources, sefa_directions,
+    morph_latents, parse_layers, parse_seeds, parse_sources, prepare_mask, prior_inits, render, resolve_sources,
+    sefa_directions,
     seed_to_z, slerp, strengths_for, style_groups, style_mix, superres,
 )
 from imgforge.methods.invert import InvertConfig, Inverter, LatentRecord, save_latent
@@ -168,6 +169,61 @@ def test_inpaint_keeps_known_pixels(G: Generator) -> None:
     assert torch.equal((comp * hole)[hole.expand_as(comp) == 1], (res.images * hole)[hole.expand_as(comp) == 1])
     with pytest.raises(InputError):
         inpaint(inv, img, torch.ones(2, 1, 16, 16))
+
+
+def test_prior_inits_pick_the_candidates_that_fit_the_known_pixels(G: Generator) -> None:
+    z = torch.randn(2, G.z_dim, generator=torch.Generator().manual_seed(8))
+    with torch.no_grad():
+        img = ((G(z, noise_mode="const") + 1) / 2).clamp(0, 1)
+    known = torch.ones(2, 1, 16, 16)
+    known[..., 4:12, 4:12] = 0
+    for space, shape in (("z", (3 * 2, G.z_dim)), ("w", (3 * 2, G.w_dim)), ("w+", (3 * 2, G.num_ws, G.w_dim))):
+        inv = Inverter(G, InvertConfig(space=space, steps=0, loss="mse", w_avg_samples=500))
+        init = prior_inits(inv, img, known, samples=3, candidates=40, seed=1, chunk=7)
+        assert init.shape == shape
+    # w+ rows are the candidates' w repeated per layer; their renders fit best, in order, per image
+    cand = torch.randn(40, G.z_dim, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        x = ((G(cand, noise_mode="const") + 1) / 2).clamp(0, 1)
+    err = ((x[None] - img[:, None]).square() * known[:, None]).sum(dim=(2, 3, 4))  # (2, 40)
+    order = err.argsort(dim=1)[:, :3]
+    zi = prior_inits(Inverter(G, InvertConfig(space="z", steps=0, loss="mse", w_avg_samples=500)), img, known, 3,
+                     candidates=40, seed=1)
+    for k in range(3):
+        for i in range(2):
+            assert torch.equal(zi[k * 2 + i], cand[order[i, k]])
+    with pytest.raises(UsageError):
+        prior_inits(inv, img, known, samples=41, candidates=40)
+
+
+def test_inpaint_with_several_samples_mean_and_best(G: Generator) -> None:
+    z = torch.randn(2, G.z_dim, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        img = ((G(z) + 1) / 2).clamp(0, 1)
+    hole = torch.zeros(2, 1, 16, 16)
+    hole[..., 3:11, 5:13] = 1
+    cfg = InvertConfig(space="w+", steps=15, loss="mse", w_avg_samples=500)
+    comp_m, res_m = inpaint(Inverter(G, cfg), img, hole, samples=3, combine="mean", candidates=64)
+    comp_b, res_b = inpaint(Inverter(G, cfg), img, hole, samples=3, combine="best", candidates=64)
+    known = (hole == 0).expand_as(img)
+    for comp in (comp_m, comp_b):
+        assert torch.equal(comp[known], img[known])
+    assert res_m.latent.shape == (2, G.num_ws, G.w_dim) and res_m.images.shape == (2, 3, 16, 16)
+    assert torch.equal(res_m.latent, res_b.latent)  # the same runs; the result holds each image's best restart
+    assert torch.equal(comp_b[~known], res_b.images[~known])
+    # the same three restarts by hand: the mean fills the hole, the lowest loss is the "best"
+    kn = 1 - hole
+    init = prior_inits(Inverter(G, cfg), img, kn, 3, candidates=64, seed=cfg.seed)
+    seeds = [cfg.seed + i + 1000 * k for k in range(3) for i in range(2)]
+    allres = Inverter(G, cfg).run(img.repeat(3, 1, 1, 1), mask=kn.repeat(3, 1, 1, 1), init=init, seeds=seeds)
+    fills = allres.images.view(3, 2, 3, 16, 16)
+    torch.testing.assert_close(comp_m[~known], fills.mean(0)[~known])
+    assert torch.equal(res_b.loss, allres.loss.view(3, 2).min(0).values)
+    assert not torch.equal(comp_m, comp_b)
+    with pytest.raises(UsageError):
+        inpaint(Inverter(G, cfg), img, hole, samples=2, combine="median")
+    with pytest.raises(UsageError):
+        inpaint(Inverter(G, cfg), img, hole, samples=0)
 
 
 def test_superres_matches_the_low_resolution_input(G: Generator) -> None:
