@@ -67,25 +67,26 @@ def seams(content: Path, size: int, tile: int, a: argparse.Namespace) -> list:
     x = F.interpolate(load_rgb(content), size=(size, size), mode="bicubic", align_corners=False,
                       antialias=True).clamp(0, 1)
     rows = []
+    rt = Runtime.create("cpu", a.precision)
     net, _ = load_fast_model(a.model)
     fwd = FastStyleForward(net, unit=True)
-    with torch.inference_mode():
-        ref = fwd(x).clamp(0, 1)
+    with torch.inference_mode(), rt.autocast():
+        ref = fwd(x).float().clamp(0, 1)
         for thumb in (size, size // 4):
-            out = fast_tiled(fwd, x, tile=tile, thumb=thumb).clamp(0, 1)
+            out = fast_tiled(fwd, x, tile=tile, thumb=thumb).float().clamp(0, 1)
             worst, mean = seam_difference(out * 255, ref * 255, plan_tiles(size, size, tile, 4, 32, 64))
             rows.append({"method": "fast", "statistics": f"thumbnail {thumb}px" + (" (= whole image)" if thumb == size else ""),
                          "seam_max_gl": worst, "mean_gl": mean})
     from imgforge.methods.style_tiles import adain_tiled
 
-    rt = Runtime.create("cpu", "fp32")
     job = StylizeJob(styles=(str(a.style),), method="adain", encoder=a.encoder, decoder=a.decoder, tile=0)
     runner = _AdainRunner(job, rt, SaveOptions(), None)
     with torch.inference_mode():
         ref = runner(x, "seams") * 255
         for stats, thumb in (("exact", size), ("thumbnail", size // 4)):
-            out = adain_tiled(runner.encode, runner.decoder, x, runner.style_stats, tile=tile, stats=stats,
-                              thumb=thumb).clamp(0, 1) * 255
+            with rt.autocast():
+                out = adain_tiled(runner.encode, runner.decoder, x, runner.style_stats, tile=tile, stats=stats,
+                                  thumb=thumb).float().clamp(0, 1) * 255
             worst, mean = seam_difference(out, ref, plan_tiles(size, size, tile, 8, 32, 64))
             label = "exact (tile-accumulated)" if stats == "exact" else f"thumbnail {thumb}px"
             rows.append({"method": "adain", "statistics": label, "seam_max_gl": worst, "mean_gl": mean})
@@ -105,13 +106,14 @@ def main() -> None:
     ap.add_argument("--methods", nargs="+", default=["fast", "adain"], help="large runs to do")
     ap.add_argument("--skip-large", action="store_true")
     ap.add_argument("--skip-seams", action="store_true")
+    ap.add_argument("--precision", default="fp32", help="auto | fp32 | bf16 (--precision of the CLI runs and the seams)")
     ap.add_argument("--out", type=Path)
     a = ap.parse_args()
     results: dict = {}
     if not a.skip_large:
         with tempfile.TemporaryDirectory() as tmp:
             big = make_big(a.content, a.size, Path(tmp) / "big.png")
-            common = ["--precision", "fp32", "--quiet", "stylize", str(big), "--tile", str(a.tile), "--overwrite"]
+            common = ["--precision", a.precision, "--quiet", "stylize", str(big), "--tile", str(a.tile), "--overwrite"]
             fast = ["--method", "fast"] + (["--model", a.model] if a.model else [])
             adain = ["--method", "adain", "--style", str(a.style), "--tile-stats", a.adain_stats]
             adain += (["--encoder", a.encoder] if a.encoder else []) + (["--decoder", a.decoder] if a.decoder else [])

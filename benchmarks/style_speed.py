@@ -4,7 +4,8 @@ same networks, in the same run.
 - baseline: the ``nn.Module`` forward in float32, NCHW, under ``torch.no_grad()`` (the reference code's way);
 - fast path: imgforge's inference forward (:mod:`imgforge.methods.style_fastpath`: fused instance norm, sub-pixel
   upsampling convolutions, in-place ReLUs), channels_last, ``torch.inference_mode()``, in float32 ("fast-fp32")
-  and under the runtime's autocast ("fast-auto": bf16 where :func:`imgforge.runtime.resolve_precision` picks it).
+  and under the runtime's autocast ("fast-auto": bf16 where :func:`imgforge.runtime.resolve_precision` picks it;
+  "fast-bf16": bf16 autocast forced, to measure it on CPUs where ``auto`` stays fp32).
 
 For each network, size and variant a fresh subprocess runs ``--repeat`` timed passes after one warm-up pass and
 reports images/s (best pass), its peak resident memory (ru_maxrss) and, for the fast variants, the PSNR of its
@@ -76,7 +77,7 @@ def run_one(a: argparse.Namespace) -> dict:
     torch.manual_seed(0)
     x = _content(a.content, a.size)
     net, dec = _nets(a, a.method)
-    rt = Runtime.create("cpu", "fp32" if a.variant in ("baseline", "fast-fp32") else "auto")
+    rt = Runtime.create("cpu", {"baseline": "fp32", "fast-fp32": "fp32", "fast-bf16": "bf16"}.get(a.variant, "auto"))
     style = _content(a.content2, 256) if a.method == "adain" else None
 
     if a.method == "fast":

@@ -1,10 +1,13 @@
 """Where and how models run: device selection, precision policy, channels_last, seeding and tiled inference.
 
 - Device ``auto`` picks cuda > mps > cpu.
-- Precision ``auto`` picks bf16 autocast on CPUs with AMX-BF16 tiles and on GPUs that support it, fp16 on older
-  CUDA GPUs and on MPS, fp32 otherwise; ``fp32`` forces full precision. CPUs with AVX512-BF16 but no AMX stay in
-  fp32: measured there (benchmarks/translation_speed.py, benchmarks/stylegan2_forward.py), bf16 autocast made
-  convolutions slower, not faster (VDPBF16PS has the multiply-add rate of two fp32 FMA ports, plus conversions).
+- Precision ``auto`` picks bf16 autocast on CPUs with fast bf16 (:func:`cpu_fast_bf16`: Intel AMX-BF16 tiles, or
+  AVX512-BF16 on AMD) and on GPUs that support it, fp16 on older CUDA GPUs and on MPS, fp32 otherwise; ``fp32``
+  forces full precision. Intel CPUs with AVX512-BF16 but no AMX stay in fp32: measured on such a Xeon
+  (benchmarks/results/style_speed.md, 2026-11), bf16 autocast made convolutions slower (oneDNN bf16 85 vs fp32 159
+  GFLOPS). On an AMD EPYC with AVX512-BF16 (2026-12, one thread) it made them faster: fast style 1.5-1.7x the fused
+  fp32 path, translation apply 1.9-2.2x and StyleGAN2 1.5-1.7x the fp32 baseline, at 45-65 dB PSNR.
+  ``IMGFORGE_CPU_BF16=1|0`` overrides the CPU rule.
 - :func:`tiled_apply` runs an image function over overlapping tiles blended with linear ramps, so that memory is
   bounded by the tile size.
 """
@@ -60,16 +63,30 @@ def select_device(spec: str = "auto") -> torch.device:
 
 
 @functools.lru_cache(maxsize=1)
-def cpu_flags() -> frozenset:
-    """The CPU feature flags of /proc/cpuinfo (empty where it is not available)."""
+def _cpuinfo() -> tuple[str, frozenset]:
+    """(vendor_id, feature flags) of the first CPU in /proc/cpuinfo; ("", empty) where it is not available."""
     try:
         text = open("/proc/cpuinfo").read()
     except OSError:
-        return frozenset()
+        return "", frozenset()
+    vendor, flags = "", frozenset()
     for line in text.splitlines():
-        if line.startswith("flags"):
-            return frozenset(line.split(":", 1)[1].split())
-    return frozenset()
+        if line.startswith("vendor_id") and not vendor:
+            vendor = line.split(":", 1)[1].strip()
+        elif line.startswith("flags"):
+            flags = frozenset(line.split(":", 1)[1].split())
+            break
+    return vendor, flags
+
+
+def cpu_flags() -> frozenset:
+    """The CPU feature flags of /proc/cpuinfo (empty where it is not available)."""
+    return _cpuinfo()[1]
+
+
+def cpu_vendor() -> str:
+    """The CPU vendor of /proc/cpuinfo (``GenuineIntel``, ``AuthenticAMD``; empty where it is not available)."""
+    return _cpuinfo()[0]
 
 
 def cpu_has_amx_bf16() -> bool:
@@ -80,10 +97,26 @@ def cpu_has_amx_bf16() -> bool:
     return "amx_bf16" in cpu_flags()
 
 
+def cpu_fast_bf16() -> bool:
+    """Whether bf16 autocast is expected to be faster than fp32 on this CPU (the CPU rule of precision ``auto``).
+
+    True with AMX-BF16 tiles (Intel Sapphire Rapids and later), and with AVX512-BF16 on AMD (Zen 4 and later), where
+    it was measured faster; False otherwise (Intel AVX512-BF16 without AMX was measured slower). The environment
+    variable ``IMGFORGE_CPU_BF16`` (``1``/``0``) overrides the rule.
+    """
+    env = os.environ.get("IMGFORGE_CPU_BF16", "").strip().lower()
+    if env in ("1", "true", "yes", "on"):
+        return True
+    if env in ("0", "false", "no", "off"):
+        return False
+    return cpu_has_amx_bf16() or (cpu_vendor() == "AuthenticAMD" and "avx512_bf16" in cpu_flags())
+
+
 def resolve_precision(precision: str, device: torch.device) -> Optional[torch.dtype]:
     """Map a precision name to the autocast dtype for ``device``; None means plain fp32.
 
-    ``auto``: bf16 on CPUs with AMX-BF16 and on bf16-capable GPUs, fp16 on older GPUs/MPS, else fp32.
+    ``auto``: bf16 on CPUs with fast bf16 (:func:`cpu_fast_bf16`) and on bf16-capable GPUs, fp16 on older GPUs/MPS,
+    else fp32.
     """
     precision = (precision or "auto").lower()
     if precision not in PRECISIONS:
@@ -98,7 +131,7 @@ def resolve_precision(precision: str, device: torch.device) -> Optional[torch.dt
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     if device.type == "mps":
         return torch.float16
-    return torch.bfloat16 if cpu_has_amx_bf16() else None
+    return torch.bfloat16 if cpu_fast_bf16() else None
 
 
 @dataclass(frozen=True)

@@ -56,8 +56,8 @@ def generate(
                       grid=str(grid) if grid else None, grid_cols=grid_cols, seed=g.seed)
     rt = g.runtime()
     if g.precision == "auto" and rt.device.type == "cpu":
-        # bf16 autocast is slower than fp32 for StyleGAN2 on CPUs without AMX (benchmarks/stylegan2_forward.py),
-        # and fp32 keeps seeds -> pixels identical across machines; ask for --precision bf16 explicitly.
+        # fp32 keeps seeds -> pixels identical across machines (bf16 would be 1.5-1.7x faster on CPUs with fast bf16:
+        # benchmarks/results/stylegan2_forward.md); ask for --precision bf16 explicitly.
         rt = Runtime(device=rt.device, dtype=None, channels_last=False)
     with RichProgress(quiet=g.quiet) as progress:
         res = run_generate(job, runtime=rt, progress=progress)

@@ -33,7 +33,8 @@ def test_pix2pix_facades_beats_the_baselines(data_dir: Path, tmp_path: Path) -> 
     assert ours["l1"] < 0.6 * identity["l1"]
     # Measured (1200 steps, widths 32): L1 0.175 vs 0.171 for the mean photo, SSIM 0.237 vs 0.186. Per-pixel L1
     # on facades is dominated by colours the labels do not determine (a per-label-colour median predictor scores
-    # 0.174); the structure shows in SSIM. L1 must at least stay at the mean-photo level.
+    # 0.174); the structure shows in SSIM. L1 must at least stay at the mean-photo level. A 5x longer budget does
+    # not change that (6000 steps, 23 min: eval mode L1 0.182 / SSIM 0.237, reference test mode 0.171 / 0.248).
     assert ours["l1"] < mean["l1"] + 0.01
     assert ours["ssim"] > mean["ssim"] + 0.02 and ours["ssim"] > identity["ssim"] + 0.1
     assert (out / "val" / "index.html").exists() and (out / "index.html").exists()

@@ -120,3 +120,39 @@ def test_tiled_apply_blends_smoothly() -> None:
     out = tiled_apply(fn, x, tile=64, overlap=32)
     jumps = out[0, 0, 0, 1:] - out[0, 0, 0, :-1]
     assert float(jumps.abs().max()) < 0.1
+
+
+def test_auto_precision_cpu_rule(monkeypatch) -> None:
+    """``auto`` on the CPU: bf16 with AMX, or AVX512-BF16 on AMD; fp32 on Intel AVX512-BF16 without AMX; env wins."""
+    import imgforge.runtime as rt_mod
+
+    cpu = torch.device("cpu")
+    monkeypatch.delenv("IMGFORGE_CPU_BF16", raising=False)
+    cases = [
+        ("GenuineIntel", {"avx512f", "avx512_bf16", "amx_bf16", "amx_tile"}, torch.bfloat16),
+        ("GenuineIntel", {"avx512f", "avx512_bf16"}, None),
+        ("AuthenticAMD", {"avx512f", "avx512_bf16"}, torch.bfloat16),
+        ("AuthenticAMD", {"avx2", "avx512f"}, None),
+        ("", set(), None),
+    ]
+    for vendor, flags, want in cases:
+        monkeypatch.setattr(rt_mod, "_cpuinfo", lambda v=vendor, f=frozenset(flags): (v, f))
+        assert rt_mod.resolve_precision("auto", cpu) is want, (vendor, flags)
+        assert rt_mod.resolve_precision("fp32", cpu) is None
+    monkeypatch.setenv("IMGFORGE_CPU_BF16", "1")
+    assert rt_mod.resolve_precision("auto", cpu) is torch.bfloat16
+    monkeypatch.setattr(rt_mod, "_cpuinfo", lambda: ("AuthenticAMD", frozenset({"avx512_bf16"})))
+    monkeypatch.setenv("IMGFORGE_CPU_BF16", "0")
+    assert rt_mod.resolve_precision("auto", cpu) is None
+
+
+def test_cpuinfo_parsing_of_this_machine() -> None:
+    from imgforge.runtime import _cpuinfo, cpu_flags, cpu_vendor
+
+    vendor, flags = _cpuinfo()
+    assert cpu_vendor() == vendor and cpu_flags() == flags
+    if Path("/proc/cpuinfo").exists():
+        text = Path("/proc/cpuinfo").read_text()
+        if "vendor_id" in text:
+            assert vendor and vendor in text
+        assert flags and all(f in text for f in list(flags)[:20])

@@ -13,7 +13,9 @@ from imgforge.methods.gatys import GatysConfig
 from imgforge.methods.gatys_ext import (
     histogram_match, luminance_transfer, rgb_to_ycbcr, stylize_gatys_ext, ycbcr_to_rgb,
 )
-from imgforge.methods.style_fastpath import DecoderForward, FastStyleForward, StatsRecorder, subpixel_kernels
+from imgforge.methods.style_fastpath import (
+    DecoderForward, FastStyleForward, StatsRecorder, native_lowp_dtype, split_narrow_conv, subpixel_kernels,
+)
 from imgforge.methods.style_tiles import (
     FeatAccumulator, adain_from_stats, adain_tiled, fast_tiled, feature_stats, plan_axis, plan_tiles, seam_difference,
     tiled_map,
@@ -60,6 +62,47 @@ def test_subpixel_kernels_equal_upsample_then_conv() -> None:
         for b in range(2):
             got = F.conv2d(xp[:, :, a:a + 8, b:b + 7], ks[a][b])
             assert torch.allclose(got, ref[:, :, a::2, b::2], atol=1e-4)
+
+
+def test_split_narrow_conv_equals_the_conv() -> None:
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(2, 6, 13, 11, generator=g, dtype=torch.float64)
+    for shape in ((3, 6, 9, 9), (2, 6, 5, 3), (1, 6, 3, 7)):
+        w = torch.randn(*shape, generator=g, dtype=torch.float64)
+        b = torch.randn(shape[0], generator=g, dtype=torch.float64)
+        w1, sel = split_narrow_conv(w)
+        assert w1.shape == (shape[2] * shape[0], 6, 1, shape[3]) and sel.shape == (shape[0], shape[2] * shape[0], shape[2], 1)
+        assert set(sel.unique().tolist()) == {0.0, 1.0} and int(sel.sum()) == shape[0] * shape[2]
+        torch.testing.assert_close(F.conv2d(F.conv2d(x, w1), sel, b), F.conv2d(x, w, b), rtol=1e-12, atol=1e-12)
+
+
+def test_native_bf16_forwards_track_fp32() -> None:
+    """Under CPU bf16 autocast the fused forwards run natively in bf16: outputs within bf16 rounding of fp32."""
+    net = _net()
+    fwd = FastStyleForward(net, unit=True)
+    x = _img(5, 64, 48)
+    assert native_lowp_dtype(torch.device("cpu")) is None
+    with torch.inference_mode():
+        ref = fwd(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            assert native_lowp_dtype(torch.device("cpu")) is torch.bfloat16
+            got = fwd(x)
+            assert torch.is_autocast_enabled("cpu")  # restored after the native section
+    assert got.dtype == torch.bfloat16 and got.shape == ref.shape
+    err = (got.float() - ref).abs()
+    rng = ref.max() - ref.min()
+    assert 0 < err.max() <= 0.05 * rng and err.mean() <= 0.01 * rng
+    torch.manual_seed(3)
+    dec = AdaINDecoder().eval()
+    f = torch.randn(1, 512, 6, 5).relu()
+    dfw = DecoderForward(dec)
+    with torch.inference_mode():
+        ref = dfw(f)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            got = dfw(f)
+    assert got.dtype == torch.bfloat16
+    err = (got.float() - ref).abs()
+    assert 0 < err.max() <= 0.05 * (ref.max() - ref.min())
 
 
 def test_fused_forwards_equal_the_modules() -> None:
