@@ -84,9 +84,10 @@ def main() -> None:
     known = 1 - hole
     fill = (tgt * known).sum(dim=(2, 3), keepdim=True) / known.sum(dim=(2, 3), keepdim=True)
     comp, _ = inpaint(inv, tgt, hole)
+    comp8, _ = inpaint(inv, tgt, hole, samples=8, combine="mean")  # posterior-mean fill (imgforge inpaint -n 8)
     cells = torch.stack([c for i in range(5) for c in (tgt[i], tgt[i] * known[i] + 0.5 * hole[i],
-                                                          tgt[i] * known[i] + fill[i] * hole[i], comp[i])])
-    save(make_grid(cells, ncol=4), "edit_inpaint.png")
+                                                          tgt[i] * known[i] + fill[i] * hole[i], comp[i], comp8[i])])
+    save(make_grid(cells, ncol=5), "edit_inpaint.png")
     # super-resolution x4
     tgt = digits[[2, 12, 22, 32, 42]]
     low = downscale(tgt, 4)
