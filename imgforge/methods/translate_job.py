@@ -86,7 +86,7 @@ class TranslateJob:
 
 
 def translation_runtime(device: str = "auto", precision: str = "auto") -> Runtime:
-    """The runtime for translation commands (``auto`` is fp32 on CPUs without AMX; see :mod:`imgforge.runtime`)."""
+    """The runtime for translation commands (precision ``auto``: bf16 on fast-bf16 CPUs and GPUs; see runtime)."""
     return Runtime.create(device, precision)
 
 
