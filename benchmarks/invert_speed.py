@@ -6,7 +6,8 @@ and the losses read back every step (``float(loss)``, as NVIDIA's projector logs
 latent with the same schedule, latent noise and loss (pixel MSE + relative VGG distance at conv1_1, conv1_2,
 conv3_2, conv4_2).
 
-imgforge's :class:`~imgforge.methods.invert.Inverter` optimises ``--batch`` images at once (one latent, one
+imgforge's :class:`~imgforge.methods.invert.Inverter` (float32, and bf16 autocast as ``--precision auto`` picks on
+CPUs with fast bf16) optimises ``--batch`` images at once (one latent, one
 random stream per image), channels_last, the shared-weight modulated convolution for the backward pass, the encoder
 run only up to conv4_2, and no per-step device sync (progress only every ``progress_every`` steps).
 
@@ -97,8 +98,10 @@ def main() -> None:
         targets = ((G(z) + 1) / 2).clamp(0, 1)
     inv = Inverter(G, cfg, perceptual=PerceptualDistance(enc, IMAGE2STYLEGAN_LAYERS), autocast=None)
     inv._stats = st
+    inv16 = Inverter(G, cfg, perceptual=inv.perceptual, autocast=torch.bfloat16)  # what --precision bf16/auto runs
+    inv16._stats = st
     n_plain = min(args.batch, 4)  # the plain loop is slow: time it on a few images, report per image-step
-    rates: Dict[str, List[float]] = {"plain_fp32": [], "imgforge_batched": []}
+    rates: Dict[str, List[float]] = {"plain_fp32": [], "imgforge_batched": [], "imgforge_batched_bf16": []}
     # warm-up
     plain_invert(G, targets[:1], enc, InvertConfig(space=args.space, steps=2), st.w_avg, st.w_std, 0)
     Inverter(G, InvertConfig(space=args.space, steps=2), perceptual=inv.perceptual)._stats = st
@@ -110,11 +113,15 @@ def main() -> None:
         t0 = time.perf_counter()
         inv.run(targets)
         rates["imgforge_batched"].append(args.batch * args.steps / (time.perf_counter() - t0))
+        t0 = time.perf_counter()
+        inv16.run(targets)
+        rates["imgforge_batched_bf16"].append(args.batch * args.steps / (time.perf_counter() - t0))
         print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.1f} img-steps/s" for k, v in rates.items()), flush=True)
     med = {k: statistics.median(v) for k, v in rates.items()}
     out = {"weights": args.weights, "resolution": R, "encoder": desc, "space": args.space, "steps": args.steps,
            "batch": args.batch, "threads": args.threads, "torch": torch.__version__,
-           "img_steps_per_s": med, "speedup": med["imgforge_batched"] / med["plain_fp32"], "rounds": rates}
+           "img_steps_per_s": med, "speedup": med["imgforge_batched"] / med["plain_fp32"],
+           "speedup_bf16": med["imgforge_batched_bf16"] / med["plain_fp32"], "rounds": rates}
     print(json.dumps(out, indent=2))
     if args.json:
         args.json.write_text(json.dumps(out, indent=2) + "\n")
