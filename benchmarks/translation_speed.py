@@ -13,7 +13,8 @@ Measured:
   norm) and the pix2pix generator (unet_256, batch norm; padded to 512).
 
 Variants: ``fp32`` (plain eager, NCHW: the baseline), ``fp32+cl`` (channels_last), ``bf16+cl`` (bf16 autocast +
-channels_last), ``bf16`` (autocast, NCHW), and for apply ``fp32 frozen`` (TorchScript freeze +
+channels_last), ``bf16`` (autocast, NCHW), and for apply ``bf16 native+cl`` (a bf16 copy run without autocast, what
+``imgforge ... apply`` runs under bf16 on a CPU) and ``fp32 frozen`` (TorchScript freeze +
 optimize_for_inference: conv/BN folding and oneDNN fusions). Each variant runs once to warm up, then ``--reps``
 times, interleaved with the others; the median is reported with its speed-up over the baseline. Apply outputs are
 compared with the baseline's by PSNR (images in [0, 1]).
@@ -40,7 +41,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from imgforge.methods.translate import pad_to_multiple, run_generator  # noqa: E402
+from imgforge.methods.translate import native_lowp_copy, pad_to_multiple, run_generator  # noqa: E402
 from imgforge.models.registry import build  # noqa: E402
 from imgforge.runtime import cpu_has_amx_bf16, cpu_flags  # noqa: E402
 from imgforge.training.cyclegan import CycleGANConfig, CycleGANMethod  # noqa: E402
@@ -120,6 +121,16 @@ def bench_apply(arch: str, kwargs: dict, size: int, reps: int, variants: List[st
 
             fns[name] = run_frozen
             continue
+        if name == "bf16 native+cl":  # what `imgforge ... apply` runs under bf16 on a CPU (Translator)
+            net16 = native_lowp_copy(G).to(memory_format=torch.channels_last)
+            x16 = x.contiguous(memory_format=torch.channels_last)
+
+            def run_native(net16=net16, x16=x16) -> torch.Tensor:
+                with torch.inference_mode():
+                    return run_generator(x16, net16, eval_mode=True)
+
+            fns[name] = run_native
+            continue
         dtype, cl = TRAIN_VARIANTS[name]
         net = copy.deepcopy(G)
         xin = x
@@ -167,7 +178,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, object]:
             results["train_cyclegan"] = bench_train("cyclegan", args.train_size, args.reps, variants)
             _show(f"cyclegan train step {args.train_size}^2, batch 1", results["train_cyclegan"])  # type: ignore[arg-type]
     if not args.skip_apply:
-        av = variants + ["fp32 frozen"]
+        av = variants + ["bf16 native+cl", "fp32 frozen"]
         results["apply_cyclegan"] = bench_apply("resnet_generator", {"ngf": 64, "norm": "instance", "n_blocks": 9},
                                                 args.apply_size, args.reps, av)
         _show(f"cyclegan apply (resnet_9blocks) {args.apply_size}^2", results["apply_cyclegan"])  # type: ignore[arg-type]

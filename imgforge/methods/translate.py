@@ -195,6 +195,34 @@ def _run_tiled(
     return acc / norm
 
 
+def native_lowp_copy(G: nn.Module, dtype: torch.dtype = torch.bfloat16) -> nn.Module:
+    """A copy of generator ``G`` whose convolutions hold ``dtype`` weights; norms keep float32 parameters.
+
+    :func:`run_generator` feeds such a model ``dtype`` input (the dtype of its first convolution), so it runs natively
+    in bf16 without autocast: weights are cast once instead of at every call, activations stay bf16 between layers,
+    and batch/instance norms run as mixed-type kernels (bf16 data, float32 statistics). On a CPU with fast bf16 this
+    was measured about 15-20 % faster than bf16 autocast for the U-Net (benchmarks/translation_speed.py).
+    """
+    import copy
+
+    out = copy.deepcopy(G)
+    for m in out.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            m.to(dtype)
+    return out
+
+
+def _compute_dtype(G: nn.Module) -> Tuple[torch.device, torch.dtype]:
+    """Device of ``G`` and the dtype its input should have: that of its first convolution (else its first parameter)."""
+    p = next(iter(G.parameters()), None)
+    if p is None:
+        return torch.device("cpu"), torch.float32
+    for m in G.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            return m.weight.device, m.weight.dtype
+    return p.device, p.dtype
+
+
 def run_generator(
     x: torch.Tensor,
     G: nn.Module,
@@ -221,7 +249,8 @@ def run_generator(
             dropout). ``max_pixels``: tile with ``tile`` (default 512) only when ``H * W > max_pixels``.
         progress: receives one event per tile when tiling.
 
-    The model's device and dtype are used for the computation; the result comes back on ``x``'s device as float32.
+    The model's device and dtype (that of its first convolution: see :func:`native_lowp_copy`) are used for the
+    computation; the result comes back on ``x``'s device as float32.
     ``G``'s modes and BatchNorm statistics are left as they were.
     """
     if x.dim() != 4:
@@ -245,9 +274,10 @@ def run_generator(
         tile = -(-tile // multiple) * multiple
         if tile_overlap >= tile:
             raise UsageError(f"tile_overlap ({tile_overlap}) must be smaller than the tile ({tile})")
-    p = next(iter(G.parameters()), None)
-    device = p.device if p is not None else x.device
-    dtype = p.dtype if p is not None else torch.float32
+    if next(iter(G.parameters()), None) is None:
+        device, dtype = x.device, torch.float32
+    else:
+        device, dtype = _compute_dtype(G)
     min_size = int(getattr(G, "min_input_size", 1))
     xin, pads = pad_to_multiple(x.to(device=device, dtype=dtype), multiple, min_size)
     with torch.no_grad(), inference_state(G, eval_mode=eval_mode, dropout=dropout) as stochastic:

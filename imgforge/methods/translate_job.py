@@ -32,7 +32,7 @@ from ..errors import ImgforgeError, InputError, UsageError, WeightsError
 from ..io import STDIN, InputItem, OutputNamer, check_output_target, load_image, save_image
 from ..progress import ProgressEvent, ProgressFn, emit, note
 from ..runtime import Runtime
-from .translate import run_generator
+from .translate import native_lowp_copy, run_generator
 
 #: Images with more pixels than this are translated in tiles (``tile=None``); 2048 x 2048.
 AUTO_TILE_PIXELS = 2048 * 2048
@@ -199,6 +199,10 @@ class Translator:
 
     def __init__(self, G: nn.Module, job: TranslateJob, runtime: Runtime) -> None:
         self.G = runtime.prepare(G)
+        #: bf16 on the CPU: run a bf16 copy natively instead of under autocast (see native_lowp_copy)
+        self.native = runtime.device.type == "cpu" and runtime.dtype == torch.bfloat16
+        if self.native:
+            self.G = native_lowp_copy(self.G, torch.bfloat16)
         self.job, self.rt = job, runtime
         self.in_nc = int(getattr(G, "input_nc", 3))
 
@@ -216,7 +220,7 @@ class Translator:
         """``x: (B, C, H, W)`` in [-1, 1] -> generator output in [-1, 1] (float32, on the CPU)."""
         tile = self._tile(x.shape[-2], x.shape[-1])
         x = self.rt.to_input(x)
-        with self.rt.autocast():
+        with (torch.autocast("cpu", enabled=False) if self.native else self.rt.autocast()):
             if self.job.eval_mode:
                 overlap = self.job.tile_overlap if tile is None or self.job.tile_overlap < tile else tile // 4
                 y = run_generator(x, self.G, eval_mode=True, tile=tile, tile_overlap=overlap)
