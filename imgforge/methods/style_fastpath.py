@@ -223,6 +223,9 @@ class FastStyleForward:
         if st == 1 and w.shape[0] < 8 and w.shape[2] >= 5:
             w1, sel = split_narrow_conv(w.contiguous())
             self.split["deconv3"] = (_cl(w1, channels_last), _cl(sel, channels_last))
+        #: dtype -> (convs, split) with the weights cast to that dtype (float32: the originals)
+        self._by_dtype: Dict[torch.dtype, Tuple[Dict[str, Tuple[Tensor, Optional[Tensor], int, int]],
+                                                Dict[str, Tuple[Tensor, Tensor]]]] = {torch.float32: (self.convs, self.split)}
         for name in ("in1", "in2", "in3", "in4", "in5"):
             norm(name, getattr(net, name))
         for i in range(1, 6):
@@ -238,23 +241,23 @@ class FastStyleForward:
             else:  # pragma: no cover - the published layout always upsamples by 2 with 3x3 convs
                 conv(name, m)  # type: ignore[arg-type]
 
-    def _lowp(self, dtype: torch.dtype) -> Dict[str, Tuple[Tensor, Optional[Tensor], int, int]]:
-        """The convolution weights cast to ``dtype`` (cached)."""
-        cache = self.__dict__.setdefault("_lowp_cache", {})
-        if dtype not in cache:
-            cache[dtype] = {k: (w.to(dtype), None if b is None else b.to(dtype), st, pd)
-                            for k, (w, b, st, pd) in self.convs.items()}
-            cache[("split", dtype)] = {k: (w1.to(dtype), sel.to(dtype)) for k, (w1, sel) in self.split.items()}
-        return cache[dtype]
+    def _weights(self, dtype: torch.dtype) -> Tuple[Dict[str, Tuple[Tensor, Optional[Tensor], int, int]],
+                                                    Dict[str, Tuple[Tensor, Tensor]]]:
+        """``(convs, split)`` with the convolution weights in ``dtype`` (cast once, then cached)."""
+        if dtype not in self._by_dtype:
+            self._by_dtype[dtype] = (
+                {k: (w.to(dtype), None if b is None else b.to(dtype), st, pd) for k, (w, b, st, pd) in self.convs.items()},
+                {k: (w1.to(dtype), sel.to(dtype)) for k, (w1, sel) in self.split.items()},
+            )
+        return self._by_dtype[dtype]
 
     def _conv(self, name: str, x: Tensor) -> Tensor:
-        lowp = x.dtype != torch.float32
-        convs = self._lowp(x.dtype) if lowp else self.convs
+        convs, split = self._weights(x.dtype)
         w, b, stride, pad = convs[name]
         if pad:
             x = F.pad(x, (pad, pad, pad, pad), mode="reflect")
-        if name in self.split:
-            w1, sel = self.__dict__["_lowp_cache"][("split", x.dtype)][name] if lowp else self.split[name]
+        if name in split:
+            w1, sel = split[name]
             return F.conv2d(F.conv2d(x, w1), sel, b)
         return F.conv2d(x, w, b, stride)
 
@@ -340,6 +343,8 @@ class DecoderForward:
                 i += 1
             else:  # pragma: no cover - the published layout has nothing else
                 raise TypeError(f"unexpected decoder child {type(m).__name__}")
+        #: dtype -> the steps with conv weights in that dtype (float32: the originals)
+        self._by_dtype: Dict[torch.dtype, List[Tuple[str, object]]] = {torch.float32: self.steps}
 
     def __call__(self, feat: Tensor) -> Tensor:
         lowp = native_lowp_dtype(self.device)
@@ -348,17 +353,23 @@ class DecoderForward:
                 return self._forward(_cl(feat.to(self.device, lowp), self.channels_last))
         return self._forward(_cl(feat.to(self.device), self.channels_last))
 
+    def _steps_in(self, dtype: torch.dtype) -> List[Tuple[str, object]]:
+        """The steps with the plain convolutions' weights in ``dtype`` (cast once, then cached)."""
+        if dtype not in self._by_dtype:
+            self._by_dtype[dtype] = [
+                (kind, (arg[0].to(dtype), None if arg[1] is None else arg[1].to(dtype)) if kind == "conv" else arg)
+                for kind, arg in self.steps  # type: ignore[index]
+            ]
+        return self._by_dtype[dtype]
+
     def _forward(self, x: Tensor) -> Tensor:
-        cache = self.__dict__.setdefault("_lowp_cache", {})
-        for i, (kind, arg) in enumerate(self.steps):
+        # under autocast the convolutions cast by themselves; without it they need weights of the input's dtype
+        steps = self.steps if torch.is_autocast_enabled(x.device.type) else self._steps_in(x.dtype)
+        for kind, arg in steps:
             if kind == "relu":
                 x = x.relu_()
             elif kind == "conv":
                 w, b = arg  # type: ignore[misc]
-                if w.dtype != x.dtype and not torch.is_autocast_enabled(x.device.type):
-                    if (i, x.dtype) not in cache:
-                        cache[(i, x.dtype)] = (w.to(x.dtype), None if b is None else b.to(x.dtype))
-                    w, b = cache[(i, x.dtype)]
                 x = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), w, b)
             else:
                 x = arg(x)  # type: ignore[operator]

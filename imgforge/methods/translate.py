@@ -35,6 +35,7 @@ full-image output (least for BatchNorm generators in eval mode, whose layers are
 from __future__ import annotations
 
 import contextlib
+import copy
 from typing import Iterator, List, Optional, Tuple
 
 import torch
@@ -203,8 +204,6 @@ def native_lowp_copy(G: nn.Module, dtype: torch.dtype = torch.bfloat16) -> nn.Mo
     and batch/instance norms run as mixed-type kernels (bf16 data, float32 statistics). On a CPU with fast bf16 this
     was measured about 15-20 % faster than bf16 autocast for the U-Net (benchmarks/translation_speed.py).
     """
-    import copy
-
     out = copy.deepcopy(G)
     for m in out.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
@@ -212,11 +211,12 @@ def native_lowp_copy(G: nn.Module, dtype: torch.dtype = torch.bfloat16) -> nn.Mo
     return out
 
 
-def _compute_dtype(G: nn.Module) -> Tuple[torch.device, torch.dtype]:
-    """Device of ``G`` and the dtype its input should have: that of its first convolution (else its first parameter)."""
+def _compute_dtype(G: nn.Module, default_device: torch.device) -> Tuple[torch.device, torch.dtype]:
+    """Device of ``G`` and the dtype its input should have: that of its first convolution, else of its first
+    parameter; ``(default_device, float32)`` for a model without parameters."""
     p = next(iter(G.parameters()), None)
     if p is None:
-        return torch.device("cpu"), torch.float32
+        return default_device, torch.float32
     for m in G.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
             return m.weight.device, m.weight.dtype
@@ -274,10 +274,7 @@ def run_generator(
         tile = -(-tile // multiple) * multiple
         if tile_overlap >= tile:
             raise UsageError(f"tile_overlap ({tile_overlap}) must be smaller than the tile ({tile})")
-    if next(iter(G.parameters()), None) is None:
-        device, dtype = x.device, torch.float32
-    else:
-        device, dtype = _compute_dtype(G)
+    device, dtype = _compute_dtype(G, x.device)
     min_size = int(getattr(G, "min_input_size", 1))
     xin, pads = pad_to_multiple(x.to(device=device, dtype=dtype), multiple, min_size)
     with torch.no_grad(), inference_state(G, eval_mode=eval_mode, dropout=dropout) as stochastic:
