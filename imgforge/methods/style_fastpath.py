@@ -30,6 +30,7 @@ from torch import Tensor
 
 from ..models.adain import AdaINDecoder
 from ..models.fast_style import ConvLayer, ResidualBlock, TransformerNet, UpsampleConvLayer
+from ..ops.narrow_conv import split_narrow_conv
 
 __all__ = ["FastStyleForward", "DecoderForward", "INStats", "StatsRecorder", "subpixel_kernels", "IN_LAYERS",
            "native_lowp_dtype", "split_narrow_conv"]
@@ -76,26 +77,6 @@ def native_lowp_dtype(device: torch.device) -> Optional[torch.dtype]:
     if device.type != "cpu" or not torch.is_autocast_enabled("cpu"):
         return None
     return torch.bfloat16 if torch.get_autocast_dtype("cpu") == torch.bfloat16 else None
-
-
-def split_narrow_conv(weight: Tensor) -> Tuple[Tensor, Tensor]:
-    """Two convolutions equal to one with few output channels and a tall kernel (like the last 9x9 conv, 32 -> 3).
-
-    oneDNN computes output channels in blocks of 16, so a 3-channel output costs as much as a 16-channel one. Here
-    the ``(O, I, kh, kw)`` kernel becomes a ``1 x kw`` convolution to ``kh * O`` channels (row ``ky`` of output
-    channel ``c`` -> channel ``ky * O + c``) followed by a ``kh x 1`` selection convolution that adds the ``kh`` rows
-    shifted by ``ky`` (weights 0/1, so the second stage only sums): same result, about 2.5x less time on a CPU.
-
-    Returns:
-        ``(w1, sel)``: ``(kh * O, I, 1, kw)`` and ``(O, kh * O, kh, 1)``; ``conv2d(conv2d(x, w1), sel, bias)`` equals
-        ``conv2d(x, weight, bias)`` (stride 1, no padding: pad ``x`` first).
-    """
-    o, i, kh, kw = weight.shape
-    w1 = weight.permute(2, 0, 1, 3).reshape(kh * o, i, 1, kw)
-    sel = torch.zeros(o, kh * o, kh, 1, dtype=weight.dtype, device=weight.device)
-    for ky in range(kh):
-        sel[torch.arange(o), ky * o + torch.arange(o), ky, 0] = 1.0
-    return w1, sel
 
 
 def _cl(t: Tensor, on: bool) -> Tensor:

@@ -29,6 +29,7 @@ import torch
 import torch.nn as nn
 from torch.nn import init
 
+from ..ops.narrow_conv import SpaceToDepthConv2d, SubpixelConvTranspose2d
 from .registry import register
 
 NORMS = ("batch", "instance", "none")
@@ -215,13 +216,16 @@ class UnetSkipConnectionBlock(nn.Module):
         bias = _use_bias(norm)
         if input_nc is None:
             input_nc = outer_nc
-        downconv = nn.Conv2d(input_nc, inner_nc, kernel_size=4, stride=2, padding=1, bias=bias)
+        # the outermost level's convolutions touch the image (3 channels): computed in a form oneDNN runs faster
+        # (same parameters and keys; imgforge.ops.narrow_conv)
+        conv_cls = SpaceToDepthConv2d if outermost else nn.Conv2d
+        downconv = conv_cls(input_nc, inner_nc, kernel_size=4, stride=2, padding=1, bias=bias)
         downrelu = nn.LeakyReLU(0.2, True)
         uprelu = nn.ReLU(True)
         layers: list[nn.Module]
         if outermost:
             assert submodule is not None
-            upconv = nn.ConvTranspose2d(inner_nc * 2, outer_nc, kernel_size=4, stride=2, padding=1)
+            upconv = SubpixelConvTranspose2d(inner_nc * 2, outer_nc, kernel_size=4, stride=2, padding=1)
             layers = [downconv, submodule, uprelu, upconv, nn.Tanh()]
         elif innermost:
             upconv = nn.ConvTranspose2d(inner_nc, outer_nc, kernel_size=4, stride=2, padding=1, bias=bias)
