@@ -26,7 +26,7 @@ from ..errors import UsageError
 from ..losses.gan import GANLoss, gradient_penalty
 from .image_pool import ImagePool
 from .translation_common import (
-    Dist, TranslationTrainConfig, discriminator_arch, generator_arch, lr_multiplier, make_net, set_lr,
+    Dist, TranslationTrainConfig, discriminator_arch, generator_arch, lr_multiplier, make_adam, make_net, set_lr,
     set_requires_grad, step_seed,
 )
 
@@ -83,8 +83,8 @@ class CycleGANMethod:
         self.fake_B_pool = ImagePool(cfg.pool_size, rng=random.Random(cfg.seed * 2 + 2))
         g_params = list(self.netG_A.parameters()) + list(self.netG_B.parameters())
         d_params = list(self.netD_A.parameters()) + list(self.netD_B.parameters())
-        self.opt_G = torch.optim.Adam(g_params, lr=cfg.lr, betas=(cfg.beta1, 0.999))
-        self.opt_D = torch.optim.Adam(d_params, lr=cfg.lr, betas=(cfg.beta1, 0.999))
+        self.opt_G = make_adam(g_params, cfg, device)
+        self.opt_D = make_adam(d_params, cfg, device)
 
     # ---- state -------------------------------------------------------------------------------------------------
 

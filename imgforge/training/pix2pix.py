@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from ..losses.gan import GANLoss, gradient_penalty
 from .translation_common import (
-    Dist, TranslationTrainConfig, discriminator_arch, generator_arch, lr_multiplier, make_net, set_lr,
+    Dist, TranslationTrainConfig, discriminator_arch, generator_arch, lr_multiplier, make_adam, make_net, set_lr,
     set_requires_grad, step_seed,
 )
 
@@ -65,8 +65,8 @@ class Pix2PixMethod:
         self.netG = make_net(self.g_arch, self.g_kwargs, cfg, device, channels_last).train()
         self.netD = make_net(self.d_arch, self.d_kwargs, cfg, device, channels_last).train()
         self.criterion = GANLoss(cfg.gan).to(device)
-        self.opt_G = torch.optim.Adam(self.netG.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
-        self.opt_D = torch.optim.Adam(self.netD.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
+        self.opt_G = make_adam(self.netG.parameters(), cfg, device)
+        self.opt_D = make_adam(self.netD.parameters(), cfg, device)
 
     # ---- state -------------------------------------------------------------------------------------------------
 

@@ -183,6 +183,18 @@ def make_net(arch: str, kwargs: Mapping[str, Any], cfg: TranslationTrainConfig, 
     return net
 
 
+def make_adam(params: Iterable[nn.Parameter], cfg: TranslationTrainConfig, device: torch.device) -> torch.optim.Adam:
+    """The reference's optimiser, ``Adam(lr, betas=(beta1, 0.999))``, as torch's fused implementation on CPU and CUDA.
+
+    Same update rule; the fused kernel does each parameter's step in one pass instead of a dozen elementwise ops, which
+    matters here: the unet_256 generator has 54 M parameters, and the default Adam spent ~0.25 s of a ~1.1 s bf16
+    training step on them on a 2-core CPU (fused: ~0.04 s). Results equal the default implementation up to float
+    rounding (tests/unit/test_translation_train.py).
+    """
+    fused = device.type in ("cpu", "cuda")
+    return torch.optim.Adam(params, lr=cfg.lr, betas=(cfg.beta1, 0.999), fused=fused or None)
+
+
 def set_requires_grad(nets: Iterable[nn.Module], flag: bool) -> None:
     for net in nets:
         for p in net.parameters():

@@ -16,7 +16,7 @@ from imgforge.models.translation import ResnetGenerator
 from imgforge.runtime import Runtime
 from imgforge.training.cyclegan import CycleGANConfig
 from imgforge.training.pix2pix import Pix2PixConfig
-from imgforge.training.translation_common import generator_arch, guard_instance_norm_grads, lr_multiplier
+from imgforge.training.translation_common import generator_arch, guard_instance_norm_grads, lr_multiplier, make_adam
 from imgforge.training.translation_run import train_cyclegan, train_pix2pix
 from tests.unit.test_translation_train_support import make_aligned, make_unaligned, one_thread  # noqa: F401
 
@@ -138,3 +138,23 @@ def test_pix2pix_learns_a_simple_mapping_and_writes_its_page(tmp_path: Path) -> 
 
     grid = Image.open(tmp_path / "run" / "samples" / "step_0000040.png")
     assert grid.size == (3 * 34 + 2, 2 * 34 + 2)  # 2 val pairs x (input | output | target), 2-px gutters
+
+
+def test_make_adam_is_fused_on_cpu_and_follows_the_reference_update() -> None:
+    cfg = Pix2PixConfig(lr=0.01, beta1=0.5)
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(), torch.nn.Conv2d(8, 3, 3))
+    start = copy.deepcopy(net)
+    ref_net = copy.deepcopy(net)
+    opt = make_adam(net.parameters(), cfg, torch.device("cpu"))
+    ref = torch.optim.Adam(ref_net.parameters(), lr=0.01, betas=(0.5, 0.999))  # the reference's (unfused) Adam
+    assert opt.param_groups[0]["fused"] is True and opt.param_groups[0]["betas"] == (0.5, 0.999)
+    x = torch.randn(2, 3, 12, 12)
+    for _ in range(5):
+        for n, o in ((net, opt), (ref_net, ref)):
+            o.zero_grad()
+            n(x).square().mean().backward()
+            o.step()
+    for a, b, s0 in zip(net.parameters(), ref_net.parameters(), start.parameters()):
+        assert float((a - s0).detach().abs().max()) > 0.01  # five steps of lr 0.01 moved every tensor
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
