@@ -32,7 +32,7 @@ from ..errors import ImgforgeError, InputError, UsageError, WeightsError
 from ..io import STDIN, InputItem, OutputNamer, check_output_target, load_image, save_image
 from ..progress import ProgressEvent, ProgressFn, emit, note
 from ..runtime import Runtime
-from .translate import native_lowp_copy, run_generator
+from .translate import inference_copy, run_generator
 
 #: Images with more pixels than this are translated in tiles (``tile=None``); 2048 x 2048.
 AUTO_TILE_PIXELS = 2048 * 2048
@@ -199,10 +199,10 @@ class Translator:
 
     def __init__(self, G: nn.Module, job: TranslateJob, runtime: Runtime) -> None:
         self.G = runtime.prepare(G)
-        #: bf16 on the CPU: run a bf16 copy natively instead of under autocast (see native_lowp_copy)
+        #: bf16 on the CPU: run a bf16 copy natively instead of under autocast (see inference_copy)
         self.native = runtime.device.type == "cpu" and runtime.dtype == torch.bfloat16
-        if self.native:
-            self.G = native_lowp_copy(self.G, torch.bfloat16)
+        if runtime.device.type == "cpu":  # small feature maps as matrix products (+ bf16 weights when native)
+            self.G = inference_copy(self.G, torch.bfloat16 if self.native else None)
         self.job, self.rt = job, runtime
         self.in_nc = int(getattr(G, "input_nc", 3))
 
