@@ -12,12 +12,17 @@ Measured:
 - apply: ``run_generator`` in eval mode on a 512 x 512 image for the CycleGAN generator (resnet_9blocks, instance
   norm) and the pix2pix generator (unet_256, batch norm; padded to 512).
 
-Variants: ``fp32`` (plain eager, NCHW: the baseline), ``fp32+cl`` (channels_last), ``bf16+cl`` (bf16 autocast +
-channels_last), ``bf16`` (autocast, NCHW), and for apply ``bf16 native+cl`` (a bf16 copy run without autocast, what
-``imgforge ... apply`` runs under bf16 on a CPU) and ``fp32 frozen`` (TorchScript freeze +
-optimize_for_inference: conv/BN folding and oneDNN fusions). Each variant runs once to warm up, then ``--reps``
-times, interleaved with the others; the median is reported with its speed-up over the baseline. Apply outputs are
-compared with the baseline's by PSNR (images in [0, 1]).
+Variants: ``fp32`` (plain eager, NCHW, every layer computed by its torch module, torch's default Adam: the baseline),
+``fp32 rw`` (float32 as imgforge trains and runs it: the U-Net's image-end convolutions rewritten, see
+imgforge/ops/narrow_conv.py; torch's fused Adam for training, see imgforge/training/translation_common.py; for apply
+the CPU inference copy whose convolutions on tiny feature maps are matrix products, see imgforge/ops/gemm_conv.py),
+``fp32+cl`` (channels_last), ``bf16+cl`` (bf16 autocast + channels_last), ``bf16`` (autocast, NCHW), and for apply
+``bf16 native+cl`` (the bf16 inference copy run without autocast, channels_last: what ``imgforge ... apply`` runs
+under bf16 on a CPU) and ``fp32 frozen`` (TorchScript freeze + optimize_for_inference of the plain network: conv/BN
+folding and oneDNN fusions). All variants but the baseline and ``fp32 frozen`` have the rewritten layers and the
+fused Adam. Each variant runs once to warm up, then ``--reps`` times, interleaved with the others; the median is
+reported with its speed-up over the baseline. Apply outputs are compared with the baseline's by PSNR (images in
+[0, 1]).
 
 The numbers depend on the machine and its load: run on an otherwise idle machine when you can, and quote the
 thread count.
@@ -41,14 +46,29 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from imgforge.methods.translate import native_lowp_copy, pad_to_multiple, run_generator  # noqa: E402
+from imgforge.methods.translate import inference_copy, native_lowp_copy, pad_to_multiple, run_generator  # noqa: E402
 from imgforge.models.registry import build  # noqa: E402
+from imgforge.ops.narrow_conv import set_fast_narrow  # noqa: E402
 from imgforge.runtime import cpu_has_amx_bf16, cpu_flags  # noqa: E402
 from imgforge.training.cyclegan import CycleGANConfig, CycleGANMethod  # noqa: E402
 from imgforge.training.pix2pix import Pix2PixConfig, Pix2PixMethod  # noqa: E402
 
-TRAIN_VARIANTS = {"fp32": (None, False), "fp32+cl": (None, True), "bf16+cl": (torch.bfloat16, True),
-                  "bf16": (torch.bfloat16, False)}
+TRAIN_VARIANTS = {"fp32": (None, False), "fp32 rw": (None, False), "fp32+cl": (None, True),
+                  "bf16+cl": (torch.bfloat16, True), "bf16": (torch.bfloat16, False)}
+
+
+def _baseline(net: torch.nn.Module, variant: str) -> torch.nn.Module:
+    """The ``fp32`` baseline runs the plain torch computation of every layer (U-Net image-end rewrites off)."""
+    return set_fast_narrow(net, variant != "fp32")
+
+
+def _plain_adam(method: object) -> None:
+    """Give a training method the reference's optimisers (torch's default, unfused Adam) for the baseline."""
+    for name in ("opt_G", "opt_D"):
+        opt = getattr(method, name)
+        params = [p for g in opt.param_groups for p in g["params"]]
+        g = opt.param_groups[0]
+        setattr(method, name, torch.optim.Adam(params, lr=g["lr"], betas=g["betas"]))
 
 
 def _median_times(fns: Dict[str, Callable[[], object]], reps: int) -> Dict[str, float]:
@@ -81,6 +101,10 @@ def bench_train(method: str, size: int, reps: int, variants: List[str]) -> Dict[
             g = torch.Generator().manual_seed(1)
             batch = {"A": torch.rand(1, 3, size, size, generator=g) * 2 - 1,
                      "B": torch.rand(1, 3, size, size, generator=g) * 2 - 1}
+        if name == "fp32":
+            _plain_adam(m)
+            if method == "pix2pix":  # (the ResNet generators have no rewritten layers)
+                _baseline(m.netG, name)
         counter = {"step": 0}
 
         def step(m=m, batch=batch, counter=counter) -> object:  # type: ignore[no-untyped-def]
@@ -110,7 +134,8 @@ def bench_apply(arch: str, kwargs: dict, size: int, reps: int, variants: List[st
             mult = int(G.pad_multiple)
             pad = -(-size // mult) * mult
             with torch.no_grad():
-                frozen = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(copy.deepcopy(G), torch.zeros(1, 3, pad, pad))))
+                plain = _baseline(copy.deepcopy(G), "fp32")
+                frozen = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(plain, torch.zeros(1, 3, pad, pad))))
 
             def run_frozen(frozen=frozen, mult=mult) -> torch.Tensor:
                 with torch.no_grad():  # same padding/cropping as run_generator (a frozen module has no modes)
@@ -122,7 +147,7 @@ def bench_apply(arch: str, kwargs: dict, size: int, reps: int, variants: List[st
             fns[name] = run_frozen
             continue
         if name == "bf16 native+cl":  # what `imgforge ... apply` runs under bf16 on a CPU (Translator)
-            net16 = native_lowp_copy(G).to(memory_format=torch.channels_last)
+            net16 = _baseline(native_lowp_copy(G), name).to(memory_format=torch.channels_last)
             x16 = x.contiguous(memory_format=torch.channels_last)
 
             def run_native(net16=net16, x16=x16) -> torch.Tensor:
@@ -132,7 +157,8 @@ def bench_apply(arch: str, kwargs: dict, size: int, reps: int, variants: List[st
             fns[name] = run_native
             continue
         dtype, cl = TRAIN_VARIANTS[name]
-        net = copy.deepcopy(G)
+        # fp32 rw: what imgforge runs in float32 on a CPU (inference_copy: small feature maps as matrix products)
+        net = inference_copy(G) if name == "fp32 rw" else _baseline(copy.deepcopy(G), name)
         xin = x
         if cl:
             net = net.to(memory_format=torch.channels_last)
@@ -160,7 +186,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, object]:
     ap.add_argument("--cyclegan", action="store_true", help="also time a CycleGAN training step")
     ap.add_argument("--skip-train", action="store_true")
     ap.add_argument("--skip-apply", action="store_true")
-    ap.add_argument("--variants", default="fp32,fp32+cl,bf16+cl,bf16", help="comma-separated train/apply variants")
+    ap.add_argument("--variants", default="fp32,fp32 rw,fp32+cl,bf16+cl,bf16", help="comma-separated train/apply variants")
     ap.add_argument("--json", type=Path, help="write the results here")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
