@@ -46,7 +46,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from imgforge.methods.translate import inference_copy, native_lowp_copy, pad_to_multiple, run_generator  # noqa: E402
+from imgforge.methods.translate import inference_copy, pad_to_multiple, run_generator  # noqa: E402
 from imgforge.models.registry import build  # noqa: E402
 from imgforge.ops.narrow_conv import set_fast_narrow  # noqa: E402
 from imgforge.runtime import cpu_has_amx_bf16, cpu_flags  # noqa: E402
@@ -147,7 +147,7 @@ def bench_apply(arch: str, kwargs: dict, size: int, reps: int, variants: List[st
             fns[name] = run_frozen
             continue
         if name == "bf16 native+cl":  # what `imgforge ... apply` runs under bf16 on a CPU (Translator)
-            net16 = _baseline(native_lowp_copy(G), name).to(memory_format=torch.channels_last)
+            net16 = _baseline(inference_copy(G, torch.bfloat16), name).to(memory_format=torch.channels_last)
             x16 = x.contiguous(memory_format=torch.channels_last)
 
             def run_native(net16=net16, x16=x16) -> torch.Tensor:

@@ -210,7 +210,8 @@ def inference_copy(G: nn.Module, dtype: Optional[torch.dtype] = None, *, rewrite
       U-Net levels) as matrix products with a weight matrix made once, single-image instance norms as batch norms
       (no NCHW round trips for channels_last data), the ResNet's last 7x7 64 -> 3 conv as two convolutions. Measured
       at 512 x 512, one thread, bf16 channels_last: pix2pix ``unet_256`` 324 -> 294 ms, CycleGAN ``resnet_9blocks``
-      2.93 -> 2.16 s (the instance-norm rewrite alone). The copy's state-dict keys differ from ``G``'s: use it for inference only.
+      2.93 -> 2.16 s (the instance-norm rewrite alone). The copy's state-dict keys differ from ``G``'s: use it for
+      inference only.
     """
     out = copy.deepcopy(G)
     if dtype is not None:
@@ -220,11 +221,6 @@ def inference_copy(G: nn.Module, dtype: Optional[torch.dtype] = None, *, rewrite
     if rewrite:
         rewrite_for_cpu_inference(out)
     return out
-
-
-def native_lowp_copy(G: nn.Module, dtype: torch.dtype = torch.bfloat16) -> nn.Module:
-    """:func:`inference_copy` with ``dtype`` convolutions (bf16 by default) and the CPU layer rewrites."""
-    return inference_copy(G, dtype)
 
 
 def _compute_dtype(G: nn.Module, default_device: torch.device) -> Tuple[torch.device, torch.dtype]:
@@ -265,7 +261,7 @@ def run_generator(
             dropout). ``max_pixels``: tile with ``tile`` (default 512) only when ``H * W > max_pixels``.
         progress: receives one event per tile when tiling.
 
-    The model's device and dtype (that of its first convolution: see :func:`native_lowp_copy`) are used for the
+    The model's device and dtype (that of its first convolution: see :func:`inference_copy`) are used for the
     computation; the result comes back on ``x``'s device as float32.
     ``G``'s modes and BatchNorm statistics are left as they were.
     """

@@ -15,7 +15,7 @@ Results equal the original layers up to float rounding. State-dict keys of the r
 
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .gemm_conv import gemm_small_inputs
+from .layers import plain_conv, replace_layers
 from .narrow_conv import split_narrow_conv
 
 __all__ = ["SingleImageInstanceNorm", "SplitNarrowConv2d", "rewrite_for_cpu_inference"]
@@ -82,19 +83,17 @@ class SplitNarrowConv2d(nn.Module):
 
 
 def _splittable(conv: nn.Module) -> bool:
-    return (type(conv) is nn.Conv2d and conv.out_channels <= 4 and conv.kernel_size[0] >= 5
-            and conv.stride == (1, 1) and conv.dilation == (1, 1) and conv.groups == 1
-            and conv.padding_mode == "zeros" and isinstance(conv.padding, tuple))
+    return (type(conv) is nn.Conv2d and plain_conv(conv) and conv.out_channels <= 4 and conv.kernel_size[0] >= 5
+            and conv.stride == (1, 1))
 
 
 def rewrite_for_cpu_inference(model: nn.Module) -> nn.Module:
     """Apply the rewrites listed in the module docstring to ``model`` in place (idempotent); returns ``model``."""
-    for parent in list(model.modules()):
-        if isinstance(parent, (SingleImageInstanceNorm, SplitNarrowConv2d)):
-            continue
-        for name, child in list(parent.named_children()):
-            if isinstance(child, nn.InstanceNorm2d) and not child.track_running_stats:
-                setattr(parent, name, SingleImageInstanceNorm(child))
-            elif _splittable(child):
-                setattr(parent, name, SplitNarrowConv2d(child))  # type: ignore[arg-type]
+
+    def make(child: nn.Module) -> Optional[nn.Module]:
+        if isinstance(child, nn.InstanceNorm2d) and not child.track_running_stats:
+            return SingleImageInstanceNorm(child)
+        return SplitNarrowConv2d(child) if _splittable(child) else None  # type: ignore[arg-type]
+
+    replace_layers(model, make, wrappers=(SingleImageInstanceNorm, SplitNarrowConv2d))
     return gemm_small_inputs(model)

@@ -27,6 +27,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from .layers import plain_conv
+
 __all__ = ["convt4s2_as_conv3", "conv4s2_as_s2d", "split_narrow_conv", "SubpixelConvTranspose2d", "SpaceToDepthConv2d",
            "set_fast_narrow"]
 
@@ -111,9 +113,8 @@ class SubpixelConvTranspose2d(nn.ConvTranspose2d):
     fast: bool = True
 
     def _can_rewrite(self) -> bool:
-        return (self.fast and self.kernel_size == (4, 4) and self.stride == (2, 2) and self.padding == (1, 1)
-                and self.output_padding == (0, 0) and self.dilation == (1, 1) and self.groups == 1
-                and self.padding_mode == "zeros")
+        return (self.fast and plain_conv(self) and self.kernel_size == (4, 4) and self.stride == (2, 2)
+                and self.padding == (1, 1))
 
     def forward(self, x: Tensor, output_size: Optional[List[int]] = None) -> Tensor:
         if output_size is not None or x.dim() != 4 or not self._can_rewrite():
@@ -133,9 +134,8 @@ class SpaceToDepthConv2d(nn.Conv2d):
     fast: bool = True
 
     def _can_rewrite(self, x: Tensor) -> bool:
-        return (self.fast and x.dim() == 4 and x.shape[-1] % 2 == 0 and x.shape[-2] % 2 == 0
-                and self.kernel_size == (4, 4) and self.stride == (2, 2) and self.padding == (1, 1)
-                and self.dilation == (1, 1) and self.groups == 1 and self.padding_mode == "zeros")
+        return (self.fast and plain_conv(self) and x.dim() == 4 and x.shape[-1] % 2 == 0 and x.shape[-2] % 2 == 0
+                and self.kernel_size == (4, 4) and self.stride == (2, 2) and self.padding == (1, 1))
 
     def forward(self, x: Tensor) -> Tensor:
         if not self._can_rewrite(x):

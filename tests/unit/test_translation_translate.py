@@ -13,7 +13,7 @@ from imgforge.methods.translate import (
     _ramp_weights,
     _tile_starts,
     from_model_range,
-    native_lowp_copy,
+    inference_copy,
     pad_to_multiple,
     run_generator,
     to_model_range,
@@ -200,7 +200,7 @@ def test_native_bf16_copy_tracks_fp32_in_both_modes() -> None:
     resnet = init_weights(ResnetGenerator(3, 3, ngf=8, norm="instance", n_blocks=2), "normal", 0.02).eval()
     for G in (_unet(), resnet):
         before = copy.deepcopy(G.state_dict())
-        G16 = native_lowp_copy(G)
+        G16 = inference_copy(G, torch.bfloat16)
         assert all(p.dtype == torch.float32 for p in G.parameters())
         assert any(p.dtype == torch.bfloat16 for p in G16.parameters())
         for eval_mode in (True, False):
