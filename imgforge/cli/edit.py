@@ -48,7 +48,7 @@ def _setup(ctx: typer.Context, weights: str, cfg: InvertConfig, encoder: Optiona
     g = get_globals(ctx)
     seed_everything(g.seed)
     rt = g.runtime()
-    G = load_generator_for(weights, rt.device, progress)
+    G, _ = load_generator_for(weights, rt.device)
     inv = None
     if need_inverter:
         perceptual, desc = build_perceptual(cfg, encoder, rt.device, progress)

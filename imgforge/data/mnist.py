@@ -152,18 +152,11 @@ def default_classifier_path() -> Path:
 
 def load_digit_classifier(path: Optional[Union[str, Path]] = None) -> DigitClassifier:
     """The shipped digit classifier (or the one at ``path``), in eval mode without gradients."""
-    from ..hub.modelfile import read_model_file
+    from ..hub.loader import Kind, load
 
     p = Path(path) if path is not None else default_classifier_path()
-    sd, meta = read_model_file(p)
-    if meta.get("arch") != CLASSIFIER_ARCH:
-        raise WeightsError(f"{p}: holds a {meta.get('arch')!r} model, not the digit classifier")
-    model = DigitClassifier(**meta.get("arch_kwargs", {}))
-    try:
-        model.load_state_dict(sd, strict=True)
-    except RuntimeError as exc:
-        raise WeightsError(f"{p}: weights do not fit the digit classifier: {exc}") from exc
-    return model.eval().requires_grad_(False)
+    model, _ = load(p, Kind.DIGIT_CLASSIFIER, freeze=True)
+    return model
 
 
 @torch.no_grad()

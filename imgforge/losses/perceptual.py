@@ -114,21 +114,20 @@ def resolve_perceptual_encoder(spec: Optional[str] = None, *, device: Optional[t
     encoder shipped in ``weights/``. Raises :class:`~imgforge.errors.WeightsError` when none is available.
     """
     from ..errors import WeightsError
+    from ..hub.loader import published_if_present
     from ..hub.store import resolve
-    from ..methods.encoders import load_style_encoder
+    from ..methods import encoders
 
     if spec is not None:
-        enc, desc = load_style_encoder(resolve(spec, progress=progress), device=device)
-        return enc, desc
-    try:
-        path = resolve("vgg16", offline=True)
-    except WeightsError:
+        return encoders.load_style_encoder(resolve(spec, progress=progress), device=device)
+    path = published_if_present("vgg16")
+    if path is None:
         try:
-            return load_style_encoder(None, device=device)
+            return encoders.load_style_encoder(None, device=device)
         except WeightsError as exc:
             raise WeightsError(
                 f"no perceptual encoder: the published VGG-16 is not present and {exc}; run "
                 "`imgforge weights fetch vgg16`, pass --encoder FILE, or use --loss mse"
             ) from None
-    enc, desc = load_style_encoder(path, device=device)
+    enc, desc = encoders.load_style_encoder(path, device=device)
     return enc, desc + " (published ImageNet VGG-16)"

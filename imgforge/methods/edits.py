@@ -23,13 +23,17 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from ..errors import InputError, UsageError
+from ..models.protocols import LatentGenerator, require_layer_styles
+
+if TYPE_CHECKING:
+    from ..models.stylegan2 import Generator as StyleGAN2Generator
 from ..ops.resize import KERNELS, downscale
 from .invert import InversionResult, Inverter, LatentRecord, load_latent, prepare_target, synthesize
 
@@ -159,7 +163,7 @@ def parse_sources(specs: Iterable[str]) -> List[Source]:
     return out
 
 
-def resolve_sources(sources: Sequence[Source], G: Any, inverter: Optional[Inverter] = None, *, fit: str = "crop",
+def resolve_sources(sources: Sequence[Source], G: LatentGenerator, inverter: Optional[Inverter] = None, *, fit: str = "crop",
                     align: Optional[str] = None, truncation_psi: float = 1.0, max_pixels: Optional[int] = None,
                     progress: Any = None) -> List[LatentRecord]:
     """Turn sources into latent records: seeds through the mapping network (truncated towards ``w_avg`` by
@@ -194,7 +198,7 @@ def resolve_sources(sources: Sequence[Source], G: Any, inverter: Optional[Invert
 
 
 # ------------------------------------------------------------------------------------------------ rendering / grids
-def render(G: Any, ws: Tensor, noise: Optional[Sequence[Tensor]] = None, batch: int = 16) -> Tensor:
+def render(G: LatentGenerator, ws: Tensor, noise: Optional[Sequence[Tensor]] = None, batch: int = 16) -> Tensor:
     """``ws (N, num_ws, w_dim)`` -> images ``(N, 3, R, R)`` in [0, 1] on the CPU (const noise unless given)."""
     dev = G.w_avg.device
     out = []
@@ -237,7 +241,7 @@ def slerp(a: Tensor, b: Tensor, t: float) -> Tensor:
     return torch.where(so.abs() < 1e-6, lin, sl)
 
 
-def morph_latents(a: LatentRecord, b: LatentRecord, frames: int, G: Any, space: str = "w+"
+def morph_latents(a: LatentRecord, b: LatentRecord, frames: int, G: LatentGenerator, space: str = "w+"
                   ) -> Tuple[Tensor, Optional[List[Tensor]]]:
     """Interpolated ``ws (frames, num_ws, w_dim)`` from ``a`` to ``b`` (both ends included) and noise maps.
 
@@ -265,12 +269,13 @@ def morph_latents(a: LatentRecord, b: LatentRecord, frames: int, G: Any, space: 
 
 
 # ------------------------------------------------------------------------------------------------ style mixing
-def style_mix(G: Any, rows: Sequence[LatentRecord], cols: Sequence[LatentRecord], layers: Sequence[int]
+def style_mix(G: LatentGenerator, rows: Sequence[LatentRecord], cols: Sequence[LatentRecord], layers: Sequence[int]
               ) -> Tensor:
     """The style-mixing grid ``(3, H', W')``: top row = column sources, left column = row sources, cell (r, c) =
     row r's ws with the ``layers`` taken from column c (NVIDIA ``style_mixing.py`` layout; top-left left blank)."""
     if not rows or not cols:
         raise UsageError("style mixing needs at least one row and one column source")
+    require_layer_styles(G, "style mixing")
     lay = list(layers)
     ws_r = torch.cat([r.ws.float() for r in rows])
     ws_c = torch.cat([c.ws.float() for c in cols])
@@ -290,7 +295,7 @@ def style_mix(G: Any, rows: Sequence[LatentRecord], cols: Sequence[LatentRecord]
 
 
 # ------------------------------------------------------------------------------------------------ directions
-def conv_affines(G: Any) -> List[Optional[Any]]:
+def conv_affines(G: "StyleGAN2Generator") -> List[Optional[Any]]:
     """For each w index, the style affine (``EqualLinear``) of the convolution it modulates (None: ToRGB only)."""
     out: List[Optional[Any]] = [G.conv1.conv.modulation]
     convs = list(G.convs)
@@ -299,7 +304,7 @@ def conv_affines(G: Any) -> List[Optional[Any]]:
     return out
 
 
-def torgb_affines(G: Any) -> List[Optional[Any]]:
+def torgb_affines(G: "StyleGAN2Generator") -> List[Optional[Any]]:
     """For each w index, the ToRGB style affine it feeds (None when it feeds none)."""
     out: List[Optional[Any]] = [None] * G.num_ws
     out[1] = G.to_rgb1.conv.modulation
@@ -308,10 +313,11 @@ def torgb_affines(G: Any) -> List[Optional[Any]]:
     return out
 
 
-def sefa_directions(G: Any, layers: Optional[Sequence[int]] = None) -> Tuple[Tensor, Tensor]:
+def sefa_directions(G: LatentGenerator, layers: Optional[Sequence[int]] = None) -> Tuple[Tensor, Tensor]:
     """SeFa directions of the selected layers: ``(eigenvalues (w_dim,), directions (w_dim, w_dim))``, row k =
     direction k (unit norm), by decreasing eigenvalue. Falls back to the ToRGB affines when the selection
     modulates no convolution."""
+    require_layer_styles(G, "SeFa (--direction)")
     lay = list(range(G.num_ws)) if layers is None else list(layers)
     mods = [m for i, m in enumerate(conv_affines(G)) if i in lay and m is not None]
     if not mods:

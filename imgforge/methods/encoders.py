@@ -29,17 +29,6 @@ def embedded_encoder_path() -> Path:
     return weights_dir() / EMBEDDED_FILE
 
 
-def _finish(model: torch.nn.Module, path: Path, device: Optional[Union[str, torch.device]]) -> VGGEncoder:
-    if not isinstance(model, VGGEncoder):
-        raise WeightsError(f"{path}: holds a {type(model).__name__}, not a VGG encoder with named layers")
-    model = model.eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
-    if device is not None:
-        model = model.to(device)
-    return model
-
-
 def load_style_encoder(
     path: Optional[Union[str, Path]] = None, *, device: Optional[Union[str, torch.device]] = None
 ) -> Tuple[VGGEncoder, str]:
@@ -56,7 +45,7 @@ def load_style_encoder(
     Raises:
         WeightsError: the file is missing, unsafe or not a VGG encoder.
     """
-    from ..hub.modelfile import load_model_file
+    from ..hub.loader import Kind, load
 
     if path is None:
         emb = embedded_encoder_path()
@@ -65,30 +54,25 @@ def load_style_encoder(
                 f"the embedded encoder {emb} is missing (a partial install?); reinstall imgforge, or pass a torchvision "
                 "VGG-19 file (vgg19-dcbb9e9d.pth), e.g. after `imgforge weights fetch vgg19`"
             )
-        model, _meta = load_model_file(emb)
+        model, _ = load(emb, Kind.ENCODER, device, freeze=True)
         desc = (
             f"embedded encoder ({EMBEDDED_NAME}, random-feature VGG-19); "
             "for ImageNet VGG-19 run `imgforge weights fetch vgg19`"
         )
-        return _finish(model, emb, device), desc
+        return model, desc
     p = Path(path)
     if not p.is_file():
         raise WeightsError(f"encoder file not found: {p}")
     if p.suffix == ".safetensors":
-        model, meta = load_model_file(p)
-        return _finish(model, p, device), f"{meta.get('name') or p.stem} ({meta.get('arch')}, from {p.name})"
-    from ..hub.converters import get_converter
-    from ..models.registry import build
-
+        model, info = load(p, Kind.ENCODER, device, freeze=True)
+        return model, f"{info.meta.get('name') or p.stem} ({info.arch}, from {p.name})"
     try:
-        conv = get_converter("torchvision_vgg")(p)
-        what = f"torchvision {conv.arch}"
+        model, info = load(p, Kind.ENCODER, device, converter="torchvision_vgg", freeze=True)
+        what = f"torchvision {info.arch}"
     except WeightsError as first:
         try:  # pytorch-AdaIN's vgg_normalised.pth also has the named layers Gatys needs
-            conv = get_converter("adain_vgg_normalised")(p)
+            model, info = load(p, Kind.ENCODER, device, converter="adain_vgg_normalised", freeze=True)
             what = "AdaIN vgg_normalised"
         except WeightsError:
             raise first from None
-    model = build(conv.arch, **conv.arch_kwargs)
-    model.load_state_dict(conv.state_dict, strict=True)
-    return _finish(model, p, device), f"{what} from {p.name}"
+    return model, f"{what} from {p.name}"

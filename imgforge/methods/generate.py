@@ -31,12 +31,12 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
-from ..errors import InputError, UsageError, WeightsError
-from ..progress import ProgressEvent, ProgressFn, emit, note
+from ..errors import InputError, UsageError
+from ..progress import ProgressEvent, ProgressFn, emit
+from ..generator_api import DEFAULT_GENERATOR, load_generator_for
+from ..models.protocols import LatentGenerator
 from ..runtime import Runtime
 
-#: Name (weights/ file stem) of the shipped StyleGAN2 used when no weights are given.
-DEFAULT_GENERATOR = "stylegan2-mnist32"
 NOISE_MODES = ("const", "random", "none")
 MAX_SEED = 2**32 - 1
 MAX_SEEDS = 100_000
@@ -210,47 +210,8 @@ class GenerateResult:
     weights: str = ""
 
 
-def _load(name: str):  # type: ignore[no-untyped-def]
-    """``load_generator``, but imgforge safetensors files are recognised from their header first (a safetensors
-    file whose header length starts with byte 0x80 would otherwise be taken for a pickle by the sniffing in
-    ``imgforge.generator_api.detect_stylegan_format``)."""
-    from ..generator_api import load_generator
-    from ..hub.manifest import read_safetensors_metadata
-    from ..hub.modelfile import load_model_file
-    from ..hub.store import resolve
-    from ..models.stylegan2 import Generator
-
-    path = Path(name).expanduser()
-    if not path.is_file():
-        path = Path(resolve(name))
-    if read_safetensors_metadata(path) is None:
-        return load_generator(path)
-    model, meta = load_model_file(path)
-    if not isinstance(model, Generator):
-        raise WeightsError(f"{path}: holds a {meta.get('arch')!r} model, not a StyleGAN2 generator")
-    return model.eval().requires_grad_(False)
-
-
-def load_generator_for(weights: Optional[str], runtime: Optional[Runtime] = None,
-                       progress: Optional[ProgressFn] = None):  # type: ignore[no-untyped-def]
-    """The StyleGAN2 generator for ``weights`` (a name or file; None: the shipped :data:`DEFAULT_GENERATOR`),
-    on ``runtime``'s device, eval mode. Returns ``(generator, description)``."""
-    name = weights or DEFAULT_GENERATOR
-    try:
-        G = _load(name)
-    except WeightsError as exc:
-        if weights is None:
-            raise WeightsError(f"the default generator {DEFAULT_GENERATOR!r} is missing from this installation "
-                               f"({exc}); pass --weights NAME|PATH") from None
-        raise
-    if runtime is not None:
-        G = G.to(runtime.device)
-    note(progress, "generate", f"generator: {name} ({G.img_resolution}x{G.img_resolution}, z {G.z_dim}, "
-         f"w {G.w_dim}, {G.num_ws} ws)")
-    return G, name
-
-
-def _latent_inputs(job: GenerateJob, G) -> Tuple[List[str], Optional[torch.Tensor], Optional[torch.Tensor], List[Optional[int]]]:  # type: ignore[no-untyped-def]
+def _latent_inputs(job: GenerateJob, G: LatentGenerator
+                   ) -> Tuple[List[str], Optional[torch.Tensor], Optional[torch.Tensor], List[Optional[int]]]:
     """(names, z or None, ws or None, seeds per image)."""
     if job.seeds:
         seeds = list(job.seeds)
@@ -268,7 +229,8 @@ def _latent_inputs(job: GenerateJob, G) -> Tuple[List[str], Optional[torch.Tenso
     return [f"w{i:04d}" for i in range(len(ws))], None, ws, [None] * len(ws)
 
 
-def _noise_for(G, seeds: Sequence[Optional[int]], base: Optional[int], device: torch.device) -> List[torch.Tensor]:  # type: ignore[no-untyped-def]
+def _noise_for(G: LatentGenerator, seeds: Sequence[Optional[int]], base: Optional[int], device: torch.device
+               ) -> List[torch.Tensor]:
     """Per-image random noise maps (one generator per image, seeded by its seed, else ``base + index``)."""
     shapes = [tuple(n.shape[1:]) for n in G.noise_buffers()]
     per = []
@@ -278,7 +240,7 @@ def _noise_for(G, seeds: Sequence[Optional[int]], base: Optional[int], device: t
     return [torch.stack([p[k] for p in per]).to(device) for k in range(len(shapes))]
 
 
-def run_generate(job: GenerateJob, *, runtime: Optional[Runtime] = None, generator=None,  # type: ignore[no-untyped-def]
+def run_generate(job: GenerateJob, *, runtime: Optional[Runtime] = None, generator: Optional[LatentGenerator] = None,
                  progress: Optional[ProgressFn] = None) -> GenerateResult:
     """Generate the job's images and write them (see the module docstring for names and file contents).
 
@@ -296,9 +258,11 @@ def run_generate(job: GenerateJob, *, runtime: Optional[Runtime] = None, generat
     job.validate()
     rt = runtime or Runtime(device=torch.device("cpu"), dtype=None, channels_last=False)
     if generator is None:
-        G, desc = load_generator_for(job.weights, rt, progress)
+        G, desc = load_generator_for(job.weights, rt.device, progress)
     else:
-        G, desc = generator.to(rt.device), job.weights or "generator"
+        from ..models.protocols import as_generator
+
+        G, desc = as_generator(generator).to(rt.device), job.weights or "generator"  # type: ignore[attr-defined]
     G.eval()
     names, z_all, ws_in, seeds = _latent_inputs(job, G)
     result = GenerateResult(weights=desc)

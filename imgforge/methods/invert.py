@@ -48,12 +48,12 @@ from torch import Tensor
 
 from ..errors import InputError, UsageError, WeightsError
 from ..fsutil import atomic_path, atomic_write_text
+from ..generator_api import DEFAULT_GENERATOR, load_generator_for
 from ..losses.perceptual import IMAGE2STYLEGAN_LAYERS, PerceptualDistance
+from ..models.protocols import LatentGenerator
 from ..ops.resize import resize
 from ..progress import ProgressEvent, ProgressFn, emit
 
-#: Name of the default generator (the digits model shipped in ``weights/``), resolved through the weights store.
-DEFAULT_GENERATOR = "stylegan2-mnist32"
 SPACES = ("z", "w", "w+")
 LOSSES = ("mse", "perceptual", "mse+perceptual")
 FITS = ("crop", "pad", "stretch")
@@ -226,7 +226,7 @@ class LatentStats:
 
 
 @torch.no_grad()
-def latent_stats(G: Any, samples: int = 10000, seed: int = 123, chunk: int = 2048) -> LatentStats:
+def latent_stats(G: LatentGenerator, samples: int = 10000, seed: int = 123, chunk: int = 2048) -> LatentStats:
     """w_avg / std statistics of ``G`` from ``samples`` z of ``np.random.RandomState(seed)`` (NVIDIA's projector).
 
     ``w_avg`` is the generator's stored truncation centre when it is set (non-zero), else the sample mean.
@@ -367,7 +367,8 @@ class Inverter:
     """Inverts batches of images into one generator; loads/computes everything shared once.
 
     Args:
-        G: a :class:`~imgforge.models.stylegan2.Generator` (frozen; eval mode).
+        G: a generator of the protocol (:mod:`imgforge.models.protocols`; frozen, eval mode). Plain z-space
+            generators (``num_ws == 1``, no noise maps) invert in every space; z and w coincide for them.
         cfg: the settings.
         perceptual: the perceptual distance (needed when ``cfg.loss`` includes it).
         autocast: ``None`` (float32) or a dtype for ``torch.autocast`` around the synthesis and encoder passes
@@ -377,7 +378,7 @@ class Inverter:
             for backward passes on batches).
     """
 
-    def __init__(self, G: Any, cfg: InvertConfig, *, perceptual: Optional[PerceptualDistance] = None,
+    def __init__(self, G: LatentGenerator, cfg: InvertConfig, *, perceptual: Optional[PerceptualDistance] = None,
                  autocast: Optional[torch.dtype] = None, channels_last: bool = True,
                  fused_modconv: Optional[bool] = None) -> None:
         cfg.validate()
@@ -479,7 +480,7 @@ class Inverter:
         latent = (self.init_latent(B) if init is None else init.to(dev, torch.float32).clone()).requires_grad_(True)
         params: List[Tensor] = [latent]
         noise: Optional[List[Tensor]] = None
-        if cfg.optimize_noise:
+        if cfg.optimize_noise and G.noise_buffers():
             shapes = [tuple(n.shape[-2:]) for n in G.noise_buffers()]
             noise = [torch.cat([torch.randn(1, 1, *s, generator=g) for g in gens]).to(dev).requires_grad_(True)
                      for s in shapes]
@@ -543,20 +544,20 @@ class Inverter:
         return ((img.float() + 1.0) * 0.5).clamp(0, 1).cpu()
 
 
-def _fused_state(G: Any) -> List[bool]:
+def _fused_state(G: LatentGenerator) -> List[bool]:
     from ..models.stylegan2_layers import ModulatedConv2d
 
-    return [m.fused for m in G.modules() if isinstance(m, ModulatedConv2d)]
+    return [m.fused for m in G.modules() if isinstance(m, ModulatedConv2d)]  # type: ignore[attr-defined]
 
 
-def _restore_fused(G: Any, state: List[bool]) -> None:
+def _restore_fused(G: LatentGenerator, state: List[bool]) -> None:
     from ..models.stylegan2_layers import ModulatedConv2d
 
-    for m, f in zip([m for m in G.modules() if isinstance(m, ModulatedConv2d)], state):
+    for m, f in zip([m for m in G.modules() if isinstance(m, ModulatedConv2d)], state):  # type: ignore[attr-defined]
         m.fused = f
 
 
-def synthesize(G: Any, rec: LatentRecord, device: Optional[torch.device] = None) -> Tensor:
+def synthesize(G: LatentGenerator, rec: LatentRecord, device: Optional[torch.device] = None) -> Tensor:
     """Render a latent record: ``(B, 3, R, R)`` in [0, 1] (its optimised noise maps if any, else const noise)."""
     dev = device or G.w_avg.device
     noise = None if rec.noise is None else [n.to(dev) for n in rec.noise]
@@ -589,19 +590,6 @@ class InvertJob:
     gif: bool = False
     gif_frames: int = 50
     overwrite: bool = False
-
-
-def load_generator_for(weights: str, device: torch.device, progress: Optional[ProgressFn] = None) -> Any:
-    """The generator named/pointed to by ``weights`` on ``device`` (a friendlier error for the default name)."""
-    from ..generator_api import load_generator
-
-    try:
-        return load_generator(weights, device=device)
-    except WeightsError as exc:
-        if weights == DEFAULT_GENERATOR:
-            raise WeightsError(f"the default generator {DEFAULT_GENERATOR!r} is not installed ({exc}); pass "
-                               "--weights NAME|FILE (a StyleGAN2 .pkl/.pt/.safetensors)") from None
-        raise
 
 
 def build_perceptual(cfg: InvertConfig, encoder: Optional[str], device: torch.device,
@@ -686,7 +674,7 @@ def run_invert(job: InvertJob, inputs: Sequence[str], out_dir: Union[str, Path],
         todo.append((idx, src, img.rgb))
     if not todo:
         return result
-    G = load_generator_for(job.weights, runtime.device, progress)
+    G, _ = load_generator_for(job.weights, runtime.device)
     perceptual, desc = build_perceptual(cfg, job.encoder, runtime.device, progress)
     note(progress, "invert", f"loss: {cfg.loss}; perceptual encoder: {desc}")
     inv = Inverter(G, cfg, perceptual=perceptual, autocast=runtime.dtype, channels_last=runtime.channels_last)

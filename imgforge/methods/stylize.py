@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -32,6 +32,9 @@ from ..io import InputItem, LoadedImage, OutputNamer, load_image, save_image
 from ..progress import ProgressEvent, ProgressFn, emit, note
 from ..runtime import Runtime, make_generator
 from .gatys import GatysConfig, resize_long_side, stylize_gatys
+
+if TYPE_CHECKING:
+    from ..hub.loader import ModelInfo
 
 METHODS = ("gatys", "fast", "adain")
 #: Default tile size (pixels) of fast and AdaIN: images up to this size on both sides run in one piece.
@@ -122,24 +125,13 @@ def resolve_style_encoder(spec: Optional[str], *, progress: Optional[ProgressFn]
 
     Returns ``(encoder, one-line description)``.
     """
+    from ..hub.loader import published_if_present
     from ..hub.store import resolve
     from .encoders import load_style_encoder
 
     if spec is not None:
-        path = resolve(spec, progress=progress)
-        encoder, desc = load_style_encoder(path)
-        return encoder, desc
-    try:
-        path = resolve("vgg19", offline=True)
-    except WeightsError:
-        return load_style_encoder(None)
-    return load_style_encoder(path)
-
-
-def _load(spec: str, progress: Optional[ProgressFn]) -> Tuple[nn.Module, Dict[str, Any]]:
-    from ..hub.store import load_model
-
-    return load_model(spec, progress)
+        return load_style_encoder(resolve(spec, progress=progress))
+    return load_style_encoder(published_if_present("vgg19"))
 
 
 def load_fast_model(spec: Optional[str], progress: Optional[ProgressFn] = None) -> Tuple[nn.Module, str]:
@@ -148,29 +140,26 @@ def load_fast_model(spec: Optional[str], progress: Optional[ProgressFn] = None) 
     ``None`` gives the shipped default; a bare style name ``NAME`` also finds ``imgforge-fast-NAME``.
     Returns ``(network in eval mode, description)``.
     """
-    from ..models.fast_style import TransformerNet
+    from ..hub.loader import Kind, load
 
     name = spec or DEFAULT_FAST_MODEL
     try:
-        model, meta = _load(name, progress)
-    except WeightsError:
-        if spec is None or "/" in spec or spec.startswith("imgforge-fast-"):
+        model, info = load(name, Kind.FAST_STYLE, progress=progress)
+    except WeightsError as exc:
+        if spec is None or "/" in spec or spec.startswith("imgforge-fast-") or "holds a" in str(exc):
             raise
         try:
-            model, meta = _load(f"imgforge-fast-{spec}", progress)
+            model, info = load(f"imgforge-fast-{spec}", Kind.FAST_STYLE, progress=progress)
         except WeightsError:
             raise WeightsError(f"unknown fast-style model {spec!r}: not a file, not a name from `imgforge weights list`, "
                                f"and no imgforge-fast-{spec} is shipped") from None
-    if not isinstance(model, TransformerNet):
-        raise WeightsError(f"{meta.get('path', name)}: holds a {meta.get('arch')} network, not a fast-style "
-                           "TransformerNet (arch fast_style)")
-    return model.eval(), f"{Path(str(meta.get('path', name))).name} ({meta.get('arch')})"
+    return model, f"{info.path.name} ({info.arch})"
 
 
-def _is_embedded(meta: Dict[str, Any]) -> bool:
+def _is_embedded(info: "ModelInfo") -> bool:
     from .encoders import EMBEDDED_NAME
 
-    return Path(str(meta.get("path", ""))).stem == EMBEDDED_NAME or meta.get("name") == EMBEDDED_NAME
+    return info.path.stem == EMBEDDED_NAME or info.meta.get("name") == EMBEDDED_NAME
 
 
 def load_adain_pair(encoder: Optional[str], decoder: Optional[str],
@@ -186,44 +175,38 @@ def load_adain_pair(encoder: Optional[str], decoder: Optional[str],
       decoder.
     Returns ``(encoder, decoder, description)``.
     """
-    from ..hub.store import resolve
+    from ..hub.loader import Kind, load, published_if_present
     from .encoders import EMBEDDED_NAME, embedded_encoder_path
 
     if encoder is None and decoder is None:
-        try:
-            resolve("adain-vgg-normalised", offline=True)
-            resolve("adain-decoder", offline=True)
+        if published_if_present("adain-vgg-normalised") and published_if_present("adain-decoder"):
             encoder, decoder = "adain-vgg-normalised", "adain-decoder"
-        except WeightsError:
+        else:
             encoder, decoder = str(embedded_encoder_path()), EMBEDDED_DECODER
     if decoder is None:
-        enc_model, enc_meta = _load(str(encoder), progress)
-        if _is_embedded(enc_meta):
+        enc_model, enc = load(str(encoder), progress=progress)
+        if _is_embedded(enc):
             decoder = EMBEDDED_DECODER
-        elif enc_meta.get("arch") == "vgg19_normalised":
+        elif enc.arch == "vgg19_normalised":
             decoder = "adain-decoder"
         else:
             raise UsageError(f"no decoder is known for encoder {encoder!r}; pass --decoder (one trained for it with "
                              "`imgforge adain train --vgg ...`)")
-        dec_model, dec_meta = _load(decoder, progress)
+        dec_model, dec = load(decoder, Kind.ADAIN_DECODER, progress=progress)
     else:
-        dec_model, dec_meta = _load(decoder, progress)
+        dec_model, dec = load(decoder, Kind.ADAIN_DECODER, progress=progress)
         if encoder is None:
-            enc_name = dec_meta.get("encoder") or "adain-vgg-normalised"
+            enc_name = dec.meta.get("encoder") or "adain-vgg-normalised"
             if enc_name == EMBEDDED_NAME:
                 enc_name = str(embedded_encoder_path())
             encoder = enc_name
-        enc_model, enc_meta = _load(str(encoder), progress)
-    from ..models.adain import AdaINDecoder
+        enc_model, enc = load(str(encoder), progress=progress)
     from ..models.vgg import VGGEncoder
 
-    if not isinstance(dec_model, AdaINDecoder):
-        raise WeightsError(f"{dec_meta.get('path', decoder)}: holds a {dec_meta.get('arch')} network, not an AdaIN decoder")
     if not isinstance(enc_model, VGGEncoder) or "relu4_1" not in enc_model.layer_names:
-        raise WeightsError(f"{enc_meta.get('path', encoder)}: not a VGG encoder with a relu4_1 layer "
+        raise WeightsError(f"{enc.path}: not a VGG encoder with a relu4_1 layer "
                            "(give vgg_normalised.pth, a torchvision VGG file or the embedded encoder)")
-    desc = f"encoder {Path(str(enc_meta.get('path', encoder))).name}, decoder {Path(str(dec_meta.get('path', decoder))).name}"
-    return enc_model.eval(), dec_model.eval(), desc
+    return enc_model, dec_model, f"encoder {enc.path.name}, decoder {dec.path.name}"
 
 
 # ------------------------------------------------------------------------------------------------ helpers

@@ -104,12 +104,10 @@ class LoadedGenerator:
 
 
 def _load_file(path_or_name: str, progress: Optional[ProgressFn]) -> Tuple[nn.Module, Dict[str, Any]]:
-    from ..hub.store import load_model
+    from ..hub.loader import Kind, load
 
-    model, meta = load_model(path_or_name, progress)
-    if not hasattr(model, "pad_multiple"):
-        raise WeightsError(f"{meta.get('path', path_or_name)}: holds a {meta.get('arch')}, not a translation generator")
-    return model, meta
+    model, info = load(path_or_name, Kind.TRANSLATION, progress=progress)
+    return model, info.meta
 
 
 def load_generator(weights: str, *, method: str, direction: Optional[str] = None,

@@ -122,11 +122,11 @@ class AdaINMethod:
             raise UsageError(f"the encoder has no layer(s) {', '.join(missing)}")
         self.decoder = AdaINDecoder()
         if cfg.init_decoder is not None:
-            from ..hub.store import load_model
+            from ..hub.loader import load
 
-            init, meta = load_model(cfg.init_decoder)
+            init, info = load(cfg.init_decoder)
             if not isinstance(init, AdaINDecoder):
-                raise UsageError(f"--init-decoder {cfg.init_decoder}: holds a {meta.get('arch')}, not an AdaIN decoder")
+                raise UsageError(f"--init-decoder {cfg.init_decoder}: holds a {info.arch}, not an AdaIN decoder")
             self.decoder.load_state_dict(init.state_dict())
         self.decoder = self.decoder.to(self.device).train()
         self.opt = torch.optim.Adam(self.decoder.parameters(), lr=cfg.lr)

@@ -117,33 +117,22 @@ def load_loss_network(spec: Optional[str], progress: Optional[ProgressFn] = None
                       prefer: str = "vgg16") -> Tuple[nn.Module, str, str]:
     """The frozen loss network: ``spec`` (name or file) or the published ``prefer`` when present locally, else the
     embedded encoder. Returns ``(encoder, description, identifier)`` where the identifier names it in metadata."""
-    from ..errors import WeightsError
-    from ..hub.store import load_model, resolve
+    from ..hub.loader import Kind, load, published_if_present
     from ..methods.encoders import EMBEDDED_NAME, load_style_encoder
-    from ..models.vgg import VGGEncoder
 
     if spec is None:
-        try:
-            resolve(prefer, offline=True)
-            spec = prefer
-        except WeightsError:
+        if published_if_present(prefer) is None:
             enc, desc = load_style_encoder(None)
             return enc, desc, EMBEDDED_NAME
-    model, meta = load_model(spec, progress)
-    path = Path(str(meta.get("path", spec)))
-    if not isinstance(model, VGGEncoder):
-        raise WeightsError(f"{path}: holds a {meta.get('arch')} network, not a VGG encoder (give a VGG-16/19 or "
-                           "vgg_normalised file)")
-    model.eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
-    if path.stem == EMBEDDED_NAME:
+        spec = prefer
+    model, info = load(spec, Kind.ENCODER, progress=progress, freeze=True)
+    if info.path.stem == EMBEDDED_NAME:
         ident = EMBEDDED_NAME
     elif Path(spec).is_file():
         ident = str(Path(spec).resolve())
     else:
         ident = spec  # a weights name
-    return model, f"{path.name} ({meta.get('arch')})", ident
+    return model, f"{info.path.name} ({info.arch})", ident
 
 
 class FastStyleMethod:

@@ -1,0 +1,170 @@
+"""The generator protocol: what ``generate``, ``invert``, ``morph``, ``edit``, ``style-mix``, ``inpaint`` and
+``superres`` need from a generator, so that they talk to this protocol rather than to one class.
+
+A :class:`LatentGenerator` has
+
+* ``z_dim`` (latent size), ``w_dim`` (size of one per-layer latent) and ``num_ws`` (number of per-layer latents:
+  1 for a plain z-space generator, ``num_ws`` for StyleGAN);
+* ``mapping(z, truncation_psi=1.0, truncation_cutoff=None) -> ws (N, num_ws, w_dim)`` (the identity for a plain
+  generator: ``ws = z[:, None]``), ``get_latent(z) -> w (N, w_dim)`` (one w, untruncated) and ``w_avg (w_dim,)``
+  (the truncation centre; zeros when the generator has none);
+* ``synthesis(ws, noise_mode="const", noise=None) -> img (N, 3, R, R)``, unclamped, nominally in **[-1, 1]**
+  (the protocol's output range; adapters rescale other ranges);
+* ``noise_buffers() -> [Tensor]`` (per-layer noise maps; an empty list when the generator has none) and
+  ``img_resolution`` (R);
+* ``memory_format`` (layout of the synthesis input) and ``set_fused_modconv(bool)`` (a no-op for generators
+  without modulated convolutions) -- performance knobs the inverter sets and restores.
+
+The StyleGAN2 :class:`~imgforge.models.stylegan2.Generator` satisfies the protocol as it is and keeps every space
+(z, w, w+) and the per-layer edits (style mixing, SeFa). Any other network that takes ``z (N, z_dim)`` and returns
+an image -- a DCGAN, a VAE decoder -- works through :func:`as_generator`, which wraps it in
+:class:`ZSpaceGenerator` when it declares ``z_dim`` and ``img_resolution`` (and, optionally, ``output_range``:
+``(-1, 1)`` by default or ``(0, 1)``).
+"""
+
+from __future__ import annotations
+
+from typing import List, Optional, Protocol, Sequence, Tuple, runtime_checkable
+
+import torch
+import torch.nn as nn
+from torch import Tensor
+
+from ..errors import UsageError, WeightsError
+
+#: Members every generator of the protocol has (checked by :func:`is_generator`).
+PROTOCOL_MEMBERS = ("z_dim", "w_dim", "num_ws", "img_resolution", "w_avg", "mapping", "get_latent", "synthesis",
+                    "noise_buffers")
+
+
+@runtime_checkable
+class LatentGenerator(Protocol):
+    """A generator as the sampling / inversion / editing commands see it (see the module docstring)."""
+
+    z_dim: int
+    w_dim: int
+    num_ws: int
+    img_resolution: int
+    memory_format: torch.memory_format
+
+    @property
+    def w_avg(self) -> Tensor: ...
+
+    def mapping(self, z: Tensor, truncation_psi: float = 1.0, truncation_cutoff: Optional[int] = None) -> Tensor: ...
+
+    def get_latent(self, z: Tensor) -> Tensor: ...
+
+    def synthesis(self, ws: Tensor, noise_mode: str = "const",
+                  noise: Optional[Sequence[Optional[Tensor]]] = None) -> Tensor: ...
+
+    def noise_buffers(self) -> List[Tensor]: ...
+
+    def set_fused_modconv(self, fused: bool) -> "LatentGenerator": ...
+
+
+def is_generator(model: object) -> bool:
+    """True when ``model`` has every member of the protocol (StyleGAN2, or an adapter)."""
+    return all(hasattr(model, m) for m in PROTOCOL_MEMBERS)
+
+
+def is_plain_z_generator(model: object) -> bool:
+    """True for a plain ``z -> image`` network that :func:`as_generator` can adapt (declares ``z_dim`` and
+    ``img_resolution``, is an ``nn.Module``)."""
+    return isinstance(model, nn.Module) and hasattr(model, "z_dim") and hasattr(model, "img_resolution")
+
+
+def has_layer_styles(G: LatentGenerator) -> bool:
+    """True when ``G`` has per-layer latents (style mixing, per-layer edits make sense)."""
+    return int(G.num_ws) > 1
+
+
+def require_layer_styles(G: LatentGenerator, what: str) -> None:
+    """Raise :class:`UsageError` when ``what`` needs per-layer latents that ``G`` does not have."""
+    if not has_layer_styles(G):
+        raise UsageError(f"{what} needs a generator with per-layer latents (StyleGAN2); this one has a single "
+                         f"z of {G.z_dim} dimensions")
+
+
+class ZSpaceGenerator(nn.Module):
+    """Adapter: a plain z-space generator ``net(z (N, z_dim)) -> (N, C, R, R)`` as a :class:`LatentGenerator`.
+
+    ``num_ws = 1`` and ``w = z`` (the mapping is the identity; truncation pulls z towards ``w_avg = 0``); no noise
+    maps; ``synthesis`` maps the network's ``output_range`` onto [-1, 1] and grey images to 3 channels.
+    """
+
+    def __init__(self, net: nn.Module, z_dim: int, img_resolution: int,
+                 output_range: Tuple[float, float] = (-1.0, 1.0)) -> None:
+        super().__init__()
+        lo, hi = (float(v) for v in output_range)
+        if not hi > lo:
+            raise WeightsError(f"output_range {output_range!r}: the high end must be above the low end")
+        self.net = net
+        self._z_dim = int(z_dim)
+        self._res = int(img_resolution)
+        self.output_range = (lo, hi)
+        self.memory_format = torch.contiguous_format
+        self.register_buffer("_w_avg", torch.zeros(self._z_dim), persistent=False)
+
+    @property
+    def z_dim(self) -> int:
+        return self._z_dim
+
+    @property
+    def w_dim(self) -> int:
+        return self._z_dim
+
+    @property
+    def num_ws(self) -> int:
+        return 1
+
+    @property
+    def img_resolution(self) -> int:
+        return self._res
+
+    @property
+    def w_avg(self) -> Tensor:
+        return self._w_avg
+
+    def set_fused_modconv(self, fused: bool) -> "ZSpaceGenerator":
+        return self
+
+    def noise_buffers(self) -> List[Tensor]:
+        return []
+
+    def get_latent(self, z: Tensor) -> Tensor:
+        return z
+
+    def mapping(self, z: Tensor, truncation_psi: float = 1.0, truncation_cutoff: Optional[int] = None) -> Tensor:
+        ws = z.unsqueeze(1).clone()  # never an alias of z (callers edit ws in place, save both)
+        if truncation_psi != 1 and (truncation_cutoff is None or int(truncation_cutoff) > 0):
+            ws = self.w_avg.to(ws.dtype).lerp(ws, truncation_psi)
+        return ws
+
+    def synthesis(self, ws: Tensor, noise_mode: str = "const",
+                  noise: Optional[Sequence[Optional[Tensor]]] = None) -> Tensor:
+        z = ws[:, 0] if ws.ndim == 3 else ws
+        if z.ndim != 2 or z.shape[1] != self.z_dim:
+            raise ValueError(f"ws must be (N, 1, {self.z_dim}) or (N, {self.z_dim}), got {tuple(ws.shape)}")
+        img = self.net(z)
+        if img.shape[1] == 1:
+            img = img.expand(-1, 3, -1, -1)
+        lo, hi = self.output_range
+        if (lo, hi) != (-1.0, 1.0):
+            img = (img - lo) * (2.0 / (hi - lo)) - 1.0
+        return img
+
+    def forward(self, z: Tensor, truncation_psi: float = 1.0, noise_mode: str = "const") -> Tensor:
+        return self.synthesis(self.mapping(z, truncation_psi), noise_mode=noise_mode)
+
+
+def as_generator(model: nn.Module, what: str = "model") -> LatentGenerator:
+    """``model`` as a :class:`LatentGenerator`: itself when it has the protocol, a :class:`ZSpaceGenerator` around
+    it when it is a plain z-space network; :class:`WeightsError` otherwise."""
+    if is_generator(model):
+        return model  # type: ignore[return-value]
+    if is_plain_z_generator(model):
+        G = ZSpaceGenerator(model, int(getattr(model, "z_dim")), int(getattr(model, "img_resolution")),
+                            tuple(getattr(model, "output_range", (-1.0, 1.0))))  # type: ignore[arg-type]
+        return G.train(model.training)  # type: ignore[return-value]
+    raise WeightsError(f"{what}: a {type(model).__name__} is not a generator (it needs z_dim and img_resolution, "
+                       "or StyleGAN2's mapping/synthesis)")
