@@ -11,7 +11,7 @@ Only the layers up to the deepest requested one run, target features are compute
 optional ``mask`` (1 = counts) is applied to both images before the encoder, as Image2StyleGAN++ does for
 inpainting.
 
-Which encoder: :func:`resolve_perceptual_encoder` -- an explicit name or file, else the published torchvision VGG-16
+Which encoder: :func:`imgforge.methods.encoders.resolve_perceptual_encoder` -- an explicit name or file, else the published torchvision VGG-16
 when it is present locally (``imgforge weights fetch vgg16``), else the encoder shipped in ``weights/``; it always
 says which one it picked.
 """
@@ -103,31 +103,3 @@ class PerceptualDistance(nn.Module):
                 d = d / target["energy:" + name]
             total = total + wgt * d
         return total
-
-
-def resolve_perceptual_encoder(spec: Optional[str] = None, *, device: Optional[torch.device] = None,
-                               progress: Optional[ProgressFn] = None) -> Tuple[nn.Module, str]:
-    """The encoder of the inversion loss and a one-line description saying which it is.
-
-    ``spec`` (a weights name such as ``vgg16`` or a file) is resolved through the weights store (downloading when
-    allowed). ``None``: the published torchvision VGG-16 if a local copy exists (never downloads), else the embedded
-    encoder shipped in ``weights/``. Raises :class:`~imgforge.errors.WeightsError` when none is available.
-    """
-    from ..errors import WeightsError
-    from ..hub.loader import published_if_present
-    from ..hub.store import resolve
-    from ..methods import encoders
-
-    if spec is not None:
-        return encoders.load_style_encoder(resolve(spec, progress=progress), device=device)
-    path = published_if_present("vgg16")
-    if path is None:
-        try:
-            return encoders.load_style_encoder(None, device=device)
-        except WeightsError as exc:
-            raise WeightsError(
-                f"no perceptual encoder: the published VGG-16 is not present and {exc}; run "
-                "`imgforge weights fetch vgg16`, pass --encoder FILE, or use --loss mse"
-            ) from None
-    enc, desc = encoders.load_style_encoder(path, device=device)
-    return enc, desc + " (published ImageNet VGG-16)"

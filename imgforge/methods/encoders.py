@@ -13,6 +13,8 @@ from typing import Optional, Tuple, Union
 import torch
 
 from ..errors import WeightsError
+from ..hub.loader import published_if_present
+from ..progress import ProgressFn
 from ..models.vgg import VGGEncoder
 
 EMBEDDED_NAME = "imgforge-vgg19-embedded"
@@ -76,3 +78,39 @@ def load_style_encoder(
         except WeightsError:
             raise first from None
     return model, f"{what} from {p.name}"
+
+
+def style_encoder_for(spec: Optional[str], published: str = "vgg19", *,
+                      device: Optional[Union[str, torch.device]] = None, progress: Optional[ProgressFn] = None
+                      ) -> Tuple[VGGEncoder, str]:
+    """The encoder named by ``spec`` (a weights name or file, resolved through the weights store, downloading when
+    allowed) or, when None, the ``published`` one if it is present locally, else the embedded encoder.
+    Returns ``(encoder, one-line description)``."""
+    from ..hub.store import resolve
+
+    if spec is not None:
+        return load_style_encoder(resolve(spec, progress=progress), device=device)
+    return load_style_encoder(published_if_present(published), device=device)
+
+
+def resolve_perceptual_encoder(spec: Optional[str] = None, *, device: Optional[torch.device] = None,
+                               progress: Optional[ProgressFn] = None) -> Tuple[VGGEncoder, str]:
+    """The encoder of the inversion loss and a one-line description saying which it is.
+
+    ``spec`` (a weights name such as ``vgg16`` or a file) is resolved through the weights store (downloading when
+    allowed). ``None``: the published torchvision VGG-16 if a local copy exists (never downloads), else the embedded
+    encoder shipped in ``weights/``. Raises :class:`~imgforge.errors.WeightsError` when none is available.
+    """
+    if spec is not None:
+        return style_encoder_for(spec, device=device, progress=progress)
+    path = published_if_present("vgg16")
+    if path is None:
+        try:
+            return load_style_encoder(None, device=device)
+        except WeightsError as exc:
+            raise WeightsError(
+                f"no perceptual encoder: the published VGG-16 is not present and {exc}; run "
+                "`imgforge weights fetch vgg16`, pass --encoder FILE, or use --loss mse"
+            ) from None
+    enc, desc = load_style_encoder(path, device=device)
+    return enc, desc + " (published ImageNet VGG-16)"

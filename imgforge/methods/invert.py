@@ -597,7 +597,7 @@ def build_perceptual(cfg: InvertConfig, encoder: Optional[str], device: torch.de
     """The perceptual distance of ``cfg`` (None when the loss does not use it) and a description of the encoder."""
     if not cfg.uses_perceptual:
         return None, "none (pixel MSE only)"
-    from ..losses.perceptual import resolve_perceptual_encoder
+    from .encoders import resolve_perceptual_encoder
 
     enc, desc = resolve_perceptual_encoder(encoder, device=device, progress=progress)
     return PerceptualDistance(enc, cfg.perceptual_layers, min_size=cfg.perceptual_min_size), desc

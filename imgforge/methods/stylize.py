@@ -119,21 +119,6 @@ class StylizeJob:
 # ------------------------------------------------------------------------------------------------ weights
 
 
-def resolve_style_encoder(spec: Optional[str], *, progress: Optional[ProgressFn] = None):  # type: ignore[no-untyped-def]
-    """The loss network for Gatys: ``spec`` (a weights name or file, resolved through the weights store, downloading
-    when allowed) or, when None, the published VGG-19 if it is present locally, else the embedded encoder.
-
-    Returns ``(encoder, one-line description)``.
-    """
-    from ..hub.loader import published_if_present
-    from ..hub.store import resolve
-    from .encoders import load_style_encoder
-
-    if spec is not None:
-        return load_style_encoder(resolve(spec, progress=progress))
-    return load_style_encoder(published_if_present("vgg19"))
-
-
 def load_fast_model(spec: Optional[str], progress: Optional[ProgressFn] = None) -> Tuple[nn.Module, str]:
     """A TransformerNet from a name or file (published ``.pth`` converted on the fly, or our safetensors).
 
@@ -272,7 +257,9 @@ class _GatysRunner:
 
     def __init__(self, job: StylizeJob, rt: Runtime, save: SaveOptions, progress: Optional[ProgressFn]) -> None:
         job.validate()
-        encoder, description = resolve_style_encoder(job.encoder, progress=progress)
+        from .encoders import style_encoder_for
+
+        encoder, description = style_encoder_for(job.encoder, "vgg19", progress=progress)
         note(progress, "encoder", f"loss network: {description}")
         self.encoder = encoder.to(rt.device).eval()
         for p in self.encoder.parameters():

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from imgforge.errors import UsageError, WeightsError
-from imgforge.losses.perceptual import IMAGE2STYLEGAN_LAYERS, PerceptualDistance, resolve_perceptual_encoder
+from imgforge.losses.perceptual import IMAGE2STYLEGAN_LAYERS, PerceptualDistance
+from imgforge.methods.encoders import resolve_perceptual_encoder
 from imgforge.models.vgg import TorchvisionVGG
 
 
