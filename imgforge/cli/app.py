@@ -89,24 +89,18 @@ def main_callback(
     ctx.obj = GlobalOptions(device=device, precision=precision, seed=seed, quiet=quiet, debug=debug)
 
 
-#: Command modules under imgforge/cli, in help order. Each has ``register(app)`` or a sub-app ``app``.
-COMMAND_GROUPS = ("stylize", "style_train", "translation", "generate", "edit", "stylegan", "weights")
-
-
 def _register() -> None:
-    import importlib
+    """Register every command module of ``imgforge/cli`` (one with ``register(app)`` or a sub-app ``app``), in the
+    help order each declares as ``HELP_ORDER`` (modules without one come last, by name)."""
+    from ..discovery import import_package_modules
 
-    for name in COMMAND_GROUPS:
-        try:
-            mod = importlib.import_module(f"imgforge.cli.{name}")
-        except ModuleNotFoundError as exc:  # a command group not built yet
-            if exc.name != f"imgforge.cli.{name}":
-                raise
-            continue
+    mods = [m for m in import_package_modules("imgforge.cli", skip=("app", "common"))
+            if hasattr(m, "register") or isinstance(getattr(m, "app", None), typer.Typer)]
+    for mod in sorted(mods, key=lambda m: (getattr(m, "HELP_ORDER", 1000), m.__name__)):
         if hasattr(mod, "register"):
             mod.register(app)
         else:
-            app.add_typer(mod.app, name=name)
+            app.add_typer(mod.app, name=mod.__name__.rsplit(".", 1)[-1])
 
 
 _register()

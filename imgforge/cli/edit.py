@@ -473,6 +473,10 @@ def _reflow(text: str) -> str:
     return "\n\n".join(p if p.startswith("  ") else " ".join(p.split("\n")) for p in paras) + "\n"
 
 
+#: Position in ``imgforge --help`` (cli/app.py registers every command module of this folder).
+HELP_ORDER = 50
+
+
 def register(app: typer.Typer) -> None:
     for name, fn, text in (("invert", invert, INVERT_HELP), ("morph", morph, MORPH_HELP),
                            ("style-mix", style_mix, STYLE_MIX_HELP), ("edit", edit, EDIT_HELP),

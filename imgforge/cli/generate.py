@@ -72,5 +72,9 @@ def generate(
             progress(ProgressEvent(task="done", message="wrote " + ", ".join(where)))
 
 
+#: Position in ``imgforge --help`` (cli/app.py registers every command module of this folder).
+HELP_ORDER = 40
+
+
 def register(app: typer.Typer) -> None:
     app.command("generate", help=GENERATE_HELP)(generate)

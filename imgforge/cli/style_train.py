@@ -149,6 +149,10 @@ def adain_train(
         _finish(progress, run, "decoder.safetensors", g.quiet)
 
 
+#: Position in ``imgforge --help`` (cli/app.py registers every command module of this folder).
+HELP_ORDER = 20
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(fast_app, name="fast-style", help="Train fast feed-forward style networks (fast-style train).")
     app.add_typer(adain_app, name="adain", help="Train AdaIN decoders (adain train).")

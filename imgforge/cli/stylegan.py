@@ -14,6 +14,9 @@ from ..training.loop import LoopConfig, dist_info
 from ..training.stylegan2 import AUGMENT_MODES, LOSSES, StyleGAN2TrainConfig, train_stylegan2
 from .common import RichProgress, get_globals
 
+#: Position in ``imgforge --help`` (cli/app.py registers every command module of this folder).
+HELP_ORDER = 60
+
 app = typer.Typer(help="StyleGAN2: train on an image folder.", no_args_is_help=True)
 
 TRAIN_HELP = """Train a StyleGAN2 on a folder of images (non-saturating logistic loss with lazy R1, EMA generator,

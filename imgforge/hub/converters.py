@@ -14,7 +14,6 @@ restricted unpickler in ``imgforge.hub.safe_pickle``; drop only the documented l
 from __future__ import annotations
 
 import hashlib
-import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, Mapping
@@ -45,12 +44,7 @@ class Converted:
 
 ConverterFn = Callable[[Path], Converted]
 _CONVERTERS: Dict[str, ConverterFn] = {}
-_MODULES = (
-    "imgforge.hub.convert_vgg",
-    "imgforge.hub.convert_translation",
-    "imgforge.hub.convert_style",
-    "imgforge.hub.convert_stylegan",
-)
+_loaded = False
 
 
 def register_converter(name: str) -> Callable[[ConverterFn], ConverterFn]:
@@ -64,12 +58,13 @@ def register_converter(name: str) -> Callable[[ConverterFn], ConverterFn]:
 
 
 def _load_all() -> None:
-    for mod in _MODULES:
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as exc:
-            if exc.name != mod:
-                raise
+    """Import every ``imgforge/hub/convert_*.py`` once (each registers its converters)."""
+    global _loaded
+    if not _loaded:
+        from ..discovery import import_package_modules
+
+        import_package_modules("imgforge.hub", prefix="convert_")
+        _loaded = True
 
 
 def converter_names() -> list[str]:

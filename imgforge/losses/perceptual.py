@@ -26,7 +26,6 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..errors import UsageError
-from ..progress import ProgressFn
 
 #: Image2StyleGAN's perceptual layers (VGG-16 names; VGG-19 has the same names for these four).
 IMAGE2STYLEGAN_LAYERS: Tuple[str, ...] = ("conv1_1", "conv1_2", "conv3_2", "conv4_2")

@@ -33,7 +33,7 @@ import torch
 
 from ..errors import InputError, UsageError
 from ..progress import ProgressEvent, ProgressFn, emit
-from ..generator_api import DEFAULT_GENERATOR, load_generator_for
+from ..generator_api import DEFAULT_GENERATOR, load_generator_for  # noqa: F401  (DEFAULT_GENERATOR: re-exported)
 from ..models.protocols import LatentGenerator
 from ..runtime import Runtime
 

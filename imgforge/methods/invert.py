@@ -46,7 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..errors import InputError, UsageError, WeightsError
+from ..errors import InputError, UsageError
 from ..fsutil import atomic_path, atomic_write_text
 from ..generator_api import DEFAULT_GENERATOR, load_generator_for
 from ..losses.perceptual import IMAGE2STYLEGAN_LAYERS, PerceptualDistance

@@ -1,12 +1,12 @@
 """Architecture registry: ``arch`` name -> constructor taking keyword arguments.
 
 Our own weight files carry ``arch`` and ``arch_kwargs`` in their metadata, so a file alone is enough to rebuild its
-model. Model modules register their classes with :func:`register`; :func:`build` constructs one.
+model. Model modules (every module of ``imgforge.models``, found at the first lookup) register their classes with
+:func:`register`; :func:`build` constructs one.
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import Any, Callable, Dict
 
 import torch.nn as nn
@@ -15,14 +15,6 @@ from ..errors import WeightsError
 
 _BUILDERS: Dict[str, Callable[..., nn.Module]] = {}
 
-# Modules imported on demand so that ``build("vgg19")`` works without the caller importing imgforge.models.vgg.
-_MODULES = (
-    "imgforge.models.vgg",
-    "imgforge.models.translation",
-    "imgforge.models.fast_style",
-    "imgforge.models.adain",
-    "imgforge.models.stylegan2",
-)
 
 
 def register(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
@@ -37,13 +29,19 @@ def register(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn
     return deco
 
 
+_loaded = False
+
+
 def _load_all() -> None:
-    for mod in _MODULES:
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as exc:  # a module of a later issue that does not exist yet
-            if exc.name != mod:
-                raise
+    """Import every module of ``imgforge.models`` once (each registers its architectures), so that
+    ``build("vgg19")`` works without the caller importing ``imgforge.models.vgg`` and a new architecture is one new
+    file."""
+    global _loaded
+    if not _loaded:
+        from ..discovery import import_package_modules
+
+        import_package_modules("imgforge.models", skip=("registry",))
+        _loaded = True
 
 
 def known() -> list[str]:
