@@ -38,7 +38,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from imgforge.io import save_image  # noqa: E402
-from imgforge.methods.edits import inpaint, make_grid, seed_to_z, superres, upscale_nearest  # noqa: E402
+from imgforge.methods.edits import inpaint, seed_to_z, superres  # noqa: E402
+from imgforge.reports import make_grid, upscale_nearest  # noqa: E402
 from imgforge.methods.invert import InvertConfig, Inverter, build_perceptual  # noqa: E402
 from imgforge.metrics import psnr, ssim  # noqa: E402
 from imgforge.ops.resize import downscale, resize  # noqa: E402
@@ -154,7 +155,7 @@ def run_part(part: str, args: argparse.Namespace) -> Dict[str, Any]:
         print(part, {k2: v for k2, v in row.items() if k2 != "psnr_each"}, flush=True)
         figs = [target[:8], upscale_nearest(low[:8], k), bicubic[:8], res.images[:8]]
     if figs:
-        grid = make_grid(torch.cat(figs), ncol=8)
+        grid = make_grid(torch.cat(figs), 8)
         save_image(upscale_nearest(grid, 2), args.out / f"{part}.png")
     return out
 

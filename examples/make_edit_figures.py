@@ -29,9 +29,10 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from imgforge.io import save_image  # noqa: E402
 from imgforge.methods.edits import (  # noqa: E402
-    edit_strip, inpaint, make_grid, morph_latents, render, resolve_sources, parse_sources, sefa_directions,
-    strengths_for, style_groups, style_mix, superres, upscale_nearest,
+    edit_strip, inpaint, morph_latents, render, resolve_sources, parse_sources, sefa_directions,
+    strengths_for, style_groups, style_mix, superres,
 )
+from imgforge.reports import make_grid, upscale_nearest  # noqa: E402
 from imgforge.methods.invert import InvertConfig, Inverter, build_perceptual  # noqa: E402
 from imgforge.ops.resize import downscale, resize  # noqa: E402
 
@@ -66,10 +67,10 @@ def main() -> None:
 
     # inversion
     res = inv.run(pick)
-    save(make_grid(torch.cat([pick, res.images]), ncol=10), "edit_invert.png")
+    save(make_grid(torch.cat([pick, res.images]), 10), "edit_invert.png")
     # morph between two of those digits (3 -> 8)
     ws, noise = morph_latents(res.item(3), res.item(8), 8, G, "w+")
-    save(make_grid(render(G, ws, noise), ncol=8), "edit_morph.png")
+    save(make_grid(render(G, ws, noise), 8), "edit_morph.png")
     # style mixing of seeds, coarse layers
     recs = resolve_sources(parse_sources(["1,2,3,4", "5,6,7,8,9"]), G)
     save(style_mix(G, recs[:4], recs[4:], style_groups(G.num_ws, R)["coarse"]), "edit_style_mix.png")
@@ -77,7 +78,7 @@ def main() -> None:
     _, dirs = sefa_directions(G)
     ss = strengths_for(3.0, 7, symmetric=True)
     rows = [render(G, edit_strip(recs[0].ws, dirs[k], ss, list(range(G.num_ws)))) for k in range(4)]
-    save(make_grid(torch.cat(rows), ncol=len(ss)), "edit_sefa.png")
+    save(make_grid(torch.cat(rows), len(ss)), "edit_sefa.png")
     # inpainting with the benchmark's 40 % holes
     tgt = digits[[1, 11, 21, 31, 41]]
     hole = hole_masks(50, R)[[1, 11, 21, 31, 41]]
@@ -87,14 +88,14 @@ def main() -> None:
     comp8, _ = inpaint(inv, tgt, hole, samples=8, combine="mean")  # posterior-mean fill (imgforge inpaint -n 8)
     cells = torch.stack([c for i in range(5) for c in (tgt[i], tgt[i] * known[i] + 0.5 * hole[i],
                                                           tgt[i] * known[i] + fill[i] * hole[i], comp[i], comp8[i])])
-    save(make_grid(cells, ncol=5), "edit_inpaint.png")
+    save(make_grid(cells, 5), "edit_inpaint.png")
     # super-resolution x4
     tgt = digits[[2, 12, 22, 32, 42]]
     low = downscale(tgt, 4)
     sr = superres(inv, low, 4)
     bic = resize(low, (R, R), "bicubic").clamp(0, 1)
     cells = torch.stack([c for i in range(5) for c in (upscale_nearest(low[i], 4), bic[i], sr.images[i], tgt[i])])
-    save(make_grid(cells, ncol=4), "edit_superres.png")
+    save(make_grid(cells, 4), "edit_superres.png")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,10 @@
-"""Sample grids and HTML pages for translation runs (no template engine, no JavaScript; files written atomically).
+"""Pictures about results, written once for every command: grids, GIFs, HTML pages and loss curves (no template
+engine, no JavaScript; files written atomically).
 
+- :func:`make_grid`: images ``(N, C, H, W)`` or rows of ``(C, H, W)`` images tiled into one picture -- the one
+  grid of the package (contact sheets of ``generate``, morph sheets and edit strips, training samples).
+- :func:`side_by_side`, :func:`upscale_nearest`: comparisons and pixel-repetition enlargements for viewing.
+- :func:`save_gif`: frames as a looping GIF.
 - :func:`save_grid`: rows of images (e.g. input | output | target) as one PNG with a 2-pixel white gutter.
 - :func:`write_run_page`: ``<run>/index.html``: configuration, loss curves (inline SVG) and the sample grids,
   newest first.
@@ -14,12 +19,13 @@ import json
 import math
 import urllib.parse
 from pathlib import Path
-from typing import Any, List, Mapping, Sequence, Tuple
+from typing import Any, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 
-from ..fsutil import atomic_write_text
-from ..io import save_image
+from .errors import UsageError
+from .fsutil import atomic_path, atomic_write_text
+from .io import save_image
 
 _CSS = (
     "body{font-family:sans-serif;margin:1.5em;background:#fafafa;color:#222}"
@@ -35,20 +41,71 @@ def to_display(x: torch.Tensor) -> torch.Tensor:
     return y.expand(3, -1, -1) if y.shape[0] == 1 else y
 
 
-def make_grid(rows: Sequence[Sequence[torch.Tensor]], gutter: int = 2) -> torch.Tensor:
-    """Tile ``rows`` of ``(3, H, W)`` [0, 1] images (each cell padded to the largest H and W) -> ``(3, H', W')``."""
+def make_grid(images: Union[torch.Tensor, Sequence[Sequence[torch.Tensor]]], cols: Optional[int] = None, *,
+              pad: int = 2, pad_value: float = 1.0, border: bool = True) -> torch.Tensor:
+    """Tile images into one picture ``(C, H', W')``.
+
+    Args:
+        images: ``(N, C, H, W)`` (laid out in rows of ``cols``; default ``ceil(sqrt(N))``) or rows of ``(C, H, W)``
+            images (each cell padded to the largest H and W).
+        pad: pixels between cells (and around them when ``border``). pad_value: colour of the padding and of
+            empty cells (1 = white, 0 = black).
+    Raises:
+        UsageError: no images.
+    """
+    if isinstance(images, torch.Tensor):
+        n = images.shape[0]
+        ncol = max(1, int(cols or math.ceil(math.sqrt(max(n, 1)))))
+        rows: Sequence[Sequence[torch.Tensor]] = [list(images[i:i + ncol]) for i in range(0, n, ncol)]
+    else:
+        rows = images
+        ncol = max((len(r) for r in rows), default=0)
     cells = [c for r in rows for c in r]
     if not cells:
-        raise ValueError("make_grid needs at least one image")
+        raise UsageError("no images to put in a grid")
     h = max(c.shape[1] for c in cells)
     w = max(c.shape[2] for c in cells)
-    ncol = max(len(r) for r in rows)
-    out = torch.ones(3, len(rows) * (h + gutter) + gutter, ncol * (w + gutter) + gutter)
+    b = pad if border else 0
+    out = torch.full((cells[0].shape[0], len(rows) * (h + pad) - pad + 2 * b, ncol * (w + pad) - pad + 2 * b),
+                     float(pad_value))
     for i, r in enumerate(rows):
         for j, c in enumerate(r):
-            y, x = gutter + i * (h + gutter), gutter + j * (w + gutter)
-            out[:, y:y + c.shape[1], x:x + c.shape[2]] = c
+            y, x = b + i * (h + pad), b + j * (w + pad)
+            out[:, y:y + c.shape[1], x:x + c.shape[2]] = c.float().cpu()
     return out
+
+
+def side_by_side(*images: torch.Tensor, gap: int = 2) -> torch.Tensor:
+    """Concatenate ``(3, H, W)`` images left to right with a ``gap``-pixel white separator: ``(3, H, W_total)``."""
+    parts: List[torch.Tensor] = []
+    for i, im in enumerate(images):
+        if i and gap:
+            parts.append(torch.ones(3, im.shape[1], gap))
+        parts.append(im.float().cpu())
+    return torch.cat(parts, dim=2)
+
+
+def upscale_nearest(img: torch.Tensor, factor: int) -> torch.Tensor:
+    """Enlarge ``(..., H, W)`` by pixel repetition (for viewing small images)."""
+    if factor <= 1:
+        return img
+    return img.repeat_interleave(factor, -2).repeat_interleave(factor, -1)
+
+
+def save_gif(frames: Sequence[torch.Tensor], path: Union[str, Path], duration_ms: int = 80, upscale: int = 1) -> Path:
+    """Write ``(3, H, W)`` frames in [0, 1] as a looping GIF (atomic); ``upscale`` enlarges by pixel repetition."""
+    from PIL import Image
+
+    ims = []
+    for f in frames:
+        t = upscale_nearest(f.float().clamp(0, 1), upscale)
+        arr = (t.mul(255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy())
+        ims.append(Image.fromarray(arr, mode="RGB"))
+    if not ims:
+        raise UsageError("no frames to write")
+    with atomic_path(path) as tmp:
+        ims[0].save(tmp, format="GIF", save_all=True, append_images=ims[1:], duration=duration_ms, loop=0)
+    return Path(path)
 
 
 def save_grid(rows: Sequence[Sequence[torch.Tensor]], path: Path) -> Path:

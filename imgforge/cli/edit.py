@@ -174,8 +174,8 @@ def morph(
     overwrite: OverwriteOpt = False,
 ) -> None:
     from ..io import save_image
-    from ..methods.edits import make_grid, morph_latents, parse_sources, render, resolve_sources, upscale_nearest
-    from ..methods.invert import save_gif
+    from ..methods.edits import morph_latents, parse_sources, render, resolve_sources
+    from ..reports import make_grid, save_gif, upscale_nearest
 
     g = get_globals(ctx)
     space = space.lower()
@@ -195,7 +195,7 @@ def morph(
         for i, im in enumerate(imgs):
             save_image(im, out_dir / f"frame_{i:03d}.png")
         save_gif([upscale_nearest(im, upscale) for im in imgs], out_dir / "morph.gif", duration_ms=int(1000 / fps))
-        save_image(upscale_nearest(make_grid(imgs, ncol=min(frames, 10)), upscale), sheet_path)
+        save_image(upscale_nearest(make_grid(imgs, min(frames, 10)), upscale), sheet_path)
         if not g.quiet:
             _done(progress, f"wrote {frames} frames, {out_dir / 'morph.gif'} and {sheet_path}")
 
@@ -237,7 +237,8 @@ def style_mix(
     overwrite: OverwriteOpt = False,
 ) -> None:
     from ..io import save_image
-    from ..methods.edits import describe_layers, parse_layers, parse_sources, resolve_sources, upscale_nearest
+    from ..methods.edits import describe_layers, parse_layers, parse_sources, resolve_sources
+    from ..reports import upscale_nearest
     from ..methods.edits import style_mix as mix_fn
 
     g = get_globals(ctx)
@@ -301,9 +302,10 @@ def edit(
 ) -> None:
     from ..io import save_image
     from ..methods.edits import (
-        edit_strip, latent_arithmetic, make_grid, parse_layers, parse_sources, render, resolve_sources,
-        sefa_directions, strengths_for, upscale_nearest,
+        edit_strip, latent_arithmetic, parse_layers, parse_sources, render, resolve_sources, sefa_directions,
+        strengths_for,
     )
+    from ..reports import make_grid, upscale_nearest
 
     g = get_globals(ctx)
     arith = from_ is not None or to is not None
@@ -334,7 +336,7 @@ def edit(
             what = f"SeFa direction {direction} on layers {lay}"
         nz = recs[0].noise
         imgs = render(G, ws, None if nz is None else [n.expand(len(ss), -1, -1, -1) for n in nz])
-        save_image(upscale_nearest(make_grid(imgs, ncol=len(ss)), upscale), output)
+        save_image(upscale_nearest(make_grid(imgs, len(ss)), upscale), output)
         if not g.quiet:
             _done(progress, f"{what}, strengths {', '.join(f'{v:g}' for v in ss)}; wrote {output}")
 

@@ -19,7 +19,6 @@ decreasing eigenvalue; each direction's sign is fixed so that its largest-magnit
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +34,7 @@ from ..models.protocols import LatentGenerator, require_layer_styles
 if TYPE_CHECKING:
     from ..models.stylegan2 import Generator as StyleGAN2Generator
 from ..ops.resize import KERNELS, downscale
+from ..reports import make_grid
 from .invert import InversionResult, Inverter, LatentRecord, load_latent, prepare_target, synthesize
 
 GROUPS = ("coarse", "middle", "fine")
@@ -210,25 +210,6 @@ def render(G: LatentGenerator, ws: Tensor, noise: Optional[Sequence[Tensor]] = N
     return torch.cat(out)
 
 
-def make_grid(images: Tensor, ncol: int, pad: int = 2, pad_value: float = 1.0) -> Tensor:
-    """Tile ``(N, 3, H, W)`` into ``(3, H', W')`` rows of ``ncol`` with ``pad``-pixel separators."""
-    n, c, h, w = images.shape
-    nrow = max(1, math.ceil(n / ncol))
-    out = torch.full((c, nrow * h + (nrow + 1) * pad, ncol * w + (ncol + 1) * pad), float(pad_value))
-    for k in range(n):
-        r, q = divmod(k, ncol)
-        y, x = pad + r * (h + pad), pad + q * (w + pad)
-        out[:, y:y + h, x:x + w] = images[k].float().cpu()
-    return out
-
-
-def upscale_nearest(img: Tensor, factor: int) -> Tensor:
-    """Enlarge ``(..., H, W)`` by pixel repetition (for viewing small images)."""
-    if factor <= 1:
-        return img
-    return img.repeat_interleave(factor, -2).repeat_interleave(factor, -1)
-
-
 # ------------------------------------------------------------------------------------------------ morph
 def slerp(a: Tensor, b: Tensor, t: float) -> Tensor:
     """Spherical interpolation along the last dimension (linear when the vectors are (anti)parallel)."""
@@ -291,7 +272,7 @@ def style_mix(G: LatentGenerator, rows: Sequence[LatentRecord], cols: Sequence[L
     for i in range(len(rows)):
         cells.append(row_img[i])
         cells.extend(mix_img[i * len(cols):(i + 1) * len(cols)])
-    return make_grid(torch.stack(cells), ncol=len(cols) + 1)
+    return make_grid(torch.stack(cells), len(cols) + 1)
 
 
 # ------------------------------------------------------------------------------------------------ directions
@@ -503,7 +484,7 @@ def superres(inverter: Inverter, lowres: Tensor, scale: int, *, kernel: str = "b
 
 __all__ = [
     "COMBINE", "GROUPS", "Source", "describe_layers", "edit_strip", "inpaint", "latent_arithmetic",
-    "layer_resolutions", "make_grid", "morph_latents", "parse_layers", "parse_seeds", "parse_sources", "prepare_mask",
+    "layer_resolutions", "morph_latents", "parse_layers", "parse_seeds", "parse_sources", "prepare_mask",
     "prior_inits", "render", "resolve_sources", "sefa_directions", "seed_to_z", "slerp", "strengths_for",
-    "style_groups", "style_mix", "superres", "synthesize", "upscale_nearest",
+    "style_groups", "style_mix", "superres", "synthesize",
 ]

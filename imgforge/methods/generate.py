@@ -138,21 +138,6 @@ def read_latents(path: Union[str, Path], kind: str) -> torch.Tensor:
     return t
 
 
-def make_grid(images: torch.Tensor, cols: Optional[int] = None, pad: int = 0) -> torch.Tensor:
-    """Tile ``(N, C, H, W)`` images into one ``(C, rows*H, cols*W)`` picture (default ``cols = ceil(sqrt(N))``;
-    empty cells black; ``pad`` black pixels between cells)."""
-    n, c, h, w = images.shape
-    if n == 0:
-        raise UsageError("no images to put in a grid")
-    cols = max(1, min(int(cols or math.ceil(math.sqrt(n))), n))
-    rows = math.ceil(n / cols)
-    out = images.new_zeros(c, rows * (h + pad) - pad, cols * (w + pad) - pad)
-    for i in range(n):
-        r, k = divmod(i, cols)
-        out[:, r * (h + pad):r * (h + pad) + h, k * (w + pad):k * (w + pad) + w] = images[i]
-    return out
-
-
 # ---- the job -----------------------------------------------------------------------------------------------------------
 
 
@@ -306,5 +291,8 @@ def run_generate(job: GenerateJob, *, runtime: Optional[Runtime] = None, generat
                 result.latents.append(lat)
         emit(progress, ProgressEvent("generate", sl.stop, total, unit="img"))
     if job.grid is not None:
-        result.grid = save_image(make_grid(torch.cat(grid_imgs), job.grid_cols), job.grid)
+        from ..reports import make_grid
+
+        cols = min(job.grid_cols or math.ceil(math.sqrt(total)), total)
+        result.grid = save_image(make_grid(torch.cat(grid_imgs), cols, pad=0, pad_value=0.0, border=False), job.grid)
     return result

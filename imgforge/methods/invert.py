@@ -610,34 +610,6 @@ def output_paths(out_dir: Union[str, Path], stem: str) -> Dict[str, Path]:
             "compare": d / f"{stem}.compare.png", "json": d / f"{stem}.json", "gif": d / f"{stem}.gif"}
 
 
-def side_by_side(*images: Tensor, gap: int = 2) -> Tensor:
-    """Concatenate ``(3, H, W)`` images left to right with a ``gap``-pixel white separator: ``(3, H, W_total)``."""
-    parts: List[Tensor] = []
-    for i, im in enumerate(images):
-        if i and gap:
-            parts.append(torch.ones(3, im.shape[1], gap))
-        parts.append(im.float().cpu())
-    return torch.cat(parts, dim=2)
-
-
-def save_gif(frames: Sequence[Tensor], path: Union[str, Path], duration_ms: int = 80, upscale: int = 1) -> Path:
-    """Write ``(3, H, W)`` frames in [0, 1] as a looping GIF (atomic); ``upscale`` enlarges by pixel repetition."""
-    from PIL import Image
-
-    ims = []
-    for f in frames:
-        t = f.float().clamp(0, 1)
-        if upscale > 1:
-            t = t.repeat_interleave(upscale, 1).repeat_interleave(upscale, 2)
-        arr = (t.mul(255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy())
-        ims.append(Image.fromarray(arr, mode="RGB"))
-    if not ims:
-        raise UsageError("no frames to write")
-    with atomic_path(path) as tmp:
-        ims[0].save(tmp, format="GIF", save_all=True, append_images=ims[1:], duration=duration_ms, loop=0)
-    return Path(path)
-
-
 def run_invert(job: InvertJob, inputs: Sequence[str], out_dir: Union[str, Path], *, runtime: Any,
                progress: Optional[ProgressFn] = None, max_pixels: Optional[int] = None) -> Any:
     """Invert image files in batches and write, per input ``<stem>``: ``<stem>.png`` (reconstruction),
@@ -651,6 +623,7 @@ def run_invert(job: InvertJob, inputs: Sequence[str], out_dir: Union[str, Path],
     from ..io import InputItem, load_image, save_image
     from ..metrics import mse as mse_fn, psnr as psnr_fn, ssim as ssim_fn
     from ..progress import note
+    from ..reports import save_gif, side_by_side
 
     if job.batch_size < 1:
         raise UsageError(f"--batch-size must be >= 1, got {job.batch_size}")

@@ -351,7 +351,7 @@ class TestJob:
 
 
 def _save_visual(x: torch.Tensor, path: Path) -> str:
-    from ..training.html import to_display
+    from ..reports import to_display
 
     save_image(to_display(x), path)
     return f"images/{path.name}"
@@ -364,7 +364,7 @@ def run_cyclegan_test(job: TestJob, data: Path, out_dir: Path, *, runtime: Runti
     ``images/<A name>_<visual>.png`` (visuals real_A, fake_B, rec_A, real_B, fake_A, rec_B). Returns the page."""
     from ..data.folders import UnalignedDataset
     from ..data.transforms import Preprocess
-    from ..training.html import write_results_page
+    from ..reports import write_results_page
 
     pre = Preprocess("resize_and_crop", job.size, job.size, False) if job.size else Preprocess("full", 1, 1, False)
     ds = UnalignedDataset(data, job.phase, pre, serial=True)
@@ -407,7 +407,7 @@ def run_pix2pix_test(job: TestJob, data: Path, out_dir: Path, *, runtime: Runtim
     target). Returns the page."""
     from ..data.folders import AlignedDataset
     from ..data.transforms import Preprocess
-    from ..training.html import write_results_page
+    from ..reports import write_results_page
 
     gen = load_generator(job.weights, method="pix2pix", progress=progress)
     direction = job.direction or gen.direction or "AtoB"

@@ -390,7 +390,8 @@ class StyleGAN2Method:
     def sample_grid(self, step: int, run_dir: Path) -> Path:
         """Write ``run_dir/samples/step_XXXXXX.png``: the EMA generator on seeds 0 ... sample_grid-1
         (z as in ``imgforge generate``), constant noise, no truncation."""
-        from ..methods.generate import make_grid, z_from_seeds
+        from ..methods.generate import z_from_seeds
+        from ..reports import make_grid
         from ..io import save_image
 
         if self._fixed_z is None:
@@ -398,7 +399,7 @@ class StyleGAN2Method:
         imgs = torch.cat([self.G_ema(self._fixed_z[i:i + 64], noise_mode="const")
                           for i in range(0, len(self._fixed_z), 64)])
         path = Path(run_dir) / "samples" / f"step_{step:06d}.png"
-        save_image(make_grid((imgs.float().cpu().clamp(-1, 1) + 1) / 2), path)
+        save_image(make_grid((imgs.float().cpu().clamp(-1, 1) + 1) / 2, pad=0, pad_value=0.0, border=False), path)
         return path
 
     def export(self, path: Union[str, Path], extra: Optional[Dict[str, str]] = None) -> Path:

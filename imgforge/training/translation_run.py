@@ -29,7 +29,7 @@ from ..errors import InputError, TrainingError, UsageError
 from ..hub.modelfile import save_model_file
 from ..progress import ProgressFn, note
 from ..runtime import Runtime, seed_everything
-from .html import save_grid, write_run_page
+from ..reports import save_grid, write_run_page
 from .loop import CHECKPOINT_NAME, DeterministicBatches, Interrupted, LoopConfig, init_distributed, shutdown_distributed, train_loop
 from .translation_common import Dist, TranslationTrainConfig, check_resume_compatible
 

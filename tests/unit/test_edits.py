@@ -10,7 +10,7 @@ import torch
 
 from imgforge.errors import InputError, UsageError
 from imgforge.methods.edits import (
-    Source, conv_affines, describe_layers, edit_strip, inpaint, latent_arithmetic, layer_resolutions, make_grid,
+    Source, conv_affines, describe_layers, edit_strip, inpaint, latent_arithmetic, layer_resolutions,
     morph_latents, parse_layers, parse_seeds, parse_sources, prepare_mask, prior_inits, render, resolve_sources,
     sefa_directions,
     seed_to_z, slerp, strengths_for, style_groups, style_mix, superres,
@@ -148,7 +148,9 @@ def test_edit_strip_and_arithmetic(G: Generator) -> None:
 
 def test_grid_and_mask_helpers() -> None:
     imgs = torch.zeros(5, 3, 4, 4)
-    g = make_grid(imgs, ncol=3, pad=1)
+    from imgforge.reports import make_grid
+
+    g = make_grid(imgs, 3, pad=1)
     assert g.shape == (3, 2 * 4 + 3, 3 * 4 + 4)
     m = torch.zeros(3, 8, 8)
     m[:, :, 4:] = 1

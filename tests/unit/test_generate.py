@@ -13,7 +13,7 @@ from safetensors.torch import load_file, safe_open, save_file
 from imgforge.errors import InputError, UsageError
 from imgforge.hub.modelfile import save_model_file
 from imgforge.methods.generate import (
-    GenerateJob, make_grid, parse_seeds, read_latents, run_generate, z_from_seed, z_from_seeds,
+    GenerateJob, parse_seeds, read_latents, run_generate, z_from_seed, z_from_seeds,
 )
 from imgforge.models.stylegan2 import Generator
 
@@ -50,10 +50,12 @@ def test_z_from_seed_is_numpy_randomstate_like_nvidia() -> None:
 
 def test_make_grid_layout() -> None:
     imgs = torch.arange(5, dtype=torch.float32).view(5, 1, 1, 1).expand(5, 3, 2, 2)
-    g = make_grid(imgs)  # 3 columns, 2 rows, last cell black
+    from imgforge.reports import make_grid
+
+    g = make_grid(imgs, pad=0, pad_value=0.0, border=False)  # generate's contact sheet: 3 columns, 2 rows, last cell black
     assert g.shape == (3, 4, 6)
     assert g[0, 0, 0] == 0 and g[0, 0, 2] == 1 and g[0, 2, 0] == 3 and g[0, 2, 2] == 4 and g[0, 2, 4] == 0
-    assert make_grid(imgs, cols=5, pad=1).shape == (3, 2, 14)
+    assert make_grid(imgs, cols=5, pad=1, pad_value=0.0, border=False).shape == (3, 2, 14)
 
 
 def test_read_latents_formats(tmp_path: Path) -> None:
