@@ -1,4 +1,5 @@
-"""Atomic file writes: write to a temporary file in the same directory, fsync, then rename over the target.
+"""Atomic file writes: write to a temporary file in the same directory, fsync, then rename over the target; and the
+one sha256-of-a-file helper.
 
 A reader never sees a half-written output or checkpoint, and a crash leaves at most a ``*.tmp`` file behind
 (removed on ordinary failure).
@@ -7,6 +8,7 @@ A reader never sees a half-written output or checkpoint, and a crash leaves at m
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -65,3 +67,17 @@ def atomic_write_bytes(target: PathLike, data: bytes) -> Path:
 def atomic_write_text(target: PathLike, text: str) -> Path:
     """Write UTF-8 ``text`` to ``target`` atomically and return the target path."""
     return atomic_write_bytes(target, text.encode("utf-8"))
+
+
+def file_hasher(path: PathLike, chunk: int = 1 << 20) -> "hashlib._Hash":
+    """A sha256 object fed with the whole file at ``path`` (read in chunks; more data may be added to it)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            h.update(block)
+    return h
+
+
+def sha256_file(path: PathLike, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in chunks (the one file-hash helper of the package)."""
+    return file_hasher(path, chunk).hexdigest()

@@ -13,7 +13,6 @@ restricted unpickler in ``imgforge.hub.safe_pickle``; drop only the documented l
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, Mapping
@@ -21,6 +20,7 @@ from typing import Any, Callable, Dict, Mapping
 import torch
 
 from ..errors import WeightsError
+from ..fsutil import sha256_file  # noqa: F401  (re-exported for the converters)
 
 
 @dataclass
@@ -79,18 +79,6 @@ def get_converter(name: str) -> ConverterFn:
     if name not in _CONVERTERS:
         raise WeightsError(f"unknown converter {name!r}; known: {', '.join(converter_names())}")
     return _CONVERTERS[name]
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while True:
-            b = fh.read(chunk)
-            if not b:
-                break
-            h.update(b)
-    return h.hexdigest()
 
 
 def load_plain_state_dict(path: Path) -> Mapping[str, Any]:

@@ -31,6 +31,7 @@ from typing import IO, Optional
 
 from .. import __version__
 from ..errors import ChecksumError, DownloadError, OfflineError
+from ..fsutil import file_hasher
 from ..progress import ProgressEvent, ProgressFn, emit
 
 CHUNK = 1 << 16
@@ -92,14 +93,6 @@ def _lock(fh: IO[bytes], part: Path) -> None:
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:
         raise DownloadError(f"{part} is being written by another process; wait for it to finish") from exc
-
-
-def _hash_existing(path: Path) -> "hashlib._Hash":
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h
 
 
 def _content_range_start(value: Optional[str]) -> Optional[int]:
@@ -170,7 +163,7 @@ def _attempt(
 
         # read1 returns what has arrived (up to CHUNK), so bytes received before a timeout reach the .part file.
         read = getattr(resp, "read1", None) or resp.read
-        hasher = _hash_existing(part) if resumed else hashlib.sha256()
+        hasher = file_hasher(part) if resumed else hashlib.sha256()
         done = start
         with open(part, "ab") as fh:  # append mode + lock first, so a concurrent writer is never truncated
             _lock(fh, part)

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from ..errors import ChecksumError, InputError, OfflineError, UsageError, WeightsError
-from ..fsutil import atomic_path, atomic_write_text
+from ..fsutil import atomic_path, atomic_write_text, sha256_file
 from ..progress import ProgressFn, note
 from .download import check_digest, download, env_offline, is_offline
 from .manifest import (
@@ -159,18 +159,6 @@ def read_pin(path: Path) -> Optional[str]:
         if text and len(text[0]) == 64:
             return text[0].lower()
     return None
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in chunks (same as :func:`imgforge.hub.converters.sha256_file`, without
-    importing torch)."""
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -25,9 +25,10 @@ import torch.nn.functional as F
 from ..errors import UsageError
 from ..losses.gan import GANLoss, gradient_penalty
 from .image_pool import ImagePool
+from .loop import DistInfo, step_seed
 from .translation_common import (
-    Dist, TranslationTrainConfig, discriminator_arch, generator_arch, lr_multiplier, make_adam, make_net, set_lr,
-    set_requires_grad, step_seed,
+    SEED_STREAM, TranslationTrainConfig, discriminator_arch, generator_arch, lr_multiplier, make_adam, make_net, set_lr,
+    set_requires_grad,
 )
 
 
@@ -66,7 +67,7 @@ class CycleGANMethod:
     columns = ("real_A", "fake_B", "rec_A", "real_B", "fake_A", "rec_B")
 
     def __init__(self, cfg: CycleGANConfig, *, device: torch.device, autocast_dtype: Optional[torch.dtype] = None,
-                 channels_last: bool = False, dist: Dist = Dist(), n_data: int = 1) -> None:
+                 channels_last: bool = False, dist: DistInfo = DistInfo(), n_data: int = 1) -> None:
         cfg.validate()
         self.cfg, self.device, self.dtype, self.channels_last, self.dist = cfg, device, autocast_dtype, channels_last, dist
         self.n_data = n_data
@@ -143,7 +144,7 @@ class CycleGANMethod:
 
     def step(self, batch: Dict[str, Any], step: int) -> Dict[str, float]:
         cfg = self.cfg
-        torch.manual_seed(step_seed(cfg.seed, step, self.dist.rank))
+        torch.manual_seed(step_seed(cfg.seed, step, self.dist.rank, SEED_STREAM))
         set_lr([self.opt_G, self.opt_D], self.lr_at(step))
         real_A, real_B = self._to(batch["A"]), self._to(batch["B"])
         # generators

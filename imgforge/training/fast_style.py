@@ -19,7 +19,6 @@ The run folder holds ``checkpoint.pt`` (exact resume, see :mod:`imgforge.trainin
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..data.style_images import StyleImageFolder
+from ..fsutil import sha256_file
 from ..errors import TrainingError, UsageError
 from ..io import load_image, save_image
 from ..ops.stats import gram
@@ -211,14 +211,6 @@ class FastStyleMethod:
         return {k: float(v.detach()) for k, v in losses.items()}
 
 
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def export_model(method: FastStyleMethod, path: Path, extra: Dict[str, str]) -> Path:
     """Write the network as an imgforge model file (arch ``fast_style``, reference key names)."""
     from ..hub.modelfile import save_model_file
@@ -260,7 +252,7 @@ def train_fast_style(cfg: FastStyleTrainConfig, *, progress: Optional[ProgressFn
     meta = {
         "trained_with": "imgforge fast-style train",
         "style_image": Path(cfg.style).name,
-        "style_sha256": _sha256(cfg.style),
+        "style_sha256": sha256_file(cfg.style),
         "loss_network": vgg_id,
         "config": json.dumps({k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("run_dir",)},
                              sort_keys=True, default=str),

@@ -24,7 +24,7 @@ import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Protocol
+from typing import Any, Callable, Dict, Iterable, List, Optional, Protocol
 
 import numpy as np
 import torch
@@ -161,6 +161,9 @@ class DeterministicBatches:
 
 @dataclass(frozen=True)
 class DistInfo:
+    """Rank and world size of this process (world_size 1: no communication) and the collectives the training
+    methods need (the one DDP helper of the package)."""
+
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
@@ -168,6 +171,83 @@ class DistInfo:
     @property
     def is_main(self) -> bool:
         return self.rank == 0
+
+    @property
+    def active(self) -> bool:
+        return self.world_size > 1 and torch.distributed.is_available() and torch.distributed.is_initialized()
+
+    def average_grads(self, params: Iterable[torch.nn.Parameter]) -> None:
+        """All-reduce (mean) the gradients of ``params`` with one flat buffer (missing gradients count as zero)."""
+        if not self.active:
+            return
+        grads = []
+        for p in params:
+            if not p.requires_grad:
+                continue
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+            grads.append(p.grad)
+        if not grads:
+            return
+        flat = torch.cat([g.reshape(-1).float() for g in grads])
+        torch.distributed.all_reduce(flat)
+        flat /= self.world_size
+        offset = 0
+        for g in grads:
+            n = g.numel()
+            g.copy_(flat[offset:offset + n].view_as(g))
+            offset += n
+
+    def average_buffers(self, nets: Iterable[torch.nn.Module]) -> None:
+        """Average floating-point buffers (BatchNorm running statistics) across ranks."""
+        if not self.active:
+            return
+        for net in nets:
+            for b in net.buffers():
+                if b.is_floating_point():
+                    torch.distributed.all_reduce(b)
+                    b /= self.world_size
+
+    def mean(self, x: torch.Tensor) -> torch.Tensor:
+        """The mean of ``x`` over ranks (``x`` itself for one process)."""
+        if not self.active:
+            return x
+        y = x.detach().clone()
+        torch.distributed.all_reduce(y)
+        return y / self.world_size
+
+    def mean_scalars(self, values: Dict[str, torch.Tensor]) -> Dict[str, float]:
+        """Loss tensors -> floats, averaged over ranks (so every rank reports the global batch's losses)."""
+        keys = list(values)
+        t = torch.stack([values[k].detach().float().reshape(()) for k in keys])
+        if self.active:
+            torch.distributed.all_reduce(t)
+            t /= self.world_size
+        return {k: float(v) for k, v in zip(keys, t.tolist())}
+
+    def gather_batch(self, x: torch.Tensor) -> torch.Tensor:
+        """Concatenate the ranks' batches in rank order (the global batch); identity for one process."""
+        if not self.active:
+            return x
+        parts = [torch.empty_like(x) for _ in range(self.world_size)]
+        torch.distributed.all_gather(parts, x.contiguous())
+        return torch.cat(parts, 0)
+
+    def local_slice(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.active:
+            return x
+        per = x.shape[0] // self.world_size
+        return x[self.rank * per:(self.rank + 1) * per]
+
+
+def step_seed(seed: int, step: int, rank: int = 0, stream: Optional[int] = None) -> int:
+    """The seed of the randomness of step ``step`` (0-based) on process ``rank``: a hash of the numbers (a pure
+    function of them, so a resumed run draws what the uninterrupted one drew). ``stream`` separates independent
+    streams; translation runs use stream 7. The 63-bit reductions (modulo without a stream, a shift with one) are
+    those the runs have always used, so existing runs resume identically."""
+    entropy = [int(seed) % (1 << 63), int(step), int(rank)] + ([int(stream)] if stream is not None else [])
+    v = int(np.random.SeedSequence(entropy).generate_state(1, np.uint64)[0])
+    return v % (1 << 63) if stream is None else v >> 1
 
 
 def dist_info() -> DistInfo:

@@ -16,9 +16,10 @@ import torch
 import torch.nn.functional as F
 
 from ..losses.gan import GANLoss, gradient_penalty
+from .loop import DistInfo, step_seed
 from .translation_common import (
-    Dist, TranslationTrainConfig, discriminator_arch, generator_arch, lr_multiplier, make_adam, make_net, set_lr,
-    set_requires_grad, step_seed,
+    SEED_STREAM, TranslationTrainConfig, discriminator_arch, generator_arch, lr_multiplier, make_adam, make_net, set_lr,
+    set_requires_grad,
 )
 
 
@@ -56,7 +57,7 @@ class Pix2PixMethod:
     columns = ("input", "output", "target")
 
     def __init__(self, cfg: Pix2PixConfig, *, device: torch.device, autocast_dtype: Optional[torch.dtype] = None,
-                 channels_last: bool = False, dist: Dist = Dist(), n_data: int = 1) -> None:
+                 channels_last: bool = False, dist: DistInfo = DistInfo(), n_data: int = 1) -> None:
         cfg.validate()
         self.cfg, self.device, self.dtype, self.channels_last, self.dist = cfg, device, autocast_dtype, channels_last, dist
         self.n_data = n_data
@@ -103,7 +104,7 @@ class Pix2PixMethod:
 
     def step(self, batch: Dict[str, Any], step: int) -> Dict[str, float]:
         cfg = self.cfg
-        torch.manual_seed(step_seed(cfg.seed, step, self.dist.rank))
+        torch.manual_seed(step_seed(cfg.seed, step, self.dist.rank, SEED_STREAM))
         set_lr([self.opt_G, self.opt_D], self.lr_at(step))
         real_a, real_b = self._to(batch["input"]), self._to(batch["target"])
         with self._autocast():

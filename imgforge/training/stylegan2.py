@@ -41,7 +41,6 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -52,7 +51,7 @@ from ..losses.gan import GANLoss, gradient_penalty
 from ..models.stylegan2 import Discriminator, Generator
 from ..progress import ProgressFn, note
 from .augment import DEFAULT_OPS, AdaptiveAugment, check_ops
-from .loop import DistInfo, Interrupted, LoopConfig, init_distributed, shutdown_distributed, train_loop
+from .loop import DistInfo, Interrupted, LoopConfig, init_distributed, shutdown_distributed, step_seed, train_loop  # noqa: F401  (step_seed: re-exported)
 
 LOSSES = ("logistic", "lsgan", "wgan-gp", "hinge")
 AUGMENT_MODES = ("none", "ada", "fixed")
@@ -159,38 +158,9 @@ class StyleGAN2TrainConfig:
         return Discriminator(self.resolution, channels=self.channels, stddev_group=self.mbstd_group)
 
 
-def step_seed(seed: int, step: int, rank: int = 0) -> int:
-    """The seed of the randomness of step ``step`` (0-based) on process ``rank``: a hash of the three numbers."""
-    return int(np.random.SeedSequence([int(seed) % 2**63, int(step), int(rank)]).generate_state(1, np.uint64)[0]
-               % 2**63)
-
-
 def _set_requires_grad(m: nn.Module, flag: bool) -> None:
     for p in m.parameters():
         p.requires_grad_(flag)
-
-
-def _sync_grads(module: nn.Module, dist: DistInfo) -> None:
-    """Average the gradients of ``module`` across processes (missing gradients count as zero)."""
-    if dist.world_size <= 1:
-        return
-    params = [p for p in module.parameters() if p.requires_grad]
-    flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten() for p in params])
-    torch.distributed.all_reduce(flat)
-    flat /= dist.world_size
-    off = 0
-    for p in params:
-        n = p.numel()
-        p.grad = flat[off:off + n].view_as(p).clone()
-        off += n
-
-
-def _all_mean(x: torch.Tensor, dist: DistInfo) -> torch.Tensor:
-    if dist.world_size <= 1:
-        return x
-    y = x.detach().clone()
-    torch.distributed.all_reduce(y)
-    return y / dist.world_size
 
 
 class StyleGAN2Method:
@@ -270,7 +240,7 @@ class StyleGAN2Method:
         w = G.get_latent(z)
         if update_w_avg:
             with torch.no_grad():
-                mean = _all_mean(w.detach().mean(0), self.dist)
+                mean = self.dist.mean(w.detach().mean(0))
                 G.latent_avg.copy_(mean.lerp(G.latent_avg, 0.995))
         ws = w.unsqueeze(1).repeat(1, G.num_ws, 1)
         if self.cfg.mixing_prob > 0:
@@ -308,7 +278,7 @@ class StyleGAN2Method:
             out["gp"] = float(gp.detach())
         self.D.zero_grad(set_to_none=True)
         loss_d.backward()
-        _sync_grads(self.D, self.dist)
+        self.dist.average_grads(self.D.parameters())
         self.d_opt.step()
         self.aug.accumulate(d_real)
         out.update(loss_D=float(loss_d.detach()), D_real=float(d_real.detach().mean()),
@@ -322,7 +292,7 @@ class StyleGAN2Method:
             r1 = grad.square().sum(dim=(1, 2, 3)).mean()
             self.D.zero_grad(set_to_none=True)
             (r1 * (cfg.r1_gamma / 2) * cfg.r1_every + 0 * logits.mean()).backward()
-            _sync_grads(self.D, self.dist)
+            self.dist.average_grads(self.D.parameters())
             self.d_opt.step()
             out["r1"] = float(r1.detach())
 
@@ -341,7 +311,7 @@ class StyleGAN2Method:
             out["ms"] = float(loss_ms.detach())
         self.G.zero_grad(set_to_none=True)
         loss_g.backward()
-        _sync_grads(self.G, self.dist)
+        self.dist.average_grads(self.G.parameters())
         self.g_opt.step()
         out["loss_G"] = float(loss_g.detach())
 
@@ -353,11 +323,11 @@ class StyleGAN2Method:
             noise = torch.randn_like(img) / math.sqrt(img.shape[2] * img.shape[3])
             (grad,) = torch.autograd.grad((img * noise).sum(), ws, create_graph=True)
             lengths = grad.square().sum(2).mean(1).sqrt()
-            self.pl_mean = self.pl_mean.lerp(_all_mean(lengths.mean(), self.dist), cfg.pl_decay).detach()
+            self.pl_mean = self.pl_mean.lerp(self.dist.mean(lengths.mean()), cfg.pl_decay).detach()
             pl = (lengths - self.pl_mean).square().mean()
             self.G.zero_grad(set_to_none=True)
             (pl * cfg.pl_weight * cfg.pl_every + 0 * img[:, 0, 0, 0].sum()).backward()
-            _sync_grads(self.G, self.dist)
+            self.dist.average_grads(self.G.parameters())
             self.g_opt.step()
             out["pl"] = float(pl.detach())
         _set_requires_grad(self.D, True)

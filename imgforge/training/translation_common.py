@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple
 
 import torch
-import torch.distributed as dist
 import torch.nn as nn
 
 from ..errors import TrainingError, UsageError
@@ -221,81 +220,8 @@ def set_lr(optimizers: Sequence[torch.optim.Optimizer], lr: float) -> None:
             group["lr"] = lr
 
 
-def step_seed(seed: int, step: int, rank: int) -> int:
-    """Seed of the global torch RNG for ``step`` on ``rank`` (dropout masks, gradient-penalty mixing): a pure
-    function of its arguments, so a resumed run draws what the uninterrupted one drew."""
-    import numpy as np
-
-    return int(np.random.SeedSequence([int(seed) % (1 << 63), int(step), int(rank), 7]).generate_state(1, np.uint64)[0] >> 1)
-
-
-# ---- DDP ----------------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Dist:
-    """Rank and world size of this process (world_size 1: no communication)."""
-
-    rank: int = 0
-    world_size: int = 1
-
-    @property
-    def active(self) -> bool:
-        return self.world_size > 1 and dist.is_available() and dist.is_initialized()
-
-    def average_grads(self, params: Iterable[nn.Parameter]) -> None:
-        """All-reduce (mean) the gradients of ``params`` with one flat buffer."""
-        if not self.active:
-            return
-        ps = [p for p in params if p.requires_grad]
-        grads = []
-        for p in ps:
-            if p.grad is None:
-                p.grad = torch.zeros_like(p)
-            grads.append(p.grad)
-        if not grads:
-            return
-        flat = torch.cat([g.reshape(-1).float() for g in grads])
-        dist.all_reduce(flat)
-        flat /= self.world_size
-        offset = 0
-        for g in grads:
-            n = g.numel()
-            g.copy_(flat[offset:offset + n].view_as(g))
-            offset += n
-
-    def average_buffers(self, nets: Iterable[nn.Module]) -> None:
-        """Average floating-point buffers (BatchNorm running statistics) across ranks."""
-        if not self.active:
-            return
-        for net in nets:
-            for b in net.buffers():
-                if b.is_floating_point():
-                    dist.all_reduce(b)
-                    b /= self.world_size
-
-    def mean_scalars(self, values: Dict[str, torch.Tensor]) -> Dict[str, float]:
-        """Loss tensors -> floats, averaged over ranks (so every rank reports the global batch's losses)."""
-        keys = list(values)
-        t = torch.stack([values[k].detach().float().reshape(()) for k in keys])
-        if self.active:
-            dist.all_reduce(t)
-            t /= self.world_size
-        return {k: float(v) for k, v in zip(keys, t.tolist())}
-
-    def gather_batch(self, x: torch.Tensor) -> torch.Tensor:
-        """Concatenate the ranks' batches in rank order (the global batch); identity for one process."""
-        if not self.active:
-            return x
-        parts = [torch.empty_like(x) for _ in range(self.world_size)]
-        dist.all_gather(parts, x.contiguous())
-        return torch.cat(parts, 0)
-
-    def local_slice(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.active:
-            return x
-        per = x.shape[0] // self.world_size
-        return x[self.rank * per:(self.rank + 1) * per]
+#: ``step_seed`` stream of the translation runs (see :func:`imgforge.training.loop.step_seed`).
+SEED_STREAM = 7
 
 
 # ---- misc ---------------------------------------------------------------------------------------------------------

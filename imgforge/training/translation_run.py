@@ -31,7 +31,8 @@ from ..progress import ProgressFn, note
 from ..runtime import Runtime, seed_everything
 from ..reports import save_grid, write_run_page
 from .loop import CHECKPOINT_NAME, DeterministicBatches, Interrupted, LoopConfig, init_distributed, shutdown_distributed, train_loop
-from .translation_common import Dist, TranslationTrainConfig, check_resume_compatible
+from .loop import DistInfo
+from .translation_common import TranslationTrainConfig, check_resume_compatible
 
 #: Config fields that must not change when a run is resumed (they change the networks or the method).
 RESUME_KEYS = ("method", "netG", "netD", "n_layers_D", "ngf", "ndf", "norm", "dropout", "input_nc", "output_nc",
@@ -107,7 +108,7 @@ def export_generators(method: Any, run_dir: Path, step: int, record: Dict[str, A
 
 
 def run_training(
-    method_factory: Callable[[Dist, int], Any],
+    method_factory: Callable[[DistInfo, int], Any],
     dataset: Any,
     make_item: Callable[[int, Any], Dict[str, Any]],
     keys: Sequence[str],
@@ -135,7 +136,7 @@ def run_training(
 
     run_dir = Path(run_dir)
     info = init_distributed(device)
-    dist_ = Dist(info.rank, info.world_size)
+    dist_ = DistInfo(info.rank, info.world_size)
     is_main = info.is_main
     if cfg.batch_size % info.world_size:
         raise UsageError(f"--batch-size {cfg.batch_size} must be divisible by the {info.world_size} processes")
@@ -277,7 +278,7 @@ def train_pix2pix(
     record = _record("pix2pix", data_label or str(data), cfg, dtype, _world())
     note(progress, "pix2pix", f"{len(ds)} training pairs ({ds.layout}) in {data}; {cfg.total_steps(len(ds))} steps")
 
-    def factory(d: Dist, n: int) -> Pix2PixMethod:
+    def factory(d: DistInfo, n: int) -> Pix2PixMethod:
         return Pix2PixMethod(cfg, device=runtime.device, autocast_dtype=dtype,
                              channels_last=training_channels_last(runtime), dist=d, n_data=n)
 
@@ -320,7 +321,7 @@ def train_cyclegan(
     def make_item(index: int, rng: Any) -> Dict[str, Any]:
         return ds.get(index, rng)
 
-    def factory(d: Dist, n: int) -> CycleGANMethod:
+    def factory(d: DistInfo, n: int) -> CycleGANMethod:
         return CycleGANMethod(cfg, device=runtime.device, autocast_dtype=dtype,
                               channels_last=training_channels_last(runtime), dist=d, n_data=n)
 
