@@ -29,6 +29,56 @@ from .errors import ImgforgeError, UsageError
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
+#: The one map between precision names, torch's dtype names (as saved in training configs) and autocast dtypes
+#: (None = plain fp32).
+_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+_TORCH_NAMES = {torch.bfloat16: "bfloat16", torch.float16: "float16"}
+
+
+def precision_name(dtype: Optional[torch.dtype]) -> str:
+    """``None`` -> ``"fp32"``, ``torch.bfloat16`` -> ``"bf16"``, ``torch.float16`` -> ``"fp16"``."""
+    return {v: k for k, v in _DTYPES.items()}[dtype]
+
+
+def autocast_name(dtype: Optional[torch.dtype]) -> Optional[str]:
+    """torch's name of an autocast dtype (``"bfloat16"`` / ``"float16"``; None for fp32), the form configs save."""
+    return _TORCH_NAMES.get(dtype)  # type: ignore[arg-type]
+
+
+def autocast_dtype(name: Optional[str]) -> Optional[torch.dtype]:
+    """Inverse of :func:`autocast_name` (also accepts the precision names ``bf16`` / ``fp16`` / ``fp32``)."""
+    if name is None:
+        return None
+    for dt, n in _TORCH_NAMES.items():
+        if name == n:
+            return dt
+    if name in _DTYPES:
+        return _DTYPES[name]
+    raise UsageError(f"autocast must be None, 'bfloat16' or 'float16', got {name!r}")
+
+
+#: Task kinds of the precision policy.
+TASKS = ("inference", "optimisation", "training", "sampling", "fp32-training")
+
+#: The precision policy: what ``--precision auto`` means for each task kind on each device kind ("hardware": the
+#: hardware rule of :func:`resolve_precision`; "fp32": full precision; "fp32-plain": full precision without
+#: channels_last), which explicit precisions a task takes, and whether it uses channels_last (CPU and CUDA only).
+#: ``sampling`` (``imgforge generate``) stays fp32 on CPUs so that seeds give the same pixels on every machine (bf16
+#: would be 1.5-1.7x faster on CPUs with fast bf16: benchmarks/results/stylegan2_forward.md; ask for
+#: ``--precision bf16``). ``fp32-training`` (StyleGAN2 training) runs in fp32 only.
+POLICY = {
+    "inference": {"auto": {"cpu": "hardware", "cuda": "hardware", "mps": "hardware"}, "allowed": PRECISIONS,
+                  "channels_last": True},
+    "optimisation": {"auto": {"cpu": "hardware", "cuda": "hardware", "mps": "hardware"}, "allowed": PRECISIONS,
+                     "channels_last": True},
+    "training": {"auto": {"cpu": "hardware", "cuda": "hardware", "mps": "hardware"}, "allowed": PRECISIONS,
+                 "channels_last": True},
+    "sampling": {"auto": {"cpu": "fp32-plain", "cuda": "hardware", "mps": "hardware"}, "allowed": PRECISIONS,
+                 "channels_last": True},
+    "fp32-training": {"auto": {"cpu": "fp32", "cuda": "fp32", "mps": "fp32"}, "allowed": ("auto", "fp32"),
+                      "channels_last": True, "what": "StyleGAN2 training"},
+}
+
 
 def select_device(spec: str = "auto") -> torch.device:
     """Resolve ``auto|cpu|cuda|cuda:N|mps`` to an available :class:`torch.device`.
@@ -146,16 +196,33 @@ class Runtime:
     channels_last: bool = True
 
     @classmethod
-    def create(cls, device: str = "auto", precision: str = "auto", channels_last: Optional[bool] = None) -> "Runtime":
+    def create(cls, device: str = "auto", precision: str = "auto", channels_last: Optional[bool] = None,
+               task: str = "inference") -> "Runtime":
+        """The runtime for ``task`` (a kind of :data:`POLICY`) on ``device`` at ``precision``.
+
+        Raises:
+            UsageError: a precision the task does not take (e.g. bf16 for StyleGAN2 training).
+        """
+        policy = POLICY[task]
+        name = (precision or "auto").lower()
+        if name in PRECISIONS and name not in policy["allowed"]:
+            raise UsageError(f"--precision {precision}: {policy.get('what', 'this command')} runs in "
+                             f"{' or '.join(p for p in policy['allowed'] if p != 'auto')}; drop --precision")
         dev = select_device(device)
-        dtype = resolve_precision(precision, dev)
+        rule = policy["auto"].get(dev.type, "hardware") if name == "auto" else "explicit"
+        dtype = None if rule in ("fp32", "fp32-plain") else resolve_precision(name, dev)
         if channels_last is None:
-            channels_last = dev.type in ("cpu", "cuda")
+            channels_last = bool(policy["channels_last"]) and rule != "fp32-plain" and dev.type in ("cpu", "cuda")
         return cls(device=dev, dtype=dtype, channels_last=channels_last)
 
     @property
     def precision_name(self) -> str:
-        return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.dtype]
+        return precision_name(self.dtype)
+
+    @property
+    def autocast_name(self) -> Optional[str]:
+        """torch's name of the autocast dtype (``"bfloat16"`` / ``"float16"``; None for fp32)."""
+        return autocast_name(self.dtype)
 
     def autocast(self) -> contextlib.AbstractContextManager:
         """Autocast to ``dtype`` on ``device`` (a no-op context for fp32)."""

@@ -9,7 +9,7 @@ import typer
 
 from ..errors import UsageError
 from ..methods.generate import DEFAULT_GENERATOR, NOISE_MODES, GenerateJob, parse_seeds, run_generate
-from ..runtime import Runtime, seed_everything, set_threads_from_env
+from ..runtime import seed_everything, set_threads_from_env
 from .common import RichProgress, get_globals
 
 GENERATE_HELP = f"""Generate images with a StyleGAN2 generator (default: the shipped digits model {DEFAULT_GENERATOR}).
@@ -54,11 +54,7 @@ def generate(
                       w_file=str(w_file) if w_file else None, trunc=trunc, trunc_cutoff=trunc_cutoff,
                       noise_mode=noise_mode, batch_size=batch_size, out_dir=str(out_dir) if out_dir else None,
                       grid=str(grid) if grid else None, grid_cols=grid_cols, seed=g.seed)
-    rt = g.runtime()
-    if g.precision == "auto" and rt.device.type == "cpu":
-        # fp32 keeps seeds -> pixels identical across machines (bf16 would be 1.5-1.7x faster on CPUs with fast bf16:
-        # benchmarks/results/stylegan2_forward.md); ask for --precision bf16 explicitly.
-        rt = Runtime(device=rt.device, dtype=None, channels_last=False)
+    rt = g.runtime("sampling")
     with RichProgress(quiet=g.quiet) as progress:
         res = run_generate(job, runtime=rt, progress=progress)
         if not g.quiet:

@@ -48,12 +48,9 @@ StepsOpt = Annotated[Optional[int], typer.Option("--steps", min=1, help="Optimis
 
 
 def _autocast(ctx: typer.Context) -> tuple:
-    import torch
-
     g = get_globals(ctx)
-    rt = g.runtime()
-    name = {torch.bfloat16: "bfloat16", torch.float16: "float16"}.get(rt.dtype)  # type: ignore[arg-type]
-    return rt, name, g
+    rt = g.runtime("training")
+    return rt, rt.autocast_name, g
 
 
 def _seed(g, default: int) -> int:  # type: ignore[no-untyped-def]

@@ -75,8 +75,7 @@ def train(
 ) -> None:
     g = get_globals(ctx)
     set_threads_from_env()
-    if g.precision not in ("auto", "fp32"):
-        raise UsageError(f"--precision {g.precision}: StyleGAN2 training runs in fp32; drop --precision")
+    device = g.runtime("fp32-training").device
     if export is not None and export.suffix != ".safetensors":
         raise UsageError(f"--export {export}: must end in .safetensors")
     ops = tuple(x.strip() for x in augment_ops.split(",") if x.strip())
@@ -91,7 +90,6 @@ def train(
         (run / "checkpoint.pt").unlink()
     loop = LoopConfig(str(run), steps, seed=g.seed if g.seed is not None else 0, checkpoint_every=checkpoint_every,
                       sample_every=sample_every, log_every=log_every, resume=resume)
-    device = g.runtime().device
     quiet = g.quiet or not dist_info().is_main
     with RichProgress(quiet=quiet) as progress:
         train_stylegan2(data, cfg, loop, device=device, export_to=export, progress=progress)

@@ -31,6 +31,7 @@ from torch import Tensor
 from ..errors import InputError, UsageError
 from ..ops.stats import gram
 from ..progress import ProgressEvent, ProgressFn, emit
+from ..runtime import autocast_dtype
 
 DEFAULT_STYLE_LAYERS: Tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 DEFAULT_CONTENT_LAYERS: Tuple[str, ...] = ("relu4_2",)
@@ -134,7 +135,7 @@ def resize_long_side(img: Tensor, long_side: int) -> Tensor:
 def _features(encoder: nn.Module, x: Tensor, layers: Sequence[str], autocast: Optional[str]) -> Dict[str, Tensor]:
     if autocast is None:
         return dict(encoder(x, layers))
-    dtype = {"bfloat16": torch.bfloat16, "float16": torch.float16}[autocast]
+    dtype = autocast_dtype(autocast)
     with torch.autocast(device_type=x.device.type, dtype=dtype):
         feats = encoder(x, layers)
     return {k: v.float() for k, v in feats.items()}

@@ -225,10 +225,6 @@ def _resize_content(img: torch.Tensor, size: Optional[int]) -> torch.Tensor:
     return img if size is None else resize_long_side(img, size)
 
 
-def _autocast_name(rt: Runtime) -> Optional[str]:
-    return {torch.bfloat16: "bfloat16", torch.float16: "float16"}.get(rt.dtype)  # type: ignore[arg-type]
-
-
 def _retask(progress: Optional[ProgressFn], task: str) -> Optional[ProgressFn]:
     if progress is None:
         return None
@@ -265,7 +261,7 @@ class _GatysRunner:
         for p in self.encoder.parameters():
             p.requires_grad_(False)
         self.rt = rt
-        self.cfg = job.gatys if job.gatys.autocast is not None else dataclasses.replace(job.gatys, autocast=_autocast_name(rt))
+        self.cfg = job.gatys if job.gatys.autocast is not None else dataclasses.replace(job.gatys, autocast=rt.autocast_name)
         self.styles = [s.to(rt.device) for s in _load_styles(job.styles, save.max_pixels)]
         self.job = job
         self.save = save

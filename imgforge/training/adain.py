@@ -34,7 +34,7 @@ from ..data.style_images import StyleImageFolder
 from ..errors import TrainingError, UsageError
 from ..ops.stats import adain, calc_mean_std
 from ..progress import ProgressFn, note
-from ..runtime import seed_everything
+from ..runtime import autocast_dtype, seed_everything
 from .fast_style import load_loss_network
 from .loop import DeterministicBatches, LoopConfig, train_loop
 
@@ -146,7 +146,7 @@ class AdaINMethod:
 
         if self.cfg.autocast is None:
             return contextlib.nullcontext()
-        dt = {"bfloat16": torch.bfloat16, "float16": torch.float16}[self.cfg.autocast]
+        dt = autocast_dtype(self.cfg.autocast)
         return torch.autocast(device_type=self.device.type, dtype=dt)
 
     def _enc(self, x: Tensor) -> Dict[str, Tensor]:

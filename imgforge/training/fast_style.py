@@ -35,7 +35,7 @@ from ..errors import TrainingError, UsageError
 from ..io import load_image, save_image
 from ..ops.stats import gram
 from ..progress import ProgressFn, note
-from ..runtime import seed_everything
+from ..runtime import autocast_dtype, seed_everything
 from .loop import DeterministicBatches, LoopConfig, train_loop
 
 __all__ = ["FastStyleTrainConfig", "FastStyleMethod", "train_fast_style", "load_loss_network", "REFERENCE_LAYERS"]
@@ -168,7 +168,7 @@ class FastStyleMethod:
     def _features(self, x01: Tensor) -> Dict[str, Tensor]:
         if self.cfg.autocast is None:
             return self.vgg(x01, self.layers)
-        dt = {"bfloat16": torch.bfloat16, "float16": torch.float16}[self.cfg.autocast]
+        dt = autocast_dtype(self.cfg.autocast)
         with torch.autocast(device_type=self.device.type, dtype=dt):
             return self.vgg(x01, self.layers)
 
@@ -186,7 +186,7 @@ class FastStyleMethod:
         if cfg.autocast is None:
             y = self.net(x)
         else:
-            dt = {"bfloat16": torch.bfloat16, "float16": torch.float16}[cfg.autocast]
+            dt = autocast_dtype(cfg.autocast)
             with torch.autocast(device_type=self.device.type, dtype=dt):
                 y = self.net(x)
         fy = self._features(y.float() / 255.0)

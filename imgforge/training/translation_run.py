@@ -28,7 +28,7 @@ import torch
 from ..errors import InputError, TrainingError, UsageError
 from ..hub.modelfile import save_model_file
 from ..progress import ProgressFn, note
-from ..runtime import Runtime, seed_everything
+from ..runtime import Runtime, precision_name, seed_everything
 from ..reports import save_grid, write_run_page
 from .loop import CHECKPOINT_NAME, DeterministicBatches, Interrupted, LoopConfig, init_distributed, shutdown_distributed, train_loop
 from .loop import DistInfo
@@ -220,7 +220,7 @@ def run_training(
 
 def _record(method: str, data: str, cfg: TranslationTrainConfig, precision: Optional[torch.dtype], world: int) -> Dict[str, Any]:
     rec = {"method": method, "data": data, **cfg.to_record()}
-    rec["precision"] = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[precision]
+    rec["precision"] = precision_name(precision)
     rec["world_size"] = world
     return rec
 
