@@ -48,13 +48,13 @@ def _nets(a: argparse.Namespace, method: str):  # type: ignore[no-untyped-def]
 
     if method == "fast":
         from imgforge.models.fast_style import TransformerNet
-        from imgforge.methods.stylize import load_fast_model
+        from imgforge.jobs.stylize import load_fast_model
 
         if a.random:
             torch.manual_seed(0)
             return TransformerNet().eval(), None
         return load_fast_model(a.model)[0], None
-    from imgforge.methods.stylize import load_adain_pair
+    from imgforge.jobs.stylize import load_adain_pair
 
     if a.random:
         from imgforge.models.adain import AdaINDecoder
@@ -70,7 +70,7 @@ def run_one(a: argparse.Namespace) -> dict:
     """One (method, size, variant) measurement in this process."""
     import torch
 
-    from imgforge.methods.stylize import _pad8
+    from imgforge.jobs.stylize import _pad8
     from imgforge.methods.style_fastpath import DecoderForward, FastStyleForward
     from imgforge.runtime import Runtime
 

@@ -38,7 +38,7 @@ sys.path.insert(0, str(REPO))
 from imgforge.data.mnist import (  # noqa: E402
     classify, held_out_indices, load_digit_classifier, pad32, read_mnist_5k, to_tensor01,
 )
-from imgforge.methods.generate import DEFAULT_GENERATOR, load_generator_for, z_from_seeds  # noqa: E402
+from imgforge.jobs.generate import DEFAULT_GENERATOR, load_generator_for, z_from_seeds  # noqa: E402
 
 THRESHOLD = 0.9
 

@@ -74,7 +74,7 @@ def main() -> None:
 
     from imgforge.io import load_rgb
     from imgforge.methods.gatys import GatysConfig
-    from imgforge.methods.stylize import StylizeJob, make_runner
+    from imgforge.jobs.stylize import StylizeJob, make_runner
     from imgforge.runtime import Runtime
 
     torch.manual_seed(0)

@@ -48,7 +48,7 @@ from imgforge.data.transforms import Preprocess  # noqa: E402
 from imgforge.fsutil import atomic_write_text  # noqa: E402
 from imgforge.hub.modelfile import load_model_file  # noqa: E402
 from imgforge.methods.translate import run_generator  # noqa: E402
-from imgforge.methods.translate_job import TestJob, paired_scores, run_pix2pix_test  # noqa: E402
+from imgforge.jobs.translate import TestJob, paired_scores, run_pix2pix_test  # noqa: E402
 from imgforge.progress import ProgressEvent  # noqa: E402
 from imgforge.runtime import Runtime  # noqa: E402
 from imgforge.training.pix2pix import Pix2PixConfig  # noqa: E402

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import UsageError
-from ..methods.generate import DEFAULT_GENERATOR, NOISE_MODES, GenerateJob, parse_seeds, run_generate
+from ..jobs.generate import DEFAULT_GENERATOR, NOISE_MODES, GenerateJob, parse_seeds, run_generate
 from ..runtime import seed_everything, set_threads_from_env
 from .common import RichProgress, get_globals
 

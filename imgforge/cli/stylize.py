@@ -9,7 +9,7 @@ import typer
 
 from ..errors import UsageError
 from ..methods.gatys import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, GatysConfig
-from ..methods.stylize import StylizeJob, run_stylize, run_texture
+from ..jobs.stylize import StylizeJob, run_stylize, run_texture
 from ..runtime import seed_everything
 from .common import (
     BatchArgs, Inputs, JsonOpt, MaxPixelsOpt, OutDirOpt, OutputOpt, OverwriteOpt, QualityOpt, RecursiveOpt,

@@ -1,8 +1,8 @@
 """``imgforge pix2pix ...`` and ``imgforge cyclegan ...``: apply published or trained generators, train, test.
 
-Thin wrappers: options are parsed into the library's config objects (:class:`~imgforge.methods.translate_job.
+Thin wrappers: options are parsed into the library's config objects (:class:`~imgforge.jobs.translate.
 TranslateJob`, :class:`~imgforge.training.pix2pix.Pix2PixConfig`, :class:`~imgforge.training.cyclegan.
-CycleGANConfig`) and the work is done by :mod:`imgforge.methods.translate_job` and
+CycleGANConfig`) and the work is done by :mod:`imgforge.jobs.translate` and
 :mod:`imgforge.training.translation_run`.
 """
 
@@ -38,7 +38,7 @@ def _direction(value: Optional[str]) -> Optional[str]:
 
 
 def _runtime(g: Any) -> Any:
-    from ..methods.translate_job import translation_runtime
+    from ..jobs.translate import translation_runtime
     from ..runtime import set_threads_from_env
 
     set_threads_from_env()  # IMGFORGE_THREADS
@@ -59,7 +59,7 @@ def _apply(ctx: typer.Context, method: str, inputs: list[str], weights: str, dir
            aligned: bool, tile: Optional[int], batch_size: int, workers: int, output: Optional[str],
            out_dir: Optional[Path], name: str, overwrite: bool, quality: int, recursive: bool, shard: Optional[str],
            json_out: bool, max_pixels: Optional[int]) -> None:
-    from ..methods.translate_job import TranslateJob, run_translate
+    from ..jobs.translate import TranslateJob, run_translate
 
     g = get_globals(ctx)
     seed_everything(g.seed)
@@ -343,7 +343,7 @@ def cyclegan_test(
     max_images: MaxOpt = None,
 ) -> None:
     from ..data.known import resolve_dataset
-    from ..methods.translate_job import TestJob, run_cyclegan_test
+    from ..jobs.translate import TestJob, run_cyclegan_test
 
     g = get_globals(ctx)
     seed_everything(g.seed)
@@ -374,7 +374,7 @@ def pix2pix_test(
     max_images: MaxOpt = None,
 ) -> None:
     from ..data.known import resolve_dataset
-    from ..methods.translate_job import TestJob, run_pix2pix_test
+    from ..jobs.translate import TestJob, run_pix2pix_test
 
     g = get_globals(ctx)
     seed_everything(g.seed)

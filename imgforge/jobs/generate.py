@@ -26,7 +26,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -34,11 +34,10 @@ import torch
 from ..errors import InputError, UsageError
 from ..progress import ProgressEvent, ProgressFn, emit
 from ..generator_api import DEFAULT_GENERATOR, load_generator_for  # noqa: F401  (DEFAULT_GENERATOR: re-exported)
-from ..models.protocols import LatentGenerator
+from ..models.protocols import MAX_SEED, LatentGenerator, z_from_seed, z_from_seeds  # noqa: F401  (re-exported)
 from ..runtime import Runtime
 
 NOISE_MODES = ("const", "random", "none")
-MAX_SEED = 2**32 - 1
 MAX_SEEDS = 100_000
 
 
@@ -74,19 +73,6 @@ def parse_seeds(spec: str) -> List[int]:
                 seen.add(s)
                 seeds.append(s)
     return seeds
-
-
-def z_from_seed(seed: int, z_dim: int) -> torch.Tensor:
-    """``(z_dim,)`` float32: ``np.random.RandomState(seed).randn(1, z_dim)[0]`` (NVIDIA's seed -> z mapping)."""
-    if not 0 <= int(seed) <= MAX_SEED:
-        raise UsageError(f"seed {seed}: must be between 0 and {MAX_SEED}")
-    return torch.from_numpy(np.random.RandomState(int(seed)).randn(1, int(z_dim))[0]).float()
-
-
-def z_from_seeds(seeds: Iterable[int], z_dim: int) -> torch.Tensor:
-    """``(N, z_dim)`` float32, row ``i`` = :func:`z_from_seed` of the ``i``-th seed."""
-    rows = [z_from_seed(s, z_dim) for s in seeds]
-    return torch.stack(rows) if rows else torch.zeros(0, int(z_dim))
 
 
 def _load_array_file(path: Path) -> Dict[str, torch.Tensor]:

@@ -31,7 +31,7 @@ from ..errors import UsageError, WeightsError
 from ..io import InputItem, LoadedImage, OutputNamer, load_image, save_image
 from ..progress import ProgressEvent, ProgressFn, emit, note
 from ..runtime import Runtime, make_generator
-from .gatys import GatysConfig, resize_long_side, stylize_gatys
+from ..methods.gatys import GatysConfig, resize_long_side, stylize_gatys
 
 if TYPE_CHECKING:
     from ..hub.loader import ModelInfo
@@ -142,7 +142,7 @@ def load_fast_model(spec: Optional[str], progress: Optional[ProgressFn] = None) 
 
 
 def _is_embedded(info: "ModelInfo") -> bool:
-    from .encoders import EMBEDDED_NAME
+    from ..methods.encoders import EMBEDDED_NAME
 
     return info.path.stem == EMBEDDED_NAME or info.meta.get("name") == EMBEDDED_NAME
 
@@ -161,7 +161,7 @@ def load_adain_pair(encoder: Optional[str], decoder: Optional[str],
     Returns ``(encoder, decoder, description)``.
     """
     from ..hub.loader import Kind, load, published_if_present
-    from .encoders import EMBEDDED_NAME, embedded_encoder_path
+    from ..methods.encoders import EMBEDDED_NAME, embedded_encoder_path
 
     if encoder is None and decoder is None:
         if published_if_present("adain-vgg-normalised") and published_if_present("adain-decoder"):
@@ -253,7 +253,7 @@ class _GatysRunner:
 
     def __init__(self, job: StylizeJob, rt: Runtime, save: SaveOptions, progress: Optional[ProgressFn]) -> None:
         job.validate()
-        from .encoders import style_encoder_for
+        from ..methods.encoders import style_encoder_for
 
         encoder, description = style_encoder_for(job.encoder, "vgg19", progress=progress)
         note(progress, "encoder", f"loss network: {description}")
@@ -292,7 +292,7 @@ class _FastRunner:
     """Loads the TransformerNet once; stylizes one content image per call (tiled when larger than the tile)."""
 
     def __init__(self, job: StylizeJob, rt: Runtime, save: SaveOptions, progress: Optional[ProgressFn]) -> None:
-        from .style_fastpath import FastStyleForward
+        from ..methods.style_fastpath import FastStyleForward
 
         job.validate()
         net, desc = load_fast_model(job.model, progress)
@@ -301,7 +301,7 @@ class _FastRunner:
         self.job, self.rt, self.progress = job, rt, progress
 
     def __call__(self, content: torch.Tensor, task: str) -> torch.Tensor:
-        from .style_tiles import fast_tiled
+        from ..methods.style_tiles import fast_tiled
 
         job, rt = self.job, self.rt
         x = _resize_content(content, job.size).to(rt.device, torch.float32)
@@ -331,7 +331,7 @@ class _AdainRunner:
     """Loads encoder, decoder and style images once; stylizes one content image per call."""
 
     def __init__(self, job: StylizeJob, rt: Runtime, save: SaveOptions, progress: Optional[ProgressFn]) -> None:
-        from .style_fastpath import DecoderForward
+        from ..methods.style_fastpath import DecoderForward
 
         job.validate()
         enc, dec, desc = load_adain_pair(job.encoder, job.decoder, progress)
@@ -356,14 +356,14 @@ class _AdainRunner:
         return self.encoder(x, ("relu4_1",))["relu4_1"]
 
     def _stats(self, style: torch.Tensor):  # type: ignore[no-untyped-def]
-        from .style_tiles import feature_stats
+        from ..methods.style_tiles import feature_stats
 
         with torch.inference_mode(), self.rt.autocast():
             return feature_stats(self.encode(style).float())
 
     def __call__(self, content: torch.Tensor, task: str) -> torch.Tensor:
         from ..ops.stats import coral
-        from .style_tiles import adain_tiled
+        from ..methods.style_tiles import adain_tiled
 
         job, rt = self.job, self.rt
         x = _resize_content(content, job.size).float()

@@ -32,7 +32,7 @@ from ..errors import ImgforgeError, InputError, UsageError, WeightsError
 from ..io import STDIN, InputItem, OutputNamer, check_output_target, load_image, save_image
 from ..progress import ProgressEvent, ProgressFn, emit, note
 from ..runtime import Runtime
-from .translate import inference_copy, run_generator
+from ..methods.translate import inference_copy, run_generator
 
 #: Images with more pixels than this are translated in tiles (``tile=None``); 2048 x 2048.
 AUTO_TILE_PIXELS = 2048 * 2048

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -43,16 +42,10 @@ GROUPS = ("coarse", "middle", "fine")
 # ------------------------------------------------------------------------------------------------ seeds
 def seed_to_z(seed: int, z_dim: int) -> Tensor:
     """z of ``seed``: ``np.random.RandomState(seed).randn(1, z_dim)`` as float32 ``(1, z_dim)`` (NVIDIA's
-    ``generate.py`` convention), the same as ``imgforge generate``'s ``z_from_seed`` (used when present)."""
-    try:  # one definition for every command that takes seeds
-        from .generate import z_from_seed  # type: ignore[attr-defined]
-    except ImportError:
-        z_from_seed = None
-    if z_from_seed is not None:
-        return z_from_seed(int(seed), int(z_dim)).reshape(1, int(z_dim)).float()
-    if not 0 <= int(seed) < 2**32:
-        raise UsageError(f"seed {seed} out of range (0 ... 2**32-1)")
-    return torch.from_numpy(np.random.RandomState(int(seed)).randn(1, z_dim).astype(np.float32))
+    ``generate.py`` convention): :func:`imgforge.models.protocols.z_from_seed` as one row."""
+    from ..models.protocols import z_from_seed
+
+    return z_from_seed(int(seed), int(z_dim)).reshape(1, int(z_dim)).float()
 
 
 def parse_seeds(spec: str) -> List[int]:

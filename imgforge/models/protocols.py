@@ -24,13 +24,17 @@ an image -- a DCGAN, a VAE decoder -- works through :func:`as_generator`, which 
 
 from __future__ import annotations
 
-from typing import List, Optional, Protocol, Sequence, Tuple, runtime_checkable
+from typing import Iterable, List, Optional, Protocol, Sequence, Tuple, runtime_checkable
 
+import numpy as np
 import torch
 import torch.nn as nn
 from torch import Tensor
 
 from ..errors import UsageError, WeightsError
+
+#: Largest seed (numpy's RandomState range).
+MAX_SEED = 2**32 - 1
 
 #: Members every generator of the protocol has (checked by :func:`is_generator`).
 PROTOCOL_MEMBERS = ("z_dim", "w_dim", "num_ws", "img_resolution", "w_avg", "mapping", "get_latent", "synthesis",
@@ -168,3 +172,19 @@ def as_generator(model: nn.Module, what: str = "model") -> LatentGenerator:
         return G.train(model.training)  # type: ignore[return-value]
     raise WeightsError(f"{what}: a {type(model).__name__} is not a generator (it needs z_dim and img_resolution, "
                        "or StyleGAN2's mapping/synthesis)")
+
+
+# ---- seeds -> z (NVIDIA's convention, so a seed means the same image as with stylegan2-ada-pytorch) ----
+
+
+def z_from_seed(seed: int, z_dim: int) -> torch.Tensor:
+    """``(z_dim,)`` float32: ``np.random.RandomState(seed).randn(1, z_dim)[0]`` (NVIDIA's seed -> z mapping)."""
+    if not 0 <= int(seed) <= MAX_SEED:
+        raise UsageError(f"seed {seed}: must be between 0 and {MAX_SEED}")
+    return torch.from_numpy(np.random.RandomState(int(seed)).randn(1, int(z_dim))[0]).float()
+
+
+def z_from_seeds(seeds: Iterable[int], z_dim: int) -> torch.Tensor:
+    """``(N, z_dim)`` float32, row ``i`` = :func:`z_from_seed` of the ``i``-th seed."""
+    rows = [z_from_seed(s, z_dim) for s in seeds]
+    return torch.stack(rows) if rows else torch.zeros(0, int(z_dim))

@@ -360,7 +360,7 @@ class StyleGAN2Method:
     def sample_grid(self, step: int, run_dir: Path) -> Path:
         """Write ``run_dir/samples/step_XXXXXX.png``: the EMA generator on seeds 0 ... sample_grid-1
         (z as in ``imgforge generate``), constant noise, no truncation."""
-        from ..methods.generate import z_from_seeds
+        from ..models.protocols import z_from_seeds
         from ..reports import make_grid
         from ..io import save_image
 

@@ -45,7 +45,7 @@ register(ARCH)(TinyDCGAN)
 
 
 def _expected(net: TinyDCGAN, seeds: list[int]) -> torch.Tensor:
-    from imgforge.methods.generate import z_from_seeds
+    from imgforge.jobs.generate import z_from_seeds
 
     with torch.no_grad():
         return net(z_from_seeds(seeds, net.z_dim))
@@ -136,7 +136,7 @@ def test_morph_and_edit_with_a_plain_generator(gen: dict, tmp_path: Path) -> Non
           "-o", "strip.png"], tmp_path)
     strip = _read(tmp_path / "strip.png")  # 2 cells of 8 px with 2 px separators: (3, 12, 22)
     assert strip.shape == (3, 12, 22)
-    from imgforge.methods.generate import z_from_seeds
+    from imgforge.jobs.generate import z_from_seeds
 
     z = z_from_seeds([3, 4, 5], 6)
     with torch.no_grad():

@@ -12,7 +12,7 @@ from safetensors.torch import load_file, safe_open, save_file
 
 from imgforge.errors import InputError, UsageError
 from imgforge.hub.modelfile import save_model_file
-from imgforge.methods.generate import (
+from imgforge.jobs.generate import (
     GenerateJob, parse_seeds, read_latents, run_generate, z_from_seed, z_from_seeds,
 )
 from imgforge.models.stylegan2 import Generator
@@ -157,7 +157,7 @@ def test_job_validation_and_shape_errors(tmp_path: Path, tiny_gen: Generator) ->
 
 def test_safetensors_whose_header_starts_with_0x80_is_not_taken_for_a_pickle(tmp_path: Path,
                                                                              tiny_gen: Generator) -> None:
-    from imgforge.methods.generate import load_generator_for
+    from imgforge.jobs.generate import load_generator_for
 
     path = tmp_path / "g.safetensors"
     for pad in range(300):  # pad the metadata until the header length's first byte is 0x80

@@ -20,7 +20,7 @@ from PIL import Image
 
 from imgforge.data.stylegan_images import ImageFolderDataset
 from imgforge.errors import TrainingError
-from imgforge.methods.generate import load_generator_for
+from imgforge.jobs.generate import load_generator_for
 from imgforge.training.augment import AUG_OPS, AdaptiveAugment, augment
 from imgforge.training.loop import LoopConfig, load_checkpoint
 from imgforge.training.stylegan2 import StyleGAN2Method, StyleGAN2TrainConfig, channel_table, step_seed, train_stylegan2
