@@ -40,7 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from imgforge.io import save_image  # noqa: E402
 from imgforge.methods.edits import inpaint, seed_to_z, superres  # noqa: E402
 from imgforge.reports import make_grid, upscale_nearest  # noqa: E402
-from imgforge.methods.invert import InvertConfig, Inverter, build_perceptual  # noqa: E402
+from imgforge.jobs.edit import build_perceptual  # noqa: E402
+from imgforge.methods.invert import InvertConfig, Inverter  # noqa: E402
 from imgforge.metrics import psnr, ssim  # noqa: E402
 from imgforge.ops.resize import downscale, resize  # noqa: E402
 

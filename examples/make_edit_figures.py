@@ -33,7 +33,8 @@ from imgforge.methods.edits import (  # noqa: E402
     strengths_for, style_groups, style_mix, superres,
 )
 from imgforge.reports import make_grid, upscale_nearest  # noqa: E402
-from imgforge.methods.invert import InvertConfig, Inverter, build_perceptual  # noqa: E402
+from imgforge.jobs.edit import build_perceptual  # noqa: E402
+from imgforge.methods.invert import InvertConfig, Inverter  # noqa: E402
 from imgforge.ops.resize import downscale, resize  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "figures"

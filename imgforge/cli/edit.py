@@ -9,7 +9,8 @@ from typing import Annotated, Any, List, Optional
 import typer
 
 from ..errors import UsageError
-from ..methods.invert import DEFAULT_GENERATOR, FITS, LOSSES, SPACES, InvertConfig
+from ..generator_api import DEFAULT_GENERATOR
+from ..methods.invert import FITS, LOSSES, SPACES, InvertConfig
 from ..progress import ProgressEvent
 from .common import JsonOpt, MaxPixelsOpt, OverwriteOpt, RichProgress, get_globals, report_batch
 
@@ -38,23 +39,23 @@ def _config(ctx: typer.Context, space: str, steps: int, noise: bool, loss: str, 
     return cfg
 
 
-def _setup(ctx: typer.Context, weights: str, cfg: InvertConfig, encoder: Optional[str], progress: Any,
-           need_inverter: bool = True):  # type: ignore[no-untyped-def]
-    """Runtime, generator and (when needed) an inverter."""
-    from ..methods.invert import Inverter, build_perceptual, load_generator_for
-    from ..progress import note
+def _setup(ctx: typer.Context, weights: str, cfg: InvertConfig, encoder: Optional[str], fit: str = "crop",
+           align: Optional[str] = None, max_pixels: Optional[int] = None):  # type: ignore[no-untyped-def]
+    from ..jobs.edit import EditSetup
+
+    return EditSetup(weights=weights, config=cfg, encoder=encoder, fit=fit, align=align, max_pixels=max_pixels)
+
+
+def _run(ctx: typer.Context, fn: Any, job: Any) -> None:
+    """Seed, run one edit job with progress, and print its summary."""
     from ..runtime import seed_everything
 
     g = get_globals(ctx)
     seed_everything(g.seed)
-    rt = g.runtime()
-    G, _ = load_generator_for(weights, rt.device)
-    inv = None
-    if need_inverter:
-        perceptual, desc = build_perceptual(cfg, encoder, rt.device, progress)
-        note(progress, "invert", f"inversion: {cfg.space}, {cfg.steps} steps, loss {cfg.loss}; perceptual encoder: {desc}")
-        inv = Inverter(G, cfg, perceptual=perceptual, autocast=rt.dtype, channels_last=rt.channels_last)
-    return rt, G, inv
+    with RichProgress(quiet=g.quiet) as progress:
+        res = fn(job, g.runtime("optimisation"), progress)
+        if not g.quiet:
+            _done(progress, res.summary)
 
 
 def _done(progress: Any, text: str) -> None:
@@ -113,7 +114,8 @@ def invert(
 ) -> None:
     from ..batch import BatchResult, ItemResult
     from ..io import expand_inputs
-    from ..methods.invert import InvertJob, run_invert
+    from ..jobs.edit import InvertJob, run_invert
+    from ..runtime import seed_everything
 
     g = get_globals(ctx)
     cfg = _config(ctx, space, steps, noise, loss, lr, mse_weight, perceptual_weight)
@@ -124,18 +126,14 @@ def invert(
         raise typer.BadParameter("give at least one image", param_hint="INPUTS")
     job = InvertJob(weights=weights, encoder=encoder, config=cfg, batch_size=batch_size, fit=fit, align=align,
                     gif=gif, overwrite=overwrite)
-    from ..runtime import seed_everything
-
     seed_everything(g.seed)
     with RichProgress(quiet=g.quiet) as progress:
         bad = [ItemResult(it.path, None, "failed", it.error) for it in items if it.error]
-        res = run_invert(job, [it.path for it in items if not it.error], out_dir, runtime=g.runtime(),
+        res = run_invert(job, [it.path for it in items if not it.error], out_dir, runtime=g.runtime("optimisation"),
                          progress=progress, max_pixels=max_pixels)
-    result = BatchResult(items=bad + res.items)
-    code = report_batch(result, as_json=json_out, quiet=g.quiet)
+    code = report_batch(BatchResult(items=bad + res.items), as_json=json_out, quiet=g.quiet)
     if code:
         raise typer.Exit(code)
-
 
 # ------------------------------------------------------------------------------------------------ morph
 MORPH_HELP = """Morph between two images or latents through the generator.
@@ -173,11 +171,8 @@ def morph(
     out_dir: Annotated[Path, typer.Option("--out-dir", help="Output folder.")] = Path("morph"),
     overwrite: OverwriteOpt = False,
 ) -> None:
-    from ..io import save_image
-    from ..methods.edits import morph_latents, parse_sources, render, resolve_sources
-    from ..reports import make_grid, save_gif, upscale_nearest
+    from ..jobs.edit import MorphJob, run_morph
 
-    g = get_globals(ctx)
     space = space.lower()
     if space not in ("w+", "z"):
         raise UsageError(f"--space {space!r}: morph interpolates in w+ or z")
@@ -185,20 +180,8 @@ def morph(
     if sheet_path.exists() and not overwrite:
         raise UsageError(f"{sheet_path} exists; pass --overwrite to replace it")
     cfg = _config(ctx, "z" if space == "z" else "w+", steps, noise, loss, lr)
-    sources = parse_sources([a, b])
-    with RichProgress(quiet=g.quiet) as progress:
-        need = any(s.kind == "image" for s in sources)
-        rt, G, inv = _setup(ctx, weights, cfg, encoder, progress, need_inverter=need)
-        ra, rb = resolve_sources(sources, G, inv, fit=fit, align=align, progress=progress)
-        ws, nz = morph_latents(ra, rb, frames, G, space)
-        imgs = render(G, ws, nz)
-        for i, im in enumerate(imgs):
-            save_image(im, out_dir / f"frame_{i:03d}.png")
-        save_gif([upscale_nearest(im, upscale) for im in imgs], out_dir / "morph.gif", duration_ms=int(1000 / fps))
-        save_image(upscale_nearest(make_grid(imgs, min(frames, 10)), upscale), sheet_path)
-        if not g.quiet:
-            _done(progress, f"wrote {frames} frames, {out_dir / 'morph.gif'} and {sheet_path}")
-
+    _run(ctx, run_morph, MorphJob(a, b, frames, space, fps, upscale, str(out_dir),
+                                  _setup(ctx, weights, cfg, encoder, fit, align)))
 
 # ------------------------------------------------------------------------------------------------ style-mix
 STYLE_MIX_HELP = """Style-mixing grid: each cell takes the row source's latent with some layers copied from the column source.
@@ -236,27 +219,14 @@ def style_mix(
     output: Annotated[str, typer.Option("-o", "--output", help="Output image.")] = "style_mix.png",
     overwrite: OverwriteOpt = False,
 ) -> None:
-    from ..io import save_image
-    from ..methods.edits import describe_layers, parse_layers, parse_sources, resolve_sources
-    from ..reports import upscale_nearest
-    from ..methods.edits import style_mix as mix_fn
+    from ..jobs.edit import StyleMixJob, run_style_mix
 
-    g = get_globals(ctx)
     if not rows or not cols:
         raise typer.BadParameter("give --rows and --cols (seeds, images or latent files)")
     _check_out(output, overwrite)
     cfg = _config(ctx, space, steps, noise, loss, lr)
-    rsrc, csrc = parse_sources(rows), parse_sources(cols)
-    with RichProgress(quiet=g.quiet) as progress:
-        need = any(s.kind == "image" for s in rsrc + csrc)
-        rt, G, inv = _setup(ctx, weights, cfg, encoder, progress, need_inverter=need)
-        lay = parse_layers(layers if layers is not None else styles, G.num_ws, G.img_resolution)
-        recs = resolve_sources(rsrc + csrc, G, inv, fit=fit, truncation_psi=trunc, progress=progress)
-        grid = mix_fn(G, recs[:len(rsrc)], recs[len(rsrc):], lay)
-        save_image(upscale_nearest(grid, upscale), output)
-        if not g.quiet:
-            _done(progress, f"copied layers {lay} ({describe_layers(G.num_ws, G.img_resolution)}); wrote {output}")
-
+    _run(ctx, run_style_mix, StyleMixJob(tuple(rows), tuple(cols), styles, layers, trunc, upscale, output,
+                                         _setup(ctx, weights, cfg, encoder, fit)))
 
 # ------------------------------------------------------------------------------------------------ edit
 EDIT_HELP = """Latent edits written as a strip of images.
@@ -300,46 +270,13 @@ def edit(
     output: Annotated[str, typer.Option("-o", "--output", help="Output image (the strip).")] = "edit_strip.png",
     overwrite: OverwriteOpt = False,
 ) -> None:
-    from ..io import save_image
-    from ..methods.edits import (
-        edit_strip, latent_arithmetic, parse_layers, parse_sources, render, resolve_sources, sefa_directions,
-        strengths_for,
-    )
-    from ..reports import make_grid, upscale_nearest
+    from ..jobs.edit import EditJob, run_edit
 
-    g = get_globals(ctx)
-    arith = from_ is not None or to is not None
-    if arith and (from_ is None or to is None):
-        raise UsageError("latent arithmetic needs both --from and --to")
-    if arith == (direction is not None):
-        raise UsageError("give either --direction K (SeFa) or --from A --to B (latent arithmetic)")
+    job = EditJob(source, direction, from_, to, strength, frames, layers, trunc, upscale, output)
+    job.validate()
     _check_out(output, overwrite)
     cfg = _config(ctx, space, steps, noise, loss, lr)
-    srcs = parse_sources([source] + ([from_, to] if arith else []))  # type: ignore[list-item]
-    if len(srcs) != (3 if arith else 1):
-        raise UsageError("SOURCE, --from and --to must each name one image, latent file or seed")
-    with RichProgress(quiet=g.quiet) as progress:
-        need = any(s.kind == "image" for s in srcs)
-        rt, G, inv = _setup(ctx, weights, cfg, encoder, progress, need_inverter=need)
-        lay = parse_layers(layers, G.num_ws, G.img_resolution)
-        recs = resolve_sources(srcs, G, inv, fit=fit, truncation_psi=trunc, progress=progress)
-        if arith:
-            ss = strengths_for(strength, frames, symmetric=False)
-            ws = latent_arithmetic(recs[0].ws, recs[1].ws, recs[2].ws, ss, lay)
-            what = f"{srcs[0].label} + s ({srcs[2].label} - {srcs[1].label})"
-        else:
-            _, dirs = sefa_directions(G, lay)
-            if direction >= dirs.shape[0]:  # type: ignore[operator]
-                raise UsageError(f"--direction {direction}: the generator has {dirs.shape[0]} directions")
-            ss = strengths_for(strength, frames, symmetric=True)
-            ws = edit_strip(recs[0].ws, dirs[direction], ss, lay)  # type: ignore[index]
-            what = f"SeFa direction {direction} on layers {lay}"
-        nz = recs[0].noise
-        imgs = render(G, ws, None if nz is None else [n.expand(len(ss), -1, -1, -1) for n in nz])
-        save_image(upscale_nearest(make_grid(imgs, len(ss)), upscale), output)
-        if not g.quiet:
-            _done(progress, f"{what}, strengths {', '.join(f'{v:g}' for v in ss)}; wrote {output}")
-
+    _run(ctx, run_edit, dataclasses.replace(job, setup=_setup(ctx, weights, cfg, encoder, fit)))
 
 # ------------------------------------------------------------------------------------------------ inpaint
 INPAINT_HELP = """Fill the holes of an image with the generator (masked inversion).
@@ -381,36 +318,14 @@ def inpaint(
     overwrite: OverwriteOpt = False,
     max_pixels: MaxPixelsOpt = None,
 ) -> None:
-    from ..io import load_image, save_image
-    from ..methods.edits import COMBINE
-    from ..methods.edits import inpaint as inpaint_fn
-    from ..methods.edits import prepare_mask
-    from ..methods.invert import prepare_target
-    from ..methods.invert import save_latent as save_latent_fn
+    from ..jobs.edit import InpaintJob, run_inpaint
 
-    g = get_globals(ctx)
-    if combine not in COMBINE:
-        raise UsageError(f"--combine {combine!r}: expected one of {', '.join(COMBINE)}")
-    if samples > candidates:
-        raise UsageError(f"--samples {samples} exceeds --candidates {candidates}")
+    job = InpaintJob(image, mask, samples, combine, candidates, save_latent, output)
+    job.validate()
     _check_out(output, overwrite)
     cfg = _config(ctx, space, steps, noise, loss, lr)
-    img = load_image(image, max_pixels=max_pixels).rgb
-    m = load_image(mask, max_pixels=max_pixels).rgb
-    with RichProgress(quiet=g.quiet) as progress:
-        rt, G, inv = _setup(ctx, weights, cfg, encoder, progress)
-        R = G.img_resolution
-        target = prepare_target(img, R, fit)
-        hole = prepare_mask(m, R, fit)
-        comp, res = inpaint_fn(inv, target, hole, samples=samples, combine=combine, candidates=candidates,
-                               progress=progress)
-        save_image(comp[0], output)
-        if save_latent:
-            save_latent_fn(save_latent, res.item(0), {"weights": weights, "source": Path(image).name})
-        if not g.quiet:
-            how = f" with the {combine} of {samples} samples" if samples > 1 else ""
-            _done(progress, f"filled {float(hole.mean()) * 100:.0f}% of the pixels{how}; wrote {output}")
-
+    _run(ctx, run_inpaint, dataclasses.replace(job, setup=_setup(ctx, weights, cfg, encoder, fit,
+                                                                 max_pixels=max_pixels)))
 
 # ------------------------------------------------------------------------------------------------ superres
 SUPERRES_HELP = """Super-resolve a small image with the generator prior.
@@ -445,29 +360,12 @@ def superres(
     overwrite: OverwriteOpt = False,
     max_pixels: MaxPixelsOpt = None,
 ) -> None:
-    from ..io import load_image, save_image
-    from ..methods.edits import superres as superres_fn
-    from ..methods.invert import prepare_target
-    from ..methods.invert import save_latent as save_latent_fn
+    from ..jobs.edit import SuperresJob, run_superres
 
-    g = get_globals(ctx)
     _check_out(output, overwrite)
     cfg = _config(ctx, space, steps, noise, loss, lr)
-    img = load_image(lowres, max_pixels=max_pixels).rgb
-    with RichProgress(quiet=g.quiet) as progress:
-        rt, G, inv = _setup(ctx, weights, cfg, encoder, progress)
-        R = G.img_resolution
-        k = scale if scale is not None else max(1, R // int(img.shape[-1]))
-        if R % k:
-            raise UsageError(f"--scale {k} does not divide the generator resolution {R}")
-        small = prepare_target(img, R // k, fit)
-        res = superres_fn(inv, small, k, kernel=kernel, progress=progress)
-        save_image(res.images[0], output)
-        if save_latent:
-            save_latent_fn(save_latent, res.item(0), {"weights": weights, "source": Path(lowres).name})
-        if not g.quiet:
-            _done(progress, f"x{k}: {R // k}px -> {R}px; wrote {output}")
-
+    _run(ctx, run_superres, SuperresJob(lowres, scale, kernel, save_latent, output,
+                                        _setup(ctx, weights, cfg, encoder, fit, max_pixels=max_pixels)))
 
 def _reflow(text: str) -> str:
     """Join the lines of prose paragraphs (rich then wraps them to the terminal); example lines stay as they are."""

@@ -33,8 +33,6 @@ the aspect ratio. Alpha is dropped.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -47,8 +45,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..errors import InputError, UsageError
-from ..fsutil import atomic_path, atomic_write_text
-from ..generator_api import DEFAULT_GENERATOR, load_generator_for
+from ..fsutil import atomic_path
 from ..losses.perceptual import IMAGE2STYLEGAN_LAYERS, PerceptualDistance
 from ..models.protocols import LatentGenerator
 from ..ops.resize import resize
@@ -564,120 +561,3 @@ def synthesize(G: LatentGenerator, rec: LatentRecord, device: Optional[torch.dev
     with torch.no_grad():
         img = G.synthesis(rec.ws.to(dev, torch.float32), noise=noise, noise_mode="const")
     return ((img.float() + 1) * 0.5).clamp(0, 1).cpu()
-
-
-# ------------------------------------------------------------------------------------------------ the batch job
-@dataclass(frozen=True)
-class InvertJob:
-    """Everything ``imgforge invert`` needs besides the inputs: weights, encoder, settings and output options.
-
-    Attributes:
-        weights: generator name or file (default :data:`DEFAULT_GENERATOR`).
-        encoder: perceptual encoder name or file (None: VGG-16 if present locally, else the embedded encoder).
-        config: the optimisation settings.
-        batch_size: images optimised together.
-        fit, align: input preparation (:func:`prepare_target`).
-        gif: also write ``<stem>.gif`` of the optimisation (about ``gif_frames`` snapshots).
-        overwrite: redo images whose outputs exist.
-    """
-
-    weights: str = DEFAULT_GENERATOR
-    encoder: Optional[str] = None
-    config: InvertConfig = field(default_factory=InvertConfig)
-    batch_size: int = 8
-    fit: str = "crop"
-    align: Optional[str] = None
-    gif: bool = False
-    gif_frames: int = 50
-    overwrite: bool = False
-
-
-def build_perceptual(cfg: InvertConfig, encoder: Optional[str], device: torch.device,
-                     progress: Optional[ProgressFn] = None) -> Tuple[Optional[PerceptualDistance], str]:
-    """The perceptual distance of ``cfg`` (None when the loss does not use it) and a description of the encoder."""
-    if not cfg.uses_perceptual:
-        return None, "none (pixel MSE only)"
-    from .encoders import resolve_perceptual_encoder
-
-    enc, desc = resolve_perceptual_encoder(encoder, device=device, progress=progress)
-    return PerceptualDistance(enc, cfg.perceptual_layers, min_size=cfg.perceptual_min_size), desc
-
-
-def output_paths(out_dir: Union[str, Path], stem: str) -> Dict[str, Path]:
-    """The files ``imgforge invert`` writes for input ``<stem>.*`` into ``out_dir``."""
-    d = Path(out_dir)
-    return {"image": d / f"{stem}.png", "latent": d / f"{stem}.latent.safetensors",
-            "compare": d / f"{stem}.compare.png", "json": d / f"{stem}.json", "gif": d / f"{stem}.gif"}
-
-
-def run_invert(job: InvertJob, inputs: Sequence[str], out_dir: Union[str, Path], *, runtime: Any,
-               progress: Optional[ProgressFn] = None, max_pixels: Optional[int] = None) -> Any:
-    """Invert image files in batches and write, per input ``<stem>``: ``<stem>.png`` (reconstruction),
-    ``<stem>.latent.safetensors``, ``<stem>.compare.png`` (target | reconstruction), ``<stem>.json`` (MSE, PSNR,
-    SSIM, steps, seconds, settings) and with ``job.gif`` ``<stem>.gif``.
-
-    Returns a :class:`~imgforge.batch.BatchResult` (failed inputs are reported, the others still written).
-    """
-    from ..batch import BatchResult, ItemResult
-    from ..errors import ImgforgeError
-    from ..io import InputItem, load_image, save_image
-    from ..metrics import mse as mse_fn, psnr as psnr_fn, ssim as ssim_fn
-    from ..progress import note
-    from ..reports import save_gif, side_by_side
-
-    if job.batch_size < 1:
-        raise UsageError(f"--batch-size must be >= 1, got {job.batch_size}")
-    cfg = job.config
-    if job.gif and not cfg.snapshot_every:
-        cfg = dataclasses.replace(cfg, snapshot_every=max(1, cfg.steps // max(1, job.gif_frames)))
-    cfg.validate()
-    result = BatchResult()
-    todo: List[Tuple[int, str, Tensor]] = []
-    for idx, src in enumerate(inputs):
-        item = InputItem(src)
-        paths = output_paths(out_dir, item.stem)
-        if paths["image"].exists() and not job.overwrite:
-            result.items.append(ItemResult(src, str(paths["image"]), "skipped"))
-            continue
-        try:
-            img = load_image(src, max_pixels=max_pixels)
-        except ImgforgeError as exc:
-            result.items.append(ItemResult(src, None, "failed", str(exc)))
-            continue
-        todo.append((idx, src, img.rgb))
-    if not todo:
-        return result
-    G, _ = load_generator_for(job.weights, runtime.device)
-    perceptual, desc = build_perceptual(cfg, job.encoder, runtime.device, progress)
-    note(progress, "invert", f"loss: {cfg.loss}; perceptual encoder: {desc}")
-    inv = Inverter(G, cfg, perceptual=perceptual, autocast=runtime.dtype, channels_last=runtime.channels_last)
-    R = G.img_resolution
-    for start in range(0, len(todo), job.batch_size):
-        chunk = todo[start:start + job.batch_size]
-        targets = torch.cat([prepare_target(rgb, R, job.fit, job.align) for _, _, rgb in chunk])
-        names = ", ".join(Path(src).name for _, src, _ in chunk)
-        res = inv.run(targets, seeds=[cfg.seed + idx for idx, _, _ in chunk], progress=progress,
-                      task=f"invert {names}"[:60])
-        m, p, s = mse_fn(res.images, targets), psnr_fn(res.images, targets), ssim_fn(res.images, targets)
-        for j, (idx, src, _) in enumerate(chunk):
-            paths = output_paths(out_dir, InputItem(src).stem)
-            save_image(res.images[j], paths["image"])
-            save_latent(paths["latent"], res.item(j), {"weights": job.weights, "source": Path(src).name})
-            save_image(side_by_side(targets[j], res.images[j]), paths["compare"])
-            if job.gif and res.snapshots:
-                save_gif([side_by_side(targets[j], snap[j]) for snap in res.snapshots], paths["gif"], upscale=4
-                         if R <= 64 else 1)
-            info = {"input": src, "weights": job.weights, "space": cfg.space, "noise_optimised": cfg.optimize_noise,
-                    "loss": cfg.loss, "encoder": desc, "steps": res.steps, "seconds": round(res.seconds, 3),
-                    "batch_size": len(chunk), "steps_per_s": round(res.steps / max(res.seconds, 1e-9), 3),
-                    "mse": float(m[j]), "psnr": float(p[j]), "ssim": float(s[j]),
-                    "resolution": R, "config": _config_json(cfg)}
-            atomic_write_text(paths["json"], json.dumps(info, indent=2) + "\n")
-            result.items.append(ItemResult(src, str(paths["image"]), "ok", None, res.seconds / len(chunk),
-                                           {"psnr": float(p[j]), "ssim": float(s[j])}))
-    return result
-
-
-def _config_json(cfg: InvertConfig) -> Dict[str, Any]:
-    d = dataclasses.asdict(cfg)
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
