@@ -8,8 +8,7 @@
   GFLOPS). On an AMD EPYC with AVX512-BF16 (2026-12, one thread) it made them faster: fast style 1.5-1.7x the fused
   fp32 path, translation apply 1.9-2.2x and StyleGAN2 1.5-1.7x the fp32 baseline, at 45-65 dB PSNR.
   ``IMGFORGE_CPU_BF16=1|0`` overrides the CPU rule.
-- :func:`tiled_apply` runs an image function over overlapping tiles blended with linear ramps, so that memory is
-  bounded by the tile size.
+- Tiling lives in :mod:`imgforge.ops.tiling` (the one tiler).
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ import functools
 import os
 import random
 from dataclasses import dataclass
-from typing import Callable, Iterator, Optional
+from typing import Iterator, Optional
 
 import numpy as np
 import torch
@@ -272,88 +271,6 @@ def set_threads_from_env() -> None:
     n = os.environ.get("IMGFORGE_THREADS")
     if n:
         torch.set_num_threads(max(1, int(n)))
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# Tiling
-
-
-def _ramp(n: int, overlap: int, at_start: bool, at_end: bool) -> torch.Tensor:
-    """1-D blending weights of length n: linear ramps of ``overlap`` pixels on inner edges, 1 elsewhere."""
-    w = torch.ones(n)
-    if overlap > 0:
-        r = (torch.arange(overlap, dtype=torch.float32) + 0.5) / overlap
-        if not at_start:
-            w[:overlap] = r
-        if not at_end:
-            w[-overlap:] = torch.minimum(w[-overlap:], r.flip(0))
-    return w
-
-
-def tile_starts(size: int, tile: int, overlap: int) -> list[int]:
-    """Start offsets of tiles of length ``tile`` covering ``size`` with at least ``overlap`` shared pixels."""
-    if size <= tile:
-        return [0]
-    step = max(1, tile - overlap)
-    starts = list(range(0, size - tile, step))
-    starts.append(size - tile)
-    return starts
-
-
-def tiled_apply(
-    fn: Callable[[torch.Tensor], torch.Tensor],
-    image: torch.Tensor,
-    *,
-    tile: int = 512,
-    overlap: int = 64,
-    scale: int = 1,
-    out_channels: Optional[int] = None,
-    progress: Optional[Callable[[int, int], None]] = None,
-) -> torch.Tensor:
-    """Apply ``fn`` to overlapping tiles of ``image`` and blend the results with linear ramps.
-
-    Args:
-        fn: maps a tile (1, C, h, w) to (1, C', h*scale, w*scale); it is called under the caller's context
-            (inference mode, autocast). Tiles are at most ``tile`` pixels on each side.
-        image: (1, C, H, W), on any device; the output is assembled on the CPU in float32 unless the image is on
-            a GPU, so memory stays bounded by the tile size plus the output.
-        tile, overlap: tile side and overlap in input pixels (overlap < tile).
-        scale: output/input size ratio of ``fn``.
-        progress: called as ``progress(done, total)`` after each tile.
-    Returns:
-        (1, C', H*scale, W*scale) float32.
-    """
-    if overlap >= tile:
-        raise UsageError(f"tile overlap {overlap} must be smaller than the tile size {tile}")
-    _, c, h, w = image.shape
-    if h <= tile and w <= tile:
-        out = fn(image).float()
-        if progress:
-            progress(1, 1)
-        return out
-    ys, xs = tile_starts(h, tile, overlap), tile_starts(w, tile, overlap)
-    out: Optional[torch.Tensor] = None
-    weight: Optional[torch.Tensor] = None
-    total, done = len(ys) * len(xs), 0
-    for yi, y in enumerate(ys):
-        for xi, x in enumerate(xs):
-            th, tw = min(tile, h - y), min(tile, w - x)
-            res = fn(image[:, :, y:y + th, x:x + tw]).float()
-            if out is None:
-                co = out_channels or res.shape[1]
-                out = torch.zeros(1, co, h * scale, w * scale, device=res.device)
-                weight = torch.zeros(1, 1, h * scale, w * scale, device=res.device)
-            wy = _ramp(th * scale, overlap * scale, yi == 0, yi == len(ys) - 1).to(res.device)
-            wx = _ramp(tw * scale, overlap * scale, xi == 0, xi == len(xs) - 1).to(res.device)
-            wgt = (wy[:, None] * wx[None, :])[None, None]
-            ys_, xs_ = y * scale, x * scale
-            out[:, :, ys_:ys_ + th * scale, xs_:xs_ + tw * scale] += res * wgt
-            weight[:, :, ys_:ys_ + th * scale, xs_:xs_ + tw * scale] += wgt  # type: ignore[index]
-            done += 1
-            if progress:
-                progress(done, total)
-    assert out is not None and weight is not None
-    return out / weight.clamp_min(1e-8)
 
 
 @contextlib.contextmanager

@@ -44,6 +44,7 @@ import torch.nn.functional as F
 
 from ..errors import InputError, UsageError
 from ..ops.inference_layers import rewrite_for_cpu_inference
+from ..ops.tiling import tiled_apply
 from ..progress import ProgressEvent, ProgressFn, emit
 
 DEFAULT_TILE = 512
@@ -144,59 +145,6 @@ def _forward(G: nn.Module, x: torch.Tensor, seed: Optional[int]) -> torch.Tensor
         return G(x)
 
 
-def _ramp_weights(starts: List[int], length: int, device: torch.device) -> List[torch.Tensor]:
-    """Per-tile 1-D blending weights: linear ramps over the overlap with each neighbour (complementary, so two
-    overlapping tiles' weights sum to 1), 1 elsewhere."""
-    out = []
-    for i, s in enumerate(starts):
-        w = torch.ones(length, device=device)
-        if i > 0:
-            ov = starts[i - 1] + length - s
-            if ov > 0:
-                w[:ov] = (torch.arange(ov, device=device, dtype=torch.float32) + 0.5) / ov
-        if i + 1 < len(starts):
-            ov = s + length - starts[i + 1]
-            if ov > 0:
-                w[length - ov :] = torch.minimum(
-                    w[length - ov :], 1.0 - (torch.arange(ov, device=device, dtype=torch.float32) + 0.5) / ov
-                )
-        out.append(w)
-    return out
-
-
-def _tile_starts(total: int, tile: int, overlap: int) -> List[int]:
-    if total <= tile:
-        return [0]
-    step = max(tile - overlap, 1)
-    starts = list(range(0, total - tile, step))
-    starts.append(total - tile)
-    return starts
-
-
-def _run_tiled(
-    G: nn.Module, x: torch.Tensor, tile: int, overlap: int, progress: Optional[ProgressFn]
-) -> torch.Tensor:
-    _, _, h, w = x.shape
-    th, tw = min(tile, h), min(tile, w)
-    ys, xs = _tile_starts(h, th, overlap), _tile_starts(w, tw, overlap)
-    wy, wx = _ramp_weights(ys, th, x.device), _ramp_weights(xs, tw, x.device)
-    acc: Optional[torch.Tensor] = None
-    norm = torch.zeros(1, 1, h, w, device=x.device, dtype=torch.float32)
-    total, done = len(ys) * len(xs), 0
-    for iy, y0 in enumerate(ys):
-        for ix, x0 in enumerate(xs):
-            out = G(x[:, :, y0 : y0 + th, x0 : x0 + tw]).float()
-            if acc is None:
-                acc = torch.zeros(x.shape[0], out.shape[1], h, w, device=x.device, dtype=torch.float32)
-            wt = (wy[iy][:, None] * wx[ix][None, :])[None, None]
-            acc[:, :, y0 : y0 + th, x0 : x0 + tw] += out * wt
-            norm[:, :, y0 : y0 + th, x0 : x0 + tw] += wt
-            done += 1
-            emit(progress, ProgressEvent(task="translate", step=done, total=total, unit="tile"))
-    assert acc is not None
-    return acc / norm
-
-
 def inference_copy(G: nn.Module, dtype: Optional[torch.dtype] = None, *, rewrite: bool = True) -> nn.Module:
     """A copy of generator ``G`` prepared for CPU inference; ``G`` itself is left untouched.
 
@@ -291,7 +239,9 @@ def run_generator(
     xin, pads = pad_to_multiple(x.to(device=device, dtype=dtype), multiple, min_size)
     with torch.no_grad(), inference_state(G, eval_mode=eval_mode, dropout=dropout) as stochastic:
         if tile is not None and (xin.shape[-2] > tile or xin.shape[-1] > tile):
-            y = _run_tiled(G, xin, tile, tile_overlap, progress)
+            y = tiled_apply(G, xin, tile=tile, overlap=tile_overlap,
+                            progress=lambda d, n: emit(progress, ProgressEvent(task="translate", step=d, total=n,
+                                                                               unit="tile")))
         elif eval_mode and not stochastic:
             y = G(xin).float()
         else:

@@ -10,8 +10,6 @@ import torch.nn as nn
 
 from imgforge.errors import InputError, UsageError
 from imgforge.methods.translate import (
-    _ramp_weights,
-    _tile_starts,
     from_model_range,
     inference_copy,
     pad_to_multiple,
@@ -20,6 +18,7 @@ from imgforge.methods.translate import (
     translate,
 )
 from imgforge.models.translation import ResnetGenerator, UnetGenerator, init_weights
+from imgforge.ops.tiling import ramp_weights as _ramp_weights, tile_starts as _tile_starts
 from imgforge.progress import ProgressEvent
 
 
