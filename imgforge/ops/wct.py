@@ -2,25 +2,29 @@
 
 The content features are whitened (their channel covariance becomes the identity) and then coloured with the style
 features' covariance and mean, so that the result has the style's second-order statistics exactly. Everything is
-done in float64 with an eigendecomposition of the symmetric covariance matrices; eigenvalues below a floor are
-dropped (as the reference drops the singular values under 1e-5), so rank-deficient covariances stay finite.
+done in float64 with an eigendecomposition of the symmetric covariance matrices; eigenvalues below a floor (relative
+to the largest, so that it does not depend on the encoder's feature scale; the reference drops singular values under
+an absolute 1e-5) are dropped, so rank-deficient covariances stay finite. A covariance with no eigenvalue above
+``ABS_FLOOR`` (flat features: a flat-colour image) is an input error.
 
 Shapes: feature maps ``(1, C, H, W)`` or ``(C, H, W)``; flattened features ``(C, N)``.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import torch
 from torch import Tensor
 
 from ..errors import InputError
 
-__all__ = ["EIG_FLOOR", "FeatureStats", "feature_stats", "covariance", "whiten", "colour", "wct"]
+__all__ = ["EIG_FLOOR", "ABS_FLOOR", "FeatureStats", "feature_stats", "covariance", "whiten", "colour", "wct"]
 
-#: eigenvalues of a feature covariance below this are treated as zero (the reference's 0.00001 cut-off)
+#: eigenvalues of a feature covariance below this fraction of the largest are treated as zero
 EIG_FLOOR = 1e-5
+#: a covariance whose largest eigenvalue is below this is flat (no variation at all)
+ABS_FLOOR = 1e-12
 
 
 class FeatureStats(NamedTuple):
@@ -49,17 +53,18 @@ def covariance(flat: Tensor) -> Tensor:
     return f @ f.T / n
 
 
-def feature_stats(feat: Tensor, floor: float = EIG_FLOOR, what: str = "features") -> FeatureStats:
+def feature_stats(feat: Tensor, floor: float = EIG_FLOOR, what: Optional[str] = "features") -> FeatureStats:
     """Mean and floored eigendecomposition of the channel covariance of ``feat``.
 
-    Raises :class:`InputError` when no eigenvalue is above ``floor`` (flat features: a flat-colour image has no
-    texture to whiten or to colour with); ``what`` names the image in that message.
+    Flat features (a flat-colour image: no eigenvalue above ``ABS_FLOOR``) raise :class:`InputError` naming ``what``
+    (there is nothing to colour with), or, with ``what=None``, keep no eigenpair (whitening them gives zeros).
     """
     flat = _flat(feat)
     mean = flat.mean(dim=1, keepdim=True)
     vals, vecs = torch.linalg.eigh(covariance(flat))
-    keep = vals > floor
-    if not bool(keep.any()):
+    top = float(vals.max())
+    keep = vals > max(floor * top, ABS_FLOOR)
+    if top <= ABS_FLOOR and what is not None:
         raise InputError(f"{what} have no variation to match (a flat-colour image?): its feature covariance is "
                          f"singular; use an image with some texture")
     return FeatureStats(mean, vals[keep], vecs[:, keep])
@@ -90,7 +95,7 @@ def wct(content: Tensor, style: Tensor | FeatureStats, alpha: float = 1.0, floor
         Features of ``content``'s shape and dtype.
     """
     flat = _flat(content)
-    c_stats = feature_stats(content, floor, "the content image's features")
+    c_stats = feature_stats(content, floor, None)  # flat content: whitened to zeros, the output is the style mean
     s_stats = style if isinstance(style, FeatureStats) else feature_stats(style, floor, "the style image's features")
     out = colour(whiten(flat, c_stats), s_stats)
     if alpha != 1.0:

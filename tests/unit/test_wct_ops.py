@@ -48,3 +48,9 @@ def test_flat_style_is_an_input_error():
     flat = torch.ones(1, 8, 6, 6) * 0.3
     with pytest.raises(InputError, match="style image"):
         wct(_features(6), flat)
+
+
+def test_flat_content_gives_the_style_mean():
+    style = _features(7)
+    out = wct(torch.full((1, 8, 5, 5), 0.2), style)
+    assert torch.allclose(out[0].flatten(1), style[0].flatten(1).mean(1, keepdim=True).expand(8, 25), atol=1e-5)
