@@ -36,7 +36,6 @@ import argparse
 import io
 import shutil
 import sys
-import time
 import zipfile
 from pathlib import Path
 from typing import Dict, List
@@ -71,42 +70,11 @@ def collect_styles(data: Path, wheel: Path | None, dest: Path) -> Path:
 
 def lsq_decoder(encoder, images: List, per_image: int = 600, ridge: float = 1e-2, seed: int = 0, log=print):  # type: ignore[no-untyped-def]
     """Fit an AdaINDecoder layer by layer (see the module docstring). ``images``: (1, 3, H, W) in [0, 1]."""
-    import torch
-    import torch.nn.functional as F
-
     from imgforge.models.adain import AdaINDecoder
+    from imgforge.training.decoder_fit import fit_decoder_lsq
 
-    names = ["relu4_1"] + [t for _, t in PLAN if t != "image"]
-    with torch.no_grad():
-        feats = [encoder(x, names) for x in images]
-    dec = AdaINDecoder().eval()
-    mods = list(dec.children())
-    g = torch.Generator().manual_seed(seed)
-    t0 = time.time()
-    with torch.no_grad():
-        for idx, target in PLAN:
-            xs, ys = [], []
-            for x, f in zip(images, feats):
-                h = f["relu4_1"]
-                for m in mods[:idx - 1]:  # the decoder fitted so far, up to this conv's padding
-                    h = m(h)
-                cols = F.unfold(F.pad(h, (1, 1, 1, 1), mode="reflect"), 3)[0]  # (C_in * 9, H * W)
-                y = x if target == "image" else f[target]
-                y = y[0].reshape(y.shape[1], -1)
-                sel = torch.randperm(cols.shape[1], generator=g)[:per_image]
-                xs.append(cols[:, sel].T.double())
-                ys.append(y[:, sel].T.double())
-            X, Y = torch.cat(xs), torch.cat(ys)
-            X1 = torch.cat([X, torch.ones(X.shape[0], 1, dtype=X.dtype)], 1)
-            A = X1.T @ X1
-            A += ridge * A.diagonal().mean() * torch.eye(A.shape[0], dtype=A.dtype)
-            W = torch.linalg.solve(A, X1.T @ Y)
-            conv = mods[idx]
-            conv.weight.copy_(W[:-1].T.reshape(conv.weight.shape).float())
-            conv.bias.copy_(W[-1].float())
-            r2 = 1 - float(((X1 @ W - Y) ** 2).mean() / Y.var())
-            log(f"decoder conv {idx} -> {target}: {X.shape[0]} samples, r2 {r2:.3f} ({time.time() - t0:.0f} s)")
-    return dec
+    return fit_decoder_lsq(encoder, AdaINDecoder(), PLAN, "relu4_1", images, per_image=per_image, ridge=ridge,
+                           seed=seed, log=log)
 
 
 def main() -> None:

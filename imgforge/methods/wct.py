@@ -1,0 +1,95 @@
+"""Universal style transfer (Li et al. 2017): multi-level, coarse-to-fine whitening and colouring transforms.
+
+For each level from the deepest (relu5_1) to the shallowest (relu1_1): encode the current image, replace its
+features by the WCT of them towards the style's features at that level (:func:`imgforge.ops.wct.wct`), blend with the
+content features by ``alpha``, and decode with that level's decoder; the output image is the next level's input.
+Several styles: the transformed features of each style are combined with interpolation weights (like AdaIN's
+``--style-weights``) or with spatial masks (one per style; where the masks sum to less than 1 the rest goes to the
+content features). ``preserve_color``: each style image is first given the content's colour statistics
+(:func:`imgforge.ops.stats.coral`), as the AdaIN method does.
+
+Pure tensors: ``content (1, 3, H, W)`` and style images ``(1, 3, h, w)`` in [0, 1]; an encoder returning named
+activations (``encoder(x, layers) -> {name: (1, C, h, w)}``, as :mod:`imgforge.models.vgg`); decoders indexable by
+level (:class:`imgforge.models.wct.WCTDecoders`).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Dict, Mapping, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..errors import UsageError
+from ..ops.stats import coral
+from ..ops.wct import EIG_FLOOR, feature_stats, wct
+from ..progress import ProgressEvent, ProgressFn, emit
+from .adain import normalise_weights, resize_masks
+
+__all__ = ["wct_stylize", "DEFAULT_LEVELS"]
+
+DEFAULT_LEVELS = (5, 4, 3, 2, 1)
+
+Encoder = Callable[..., Dict[str, Tensor]]
+
+
+def _combine(content_feat: Tensor, per_style: Sequence[Tensor], weights: Sequence[float],
+             masks: Optional[Sequence[Tensor]], alpha: float) -> Tensor:
+    if masks is not None:
+        ms = resize_masks(masks, tuple(content_feat.shape[2:]))
+        rest = 1 - torch.stack(ms).sum(0)
+        mixed = sum(m * f for m, f in zip(ms, per_style)) + rest * content_feat
+    else:
+        mixed = sum(w * f for w, f in zip(weights, per_style))
+    return alpha * mixed + (1 - alpha) * content_feat
+
+
+@torch.no_grad()
+def wct_stylize(
+    content: Tensor,
+    styles: Sequence[Tensor],
+    encoder: Encoder,
+    decoders: Mapping[int, Callable[[Tensor], Tensor]] | object,
+    *,
+    alpha: float = 1.0,
+    style_weights: Optional[Sequence[float]] = None,
+    masks: Optional[Sequence[Tensor]] = None,
+    preserve_color: bool = False,
+    levels: Sequence[int] = DEFAULT_LEVELS,
+    floor: float = EIG_FLOOR,
+    progress: Optional[ProgressFn] = None,
+) -> Tensor:
+    """Stylize ``content`` with ``styles`` by multi-level WCT; returns ``(1, 3, H, W)`` (unclamped).
+
+    Args:
+        alpha: 0..1 at every level (1 = full transform); the method's definition
+            ``alpha * WCT(f_c, f_s) + (1 - alpha) * f_c``.
+        style_weights: one per style (normalised to sum 1); default equal.
+        masks: one ``(1, 1, H, W)`` mask in [0, 1] per style (instead of weights).
+        levels: the levels to run, in order (default 5, 4, 3, 2, 1: coarse to fine).
+    """
+    if not styles:
+        raise UsageError("give at least one --style image")
+    if not 0.0 <= alpha <= 1.0:
+        raise UsageError(f"--alpha must be between 0 and 1, got {alpha}")
+    if masks is not None and len(masks) != len(styles):
+        raise UsageError(f"{len(masks)} masks given for {len(styles)} styles; give one --mask per --style")
+    weights = normalise_weights(style_weights, len(styles))
+    if preserve_color:
+        styles = [coral(s, content) for s in styles]
+    x = content
+    for n, level in enumerate(levels, start=1):
+        name = f"relu{int(level)}_1"
+        fc = encoder(x, [name])[name].float()
+        per_style = []
+        for i, s in enumerate(styles):
+            fs = encoder(s, [name])[name].float()
+            what = f"style image {i + 1}'s features at {name}" if len(styles) > 1 else f"the style image's features at {name}"
+            per_style.append(wct(fc, feature_stats(fs, floor, what), 1.0, floor))
+        feat = _combine(fc, per_style, weights, masks, alpha)
+        x = decoders[int(level)](feat)  # type: ignore[index]
+        if x.shape[2:] != content.shape[2:]:  # odd sizes: pools with ceil_mode give a slightly larger image
+            x = F.interpolate(x, size=content.shape[2:], mode="bilinear", align_corners=False)
+        emit(progress, ProgressEvent(task="wct", step=n, total=len(levels), unit="level"))
+    return x
