@@ -8,7 +8,7 @@ measured variances. Fitted with a thin SVD of the centred data (exact, float64).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import torch
 from torch import Tensor
@@ -16,6 +16,9 @@ from torch import Tensor
 from ..errors import UsageError
 
 __all__ = ["PCAModel", "fit_pca"]
+
+if TYPE_CHECKING:
+    from ..models.pca import PCAGenerator
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,20 @@ class PCAModel:
     def reconstruct(self, images: Tensor, k: int) -> Tensor:
         """Projection of ``images`` onto the mean + first k components."""
         return self.decode(self.encode(images, k))
+
+    def as_generator(self, k: Optional[int] = None) -> "PCAGenerator":
+        """The first k components as a :class:`~imgforge.models.pca.PCAGenerator` (z ~ N(0, I) gives samples)."""
+        from ..models.pca import PCAGenerator
+
+        k = k or self.n_components
+        c, h, w = self.shape
+        if h != w:
+            raise UsageError(f"a PCA generator needs square images, got {w}x{h}")
+        g = PCAGenerator(components=k, channels=c, resolution=h)
+        g.mean.copy_(self.mean.float())
+        g.components.copy_(self.components[:k].float())
+        g.std.copy_(self.variances[:k].sqrt().float())
+        return g
 
     def sample(self, n: int, k: Optional[int] = None, generator: Optional[torch.Generator] = None) -> Tensor:
         """``n`` images with coefficients drawn from N(0, variance) on the first k components."""
