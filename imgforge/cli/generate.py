@@ -25,6 +25,8 @@ Examples:
   imgforge generate --weights stylegan2-ffhq-256 --seeds 1,5,9 --trunc 0.7 --out-dir faces/
 
   imgforge generate --w-file faces/seed0005.safetensors --noise-mode none --out-dir again/
+
+  imgforge generate --seeds 3 --noise-layers coarse --out-dir coarse_noise/   (noise only in the coarse layers)
 """
 
 
@@ -37,6 +39,7 @@ def generate(
     trunc: Annotated[float, typer.Option("--trunc", help="Truncation psi (1 = none; 0.7 trades variety for quality).")] = 1.0,
     trunc_cutoff: Annotated[Optional[int], typer.Option("--trunc-cutoff", min=0, help="Truncate only the first N layers' ws.")] = None,
     noise_mode: Annotated[str, typer.Option("--noise-mode", help=f"Per-pixel noise: {' | '.join(NOISE_MODES)} (random is seeded by the image's seed).")] = "const",
+    noise_layers: Annotated[Optional[str], typer.Option("--noise-layers", help="Which synthesis layers get random noise, the others zero: all | none | fine | coarse | A-B (noise-layer indices); overrides --noise-mode.")] = None,
     out_dir: Annotated[Optional[Path], typer.Option("--out-dir", help="Folder for the images and their latents (default ./generated unless only --grid is given).")] = None,
     grid: Annotated[Optional[Path], typer.Option("--grid", help="Also write all images as one grid picture (e.g. grid.png).")] = None,
     grid_cols: Annotated[Optional[int], typer.Option("--grid-cols", min=1, help="Columns of the grid (default: square).")] = None,
@@ -52,7 +55,7 @@ def generate(
         out_dir = Path("generated")
     job = GenerateJob(weights=weights, seeds=seed_list, z_file=str(z_file) if z_file else None,
                       w_file=str(w_file) if w_file else None, trunc=trunc, trunc_cutoff=trunc_cutoff,
-                      noise_mode=noise_mode, batch_size=batch_size, out_dir=str(out_dir) if out_dir else None,
+                      noise_mode=noise_mode, noise_layers=noise_layers, batch_size=batch_size, out_dir=str(out_dir) if out_dir else None,
                       grid=str(grid) if grid else None, grid_cols=grid_cols, seed=g.seed)
     rt = g.runtime("sampling")
     with RichProgress(quiet=g.quiet) as progress:

@@ -136,6 +136,8 @@ class GenerateJob:
         seeds: seeds (one image each) -- or ``z_file`` / ``w_file`` (exactly one of the three).
         trunc: truncation psi (1 = none). trunc_cutoff: truncate only the first ws (None: all).
         noise_mode: ``const`` | ``random`` | ``none``. batch_size: images per forward pass.
+        noise_layers: which synthesis layers get random noise, the others zero (``all``, ``none``, ``fine``,
+            ``coarse`` or ``A-B``, see :mod:`imgforge.methods.noise_control`); overrides ``noise_mode``.
         out_dir: folder for the images and latents (None: none written, e.g. grid only). grid: grid image path.
         grid_cols: grid columns (None: square-ish). seed: seed of the random noise for latent-file inputs.
     """
@@ -147,6 +149,7 @@ class GenerateJob:
     trunc: float = 1.0
     trunc_cutoff: Optional[int] = None
     noise_mode: str = "const"
+    noise_layers: Optional[str] = None
     batch_size: int = 16
     out_dir: Optional[str] = None
     grid: Optional[str] = None
@@ -200,15 +203,14 @@ def _latent_inputs(job: GenerateJob, G: LatentGenerator
     return [f"w{i:04d}" for i in range(len(ws))], None, ws, [None] * len(ws)
 
 
-def _noise_for(G: LatentGenerator, seeds: Sequence[Optional[int]], base: Optional[int], device: torch.device
-               ) -> List[torch.Tensor]:
-    """Per-image random noise maps (one generator per image, seeded by its seed, else ``base + index``)."""
-    shapes = [tuple(n.shape[1:]) for n in G.noise_buffers()]
-    per = []
-    for i, s in enumerate(seeds):
-        g = torch.Generator().manual_seed(int(s if s is not None else (base or 0) + i))
-        per.append([torch.randn(shp, generator=g) for shp in shapes])
-    return [torch.stack([p[k] for p in per]).to(device) for k in range(len(shapes))]
+def _noise_for(G: LatentGenerator, seeds: Sequence[Optional[int]], base: Optional[int], device: torch.device,
+               layers: str = "all") -> List[torch.Tensor]:
+    """Per-image random noise maps (one generator per image, seeded by its seed, else ``base + index``), zero on
+    the layers ``layers`` leaves out."""
+    from ..methods.noise_control import layered_noise
+
+    gens = [torch.Generator().manual_seed(int(s if s is not None else (base or 0) + i)) for i, s in enumerate(seeds)]
+    return layered_noise(G.noise_buffers(), layers, gens, device)
 
 
 def run_generate(job: GenerateJob, *, runtime: Optional[Runtime] = None, generator: Optional[LatentGenerator] = None,
@@ -235,6 +237,10 @@ def run_generate(job: GenerateJob, *, runtime: Optional[Runtime] = None, generat
 
         G, desc = as_generator(generator).to(rt.device), job.weights or "generator"  # type: ignore[attr-defined]
     G.eval()
+    if job.noise_layers is not None:
+        from ..methods.noise_control import noise_layer_mask
+
+        noise_layer_mask([int(b.shape[-1]) for b in G.noise_buffers()], job.noise_layers)  # a usage error early
     names, z_all, ws_in, seeds = _latent_inputs(job, G)
     result = GenerateResult(weights=desc)
     out_dir = Path(job.out_dir) if job.out_dir is not None else None
@@ -253,7 +259,9 @@ def run_generate(job: GenerateJob, *, runtime: Optional[Runtime] = None, generat
                     cut = G.num_ws if job.trunc_cutoff is None else int(job.trunc_cutoff)
                     avg = G.w_avg.to(ws.dtype)
                     ws = torch.cat([avg.lerp(ws[:, :cut], job.trunc), ws[:, cut:]], dim=1)
-            noise = _noise_for(G, seeds[sl], job.seed, rt.device) if job.noise_mode == "random" else None
+            noise = None
+            if job.noise_layers is not None or job.noise_mode == "random":
+                noise = _noise_for(G, seeds[sl], job.seed, rt.device, job.noise_layers or "all")
             img = G.synthesis(ws, noise_mode=job.noise_mode, noise=noise)
         img01 = ((img.float().clamp(-1, 1) + 1) / 2).cpu()
         ws_cpu = ws.float().cpu()
@@ -267,6 +275,8 @@ def run_generate(job: GenerateJob, *, runtime: Optional[Runtime] = None, generat
                     tensors["z"] = z[j:j + 1].float().cpu().contiguous()
                 meta = {"weights": desc, "trunc": repr(job.trunc), "noise_mode": job.noise_mode,
                         "image": path.name}
+                if job.noise_layers is not None:
+                    meta["noise_layers"] = job.noise_layers
                 seed = seeds[start + j]
                 if seed is not None:
                     meta["seed"] = str(seed)
