@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from imgforge.losses.perceptual import IMAGE2STYLEGAN_LAYERS, PerceptualDistance  # noqa: E402
 from imgforge.methods.invert import InvertConfig, Inverter, latent_stats, lr_schedule  # noqa: E402
+from imgforge.runtime import Runtime  # noqa: E402
 
 
 def plain_invert(G: Any, target: torch.Tensor, encoder: Any, cfg: InvertConfig, w_avg: torch.Tensor,
@@ -96,9 +97,9 @@ def main() -> None:
     with torch.no_grad():
         z = torch.randn(args.batch, G.z_dim, generator=torch.Generator().manual_seed(0))
         targets = ((G(z) + 1) / 2).clamp(0, 1)
-    inv = Inverter(G, cfg, perceptual=PerceptualDistance(enc, IMAGE2STYLEGAN_LAYERS), autocast=None)
+    inv = Inverter(G, cfg, perceptual=PerceptualDistance(enc, IMAGE2STYLEGAN_LAYERS))
     inv._stats = st
-    inv16 = Inverter(G, cfg, perceptual=inv.perceptual, autocast=torch.bfloat16)  # what --precision bf16/auto runs
+    inv16 = Inverter(G, cfg, perceptual=inv.perceptual, runtime=Runtime(torch.device("cpu"), torch.bfloat16))  # what --precision bf16/auto runs
     inv16._stats = st
     n_plain = min(args.batch, 4)  # the plain loop is slow: time it on a few images, report per image-step
     rates: Dict[str, List[float]] = {"plain_fp32": [], "imgforge_batched": [], "imgforge_batched_bf16": []}

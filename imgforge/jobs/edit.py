@@ -110,7 +110,7 @@ def run_invert(job: InvertJob, inputs: Sequence[str], out_dir: Union[str, Path],
     G, _ = load_generator_for(job.weights, runtime.device)
     perceptual, desc = build_perceptual(cfg, job.encoder, runtime.device, progress)
     note(progress, "invert", f"loss: {cfg.loss}; perceptual encoder: {desc}")
-    inv = Inverter(G, cfg, perceptual=perceptual, autocast=runtime.dtype, channels_last=runtime.channels_last)
+    inv = Inverter(G, cfg, perceptual=perceptual, runtime=runtime)
     R = G.img_resolution
     for start in range(0, len(todo), job.batch_size):
         chunk = todo[start:start + job.batch_size]
@@ -172,7 +172,7 @@ def prepare(setup: EditSetup, runtime: Runtime, progress: Optional[ProgressFn] =
     if need_inverter:
         perceptual, desc = build_perceptual(cfg, setup.encoder, runtime.device, progress)
         note(progress, "invert", f"inversion: {cfg.space}, {cfg.steps} steps, loss {cfg.loss}; perceptual encoder: {desc}")
-        inv = Inverter(G, cfg, perceptual=perceptual, autocast=runtime.dtype, channels_last=runtime.channels_last)
+        inv = Inverter(G, cfg, perceptual=perceptual, runtime=runtime)
     return G, inv
 
 

@@ -274,7 +274,7 @@ class _GatysRunner:
         if content is not None:
             content = content.to(self.rt.device)
         if content is not None and (job.scales > 1 or job.masks or job.preserve_color):
-            from .gatys_ext import stylize_gatys_ext
+            from ..methods.gatys_ext import stylize_gatys_ext
 
             masks = None
             if job.masks:
@@ -316,7 +316,7 @@ class _FastRunner:
             if job.alpha < 1.0:
                 out.mul_(job.alpha).add_(x.cpu(), alpha=1.0 - job.alpha)
             if job.preserve_color:
-                from .gatys_ext import luminance_transfer
+                from ..methods.gatys_ext import luminance_transfer
 
                 out = luminance_transfer(out, x.cpu())
         return out

@@ -103,16 +103,11 @@ class LoadedGenerator:
     meta: Dict[str, Any] = field(default_factory=dict)
 
 
-def _load_file(path_or_name: str, progress: Optional[ProgressFn]) -> Tuple[nn.Module, Dict[str, Any]]:
-    from ..hub.loader import Kind, load
-
-    model, info = load(path_or_name, Kind.TRANSLATION, progress=progress)
-    return model, info.meta
-
-
 def load_generator(weights: str, *, method: str, direction: Optional[str] = None,
                    progress: Optional[ProgressFn] = None) -> LoadedGenerator:
     """Resolve ``weights`` (see the module docstring) to the generator for ``direction``."""
+    from ..hub.loader import Kind, load
+
     p = Path(weights).expanduser()
     want_b = direction == "BtoA"
     if p.is_dir():
@@ -123,9 +118,9 @@ def load_generator(weights: str, *, method: str, direction: Optional[str] = None
             names = ["G.safetensors", "latest_net_G.pth"]
         for n in names:
             if (p / n).is_file():
-                model, meta = _load_file(str(p / n), progress)
-                d = meta.get("direction") or ("BtoA" if n.startswith(("G_B", "latest_net_G_B")) else None)
-                return LoadedGenerator(model, str(p / n), d, meta)
+                model, info = load(str(p / n), Kind.TRANSLATION, progress=progress)
+                d = info.meta.get("direction") or ("BtoA" if n.startswith(("G_B", "latest_net_G_B")) else None)
+                return LoadedGenerator(model, str(p / n), d, info.meta)
         raise WeightsError(f"{p}: no generator for {direction or 'AtoB'} here (looked for {', '.join(names)})")
     if want_b and method == "cyclegan":
         from ..hub.manifest import find_entry
@@ -141,8 +136,8 @@ def load_generator(weights: str, *, method: str, direction: Optional[str] = None
         if rev is None:
             raise UsageError(f"{entry.name} has no published reverse model; --direction BtoA is not available for it")
         weights = f"cyclegan-{rev}"
-    model, meta = _load_file(weights, progress)
-    return LoadedGenerator(model, str(meta.get("path", weights)), meta.get("direction"), meta)
+    model, info = load(weights, Kind.TRANSLATION, progress=progress)
+    return LoadedGenerator(model, str(info.path), info.meta.get("direction"), info.meta)
 
 
 # ---- batch translation --------------------------------------------------------------------------------------------

@@ -50,6 +50,7 @@ from ..losses.perceptual import IMAGE2STYLEGAN_LAYERS, PerceptualDistance
 from ..models.protocols import LatentGenerator
 from ..ops.resize import resize
 from ..progress import ProgressEvent, ProgressFn, emit
+from ..runtime import Runtime
 
 SPACES = ("z", "w", "w+")
 LOSSES = ("mse", "perceptual", "mse+perceptual")
@@ -368,16 +369,15 @@ class Inverter:
             generators (``num_ws == 1``, no noise maps) invert in every space; z and w coincide for them.
         cfg: the settings.
         perceptual: the perceptual distance (needed when ``cfg.loss`` includes it).
-        autocast: ``None`` (float32) or a dtype for ``torch.autocast`` around the synthesis and encoder passes
-            (losses, latents and Adam stay float32).
-        channels_last: run the synthesis and encoder convolutions in channels_last layout (CPU/CUDA).
+        runtime: precision and layout, decided by :class:`~imgforge.runtime.Runtime` (default: float32,
+            channels_last): its autocast wraps the synthesis and encoder passes (losses, latents and Adam stay
+            float32); with ``channels_last`` the synthesis and encoder convolutions run in that layout (CPU/CUDA).
         fused_modconv: modulated-conv path during optimisation (None: shared-weight convolution, usually faster
             for backward passes on batches).
     """
 
     def __init__(self, G: LatentGenerator, cfg: InvertConfig, *, perceptual: Optional[PerceptualDistance] = None,
-                 autocast: Optional[torch.dtype] = None, channels_last: bool = True,
-                 fused_modconv: Optional[bool] = None) -> None:
+                 runtime: Optional[Runtime] = None, fused_modconv: Optional[bool] = None) -> None:
         cfg.validate()
         if cfg.uses_perceptual and perceptual is None:
             raise UsageError(f"loss {cfg.loss!r} needs a perceptual encoder")
@@ -385,8 +385,8 @@ class Inverter:
         self.cfg = cfg
         self.perceptual = perceptual if cfg.uses_perceptual else None
         self.device = G.w_avg.device
-        self.autocast = autocast
-        self.channels_last = channels_last and self.device.type in ("cpu", "cuda")
+        self.runtime = runtime if runtime is not None else Runtime(self.device, None, True)
+        self.channels_last = self.runtime.channels_last and self.device.type in ("cpu", "cuda")
         self.fused_modconv = fused_modconv
         self._stats: Optional[LatentStats] = None
 
@@ -398,9 +398,7 @@ class Inverter:
 
     # ---- helpers
     def _amp(self) -> contextlib.AbstractContextManager:
-        if self.autocast is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=self.autocast)
+        return self.runtime.autocast()
 
     def _ws(self, lat: Tensor) -> Tensor:
         G = self.G
