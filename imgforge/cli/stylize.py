@@ -17,7 +17,7 @@ from .common import (
 )
 
 STYLIZE_HELP = """Stylize photos: gatys (optimisation, any style images), fast (a trained network, one style, instant),
-adain (any style images, one pass).
+adain (any style images, one pass), wct (whitening and colouring of encoder features, level by level, any styles).
 
 Examples:
 
@@ -29,6 +29,8 @@ Examples:
 
   imgforge stylize photo.jpg --method adain --style a.jpg --style b.jpg --mask left.png --mask right.png -o out.png
 
+  imgforge stylize photo.jpg --method wct --style starry.jpg --alpha 0.6 -o wct.png
+
   imgforge stylize frames/ --method fast --model mosaic --out-dir styled/ --name "{stem}.png"
 
   imgforge stylize photos/ --style starry.jpg --style scream.jpg --style-weights 0.7,0.3 --out-dir styled/
@@ -36,13 +38,21 @@ Examples:
   imgforge --seed 1 stylize photo.jpg --style starry.jpg --size 256 --iterations 200 --optimizer adam -o small.png
 """
 
-TEXTURE_HELP = """Synthesize a texture of any size from style images (Gatys et al., content-free).
+TEXTURE_HELP = """Synthesize a texture of any size: gatys (optimisation of Gram statistics, content-free; several style
+images blend), efros-leung (pixel by pixel from the sample's matching neighbourhoods), quilting (overlapping
+blocks of the sample joined along minimum-error cuts) or perlin (procedural gradient noise, no sample).
 
 Examples:
 
   imgforge texture --style starry.jpg --width 512 --height 256 -o texture.png
 
   imgforge --seed 3 texture --style bricks.jpg --style moss.jpg --style-weights 1,1 -o mix.png
+
+  imgforge --seed 1 texture --method efros-leung --style bricks.jpg --window 11 --width 128 --height 128 -o el.png
+
+  imgforge texture --method quilting --style bricks.jpg --block 32 --width 512 --height 512 -o quilt.png
+
+  imgforge --seed 2 texture --method perlin --scale 64 --octaves 5 --colour -o clouds.png
 """
 
 
@@ -61,16 +71,17 @@ def _layers(spec: Optional[str], default: Tuple[str, ...]) -> Tuple[str, ...]:
 
 StyleOpt = Annotated[List[str], typer.Option("--style", "-s", help="Style image (repeat for a blend of several).")]
 StyleWeightsOpt = Annotated[Optional[str], typer.Option("--style-weights", help="Blend weights of the styles, e.g. 0.7,0.3 (normalised).")]
-MethodOpt = Annotated[str, typer.Option("--method", "-m", help="gatys (optimisation), fast (trained network) or adain (arbitrary style, one pass).")]
+MethodOpt = Annotated[str, typer.Option("--method", "-m", help="gatys (optimisation), fast (trained network), adain (arbitrary style, one pass) or wct (whitening/colouring per encoder level).")]
 SizeOpt = Annotated[Optional[int], typer.Option("--size", help="Long side of the output in pixels (gatys default 512; fast/adain keep the input size).")]
 ModelOpt = Annotated[Optional[str], typer.Option("--model", help="fast: trained network, a name (imgforge weights list) or file (.pth or .safetensors); default the shipped starry-night network.")]
-DecoderOpt = Annotated[Optional[str], typer.Option("--decoder", help="adain: decoder name or file (decoder.pth, or one from `imgforge adain train`).")]
-AlphaOpt = Annotated[float, typer.Option("--alpha", min=0.0, max=1.0, help="Style strength 0..1 (adain: feature blend as the reference; fast: output blend).")]
+DecoderOpt = Annotated[Optional[str], typer.Option("--decoder", help="adain: decoder name or file (decoder.pth, or one from `imgforge adain train`); wct: file of per-level decoders (default the shipped ones).")]
+AlphaOpt = Annotated[float, typer.Option("--alpha", min=0.0, max=1.0, help="Style strength 0..1 (adain/wct: feature blend as the methods define it; fast: output blend).")]
 PreserveOpt = Annotated[bool, typer.Option("--preserve-color", "--preserve-colour", help="Keep the content's colours (adain: CORAL; gatys: luminance-only transfer; fast: content chrominance).")]
-MaskOpt = Annotated[Optional[List[str]], typer.Option("--mask", help="adain/gatys: one mask image per --style, in order (white = that style).")]
+MaskOpt = Annotated[Optional[List[str]], typer.Option("--mask", help="adain/wct/gatys: one mask image per --style, in order (white = that style).")]
 TileOpt = Annotated[int, typer.Option("--tile", min=0, help="fast/adain: images larger than this (px) run in overlapping tiles with whole-image statistics; 0 = never tile.")]
 StyleSizeOpt = Annotated[int, typer.Option("--style-size", min=0, help="adain: downscale style images so their shorter side is at most this (0 = keep).")]
 TileStatsOpt = Annotated[str, typer.Option("--tile-stats", help="adain, tiled images: content statistics 'exact' (one more encoder pass over the tiles) or 'thumbnail' (from a 1024 px copy; faster).")]
+LevelsOpt = Annotated[Optional[str], typer.Option("--levels", help="wct: encoder levels to transform, coarse to fine, e.g. 3,2,1 (default: every level of the decoders).")]
 ScalesOpt = Annotated[int, typer.Option("--scales", min=1, help="gatys: coarse-to-fine optimisation over this many scales (each half the size of the next).")]
 ItersOpt = Annotated[int, typer.Option("--iterations", "-n", min=0, help="Optimisation steps (L-BFGS evaluations or Adam steps).")]
 OptimOpt = Annotated[str, typer.Option("--optimizer", help="lbfgs or adam.")]
@@ -114,6 +125,7 @@ def stylize(
     tile_stats: TileStatsOpt = "exact",
     style_size: StyleSizeOpt = 512,
     scales: ScalesOpt = 1,
+    levels: LevelsOpt = None,
     width: Annotated[Optional[int], typer.Option("--width", help="Texture width when no content is given.")] = None,
     height: Annotated[Optional[int], typer.Option("--height", help="Texture height when no content is given.")] = None,
     output: OutputOpt = None,
@@ -141,7 +153,8 @@ def stylize(
     job = StylizeJob(styles=tuple(style or ()), method=method, encoder=encoder, decoder=decoder, model=model,
                      gatys=cfg, seed=g.seed, alpha=alpha, preserve_color=preserve_color, masks=tuple(mask or ()),
                      size=size if method != "gatys" else None, style_size=style_size or None, tile=tile,
-                     tile_stats=tile_stats, scales=scales)
+                     tile_stats=tile_stats, scales=scales,
+                     levels=tuple(int(v) for v in _floats(levels, "--levels")) if levels else None)
     job.validate()
     args = BatchArgs(content or [], output, out_dir, name, overwrite, quality, recursive, shard, json_out, max_pixels)
     rt = g.runtime()
@@ -175,12 +188,34 @@ def texture(
     style_layers: SlOpt = None,
     style_scale: StyleScaleOpt = _DEFAULT.style_scale,
     encoder: EncoderOpt = None,
+    method: Annotated[str, typer.Option("--method", "-m", help="gatys | efros-leung | quilting | perlin.")] = "gatys",
+    window: Annotated[int, typer.Option("--window", help="efros-leung: odd side of the neighbourhood window.")] = 11,
+    epsilon: Annotated[float, typer.Option("--epsilon", help="efros-leung: candidates within (1 + epsilon) of the best match.")] = 0.1,
+    block: Annotated[int, typer.Option("--block", help="quilting: block side in pixels.")] = 32,
+    overlap: Annotated[Optional[int], typer.Option("--overlap", help="quilting: block overlap (default block / 6).")] = None,
+    sample_size: Annotated[int, typer.Option("--sample-size", help="efros-leung/quilting: the sample is downscaled to this long side.")] = 64,
+    scale: Annotated[float, typer.Option("--scale", help="perlin: lattice spacing of the first octave (px).")] = 64.0,
+    octaves: Annotated[int, typer.Option("--octaves", help="perlin: number of octaves.")] = 4,
+    persistence: Annotated[float, typer.Option("--persistence", help="perlin: amplitude ratio between octaves.")] = 0.5,
+    colour: Annotated[bool, typer.Option("--colour", "--color", help="perlin: independent colour channels (default grey).")] = False,
     output: Annotated[str, typer.Option("-o", "--output", help="Output file (- for stdout PNG).")] = "texture.png",
     overwrite: OverwriteOpt = False,
     quality: QualityOpt = 95,
 ) -> None:
     g = get_globals(ctx)
     seed_everything(g.seed)
+    if method != "gatys":
+        from ..jobs.texture import PatchTextureJob, run_patch_texture
+
+        pjob = PatchTextureJob(method=method, sample=style[0] if style else None, sample_size=sample_size,
+                               window=window, epsilon=epsilon, block=block, overlap=overlap, scale=scale,
+                               octaves=octaves, persistence=persistence, colour=colour, seed=g.seed)
+        with RichProgress(quiet=g.quiet) as progress:
+            path = run_patch_texture(pjob, output, (height, width), overwrite=overwrite, quality=quality,
+                                     progress=progress)
+            if str(path) != "-":
+                progress(_msg(f"wrote {path}"))
+        return
     if not style:
         raise typer.BadParameter("give at least one --style image", param_hint="--style")
     cfg = GatysConfig(style_layers=_layers(style_layers, DEFAULT_STYLE_LAYERS), style_weight=style_weight,

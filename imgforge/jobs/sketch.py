@@ -111,7 +111,7 @@ def run_sketch2image(job: SketchJob, inputs: Sequence[str], out_dir: Union[str, 
     if not todo:
         return result
     cfg = job.config
-    inv = Inverter(G, cfg, autocast=runtime.dtype, channels_last=runtime.channels_last)
+    inv = Inverter(G, cfg, runtime=runtime)
     up = max(1, 128 // R)
     for start in range(0, len(todo), job.batch_size):
         chunk = todo[start:start + job.batch_size]

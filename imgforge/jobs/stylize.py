@@ -8,7 +8,9 @@ texture synthesis. Methods:
 - ``fast``: one TransformerNet forward pass (``--model``: a published ``.pth`` or our safetensors; default the
   network shipped in ``weights/``);
 - ``adain``: encoder + AdaIN + decoder (``--encoder``/``--decoder``; default the published pair when both are
-  present locally, else the embedded encoder and the decoder trained for it, shipped in ``weights/``).
+  present locally, else the embedded encoder and the decoder trained for it, shipped in ``weights/``);
+- ``wct``: multi-level whitening and colouring transforms with a decoder per level (:mod:`imgforge.jobs.stylize_wct`;
+  default the embedded encoder and the decoders fitted for it, shipped in ``weights/``).
 
 Fast and AdaIN keep the content's resolution unless ``size`` is given, and stylise images larger than ``tile`` in
 overlapping tiles with whole-image statistics (:mod:`imgforge.methods.style_tiles`), so memory is bounded by the tile
@@ -36,7 +38,7 @@ from ..methods.gatys import GatysConfig, resize_long_side, stylize_gatys
 if TYPE_CHECKING:
     from ..hub.loader import ModelInfo
 
-METHODS = ("gatys", "fast", "adain")
+METHODS = ("gatys", "fast", "adain", "wct")
 #: Default tile size (pixels) of fast and AdaIN: images up to this size on both sides run in one piece.
 DEFAULT_TILE = 1024
 #: Shipped defaults (files in ``weights/``).
@@ -65,6 +67,7 @@ class StylizeJob:
         tile: fast/adain: tile size in pixels for large images (0 = never tile).
         tile_stats: adain statistics of tiled images: ``"exact"`` or ``"thumbnail"``.
         scales: gatys: coarse-to-fine scales (1 = one scale).
+        levels: wct: encoder levels to transform, coarse to fine (None: every level of the decoders file).
     """
 
     styles: Tuple[str, ...] = ()
@@ -82,6 +85,7 @@ class StylizeJob:
     tile: int = DEFAULT_TILE
     tile_stats: str = "exact"
     scales: int = 1
+    levels: Optional[Tuple[int, ...]] = None
 
     def validate(self) -> None:
         if self.method not in METHODS:
@@ -91,13 +95,13 @@ class StylizeJob:
                 raise UsageError("--method fast takes its style from --model (a trained network), not --style; "
                                  "use --method adain or gatys for style images")
             if self.masks:
-                raise UsageError("--mask works with --method adain and gatys (one mask per --style image)")
+                raise UsageError("--mask works with --method adain, wct and gatys (one mask per --style image)")
         elif not self.styles:
             raise UsageError("give at least one --style image")
         if self.method != "fast" and self.model is not None:
             raise UsageError("--model is for --method fast")
-        if self.method != "adain" and self.decoder is not None:
-            raise UsageError("--decoder is for --method adain")
+        if self.method not in ("adain", "wct") and self.decoder is not None:
+            raise UsageError("--decoder is for --method adain or wct")
         if self.masks and len(self.masks) != len(self.styles):
             raise UsageError(f"{len(self.masks)} --mask given for {len(self.styles)} --style images; give one per style")
         if not 0.0 <= self.alpha <= 1.0:
@@ -110,6 +114,9 @@ class StylizeJob:
             raise UsageError(f"tile statistics must be 'exact' or 'thumbnail', got {self.tile_stats!r}")
         if self.scales < 1:
             raise UsageError(f"--scales must be >= 1, got {self.scales}")
+        if self.levels is not None and (self.method != "wct" or not self.levels
+                                        or any(lv not in (1, 2, 3, 4, 5) for lv in self.levels)):
+            raise UsageError(f"--levels is for --method wct: encoder levels 1-5, e.g. 3,2,1 (got {self.levels})")
         if self.method == "gatys":
             self.gatys.validate()
             if self.masks and self.gatys.style_weights is not None:
@@ -390,6 +397,10 @@ def make_runner(job: StylizeJob, runtime: Runtime, save: SaveOptions = SaveOptio
         return _FastRunner(job, runtime, save, progress)
     if job.method == "adain":
         return _AdainRunner(job, runtime, save, progress)
+    if job.method == "wct":
+        from .stylize_wct import WctRunner
+
+        return WctRunner(job, runtime, save, progress)
     return _GatysRunner(job, runtime, save, progress)  # type: ignore[return-value]
 
 

@@ -61,7 +61,11 @@ class WctRunner:
         note(progress, "model", f"WCT: {desc}")
         self.encoder = enc.to(rt.device).eval()
         self.decoders = dec.to(rt.device).eval()
-        self.levels = tuple(sorted(dec.levels, reverse=True))
+        self.levels = job.levels or tuple(sorted(dec.levels, reverse=True))
+        missing = [lv for lv in self.levels if lv not in dec.levels]
+        if missing:
+            raise UsageError(f"--levels {','.join(map(str, self.levels))}: the WCT decoders have levels "
+                             f"{','.join(map(str, dec.levels))} only")
         self.styles = [_shorter_side_at_most(s, job.style_size).to(rt.device)
                        for s in _load_styles(job.styles, save.max_pixels)]
         self.job, self.rt, self.save, self.progress = job, rt, save, progress
@@ -78,4 +82,4 @@ class WctRunner:
                               style_weights=job.gatys.style_weights, masks=masks,
                               preserve_color=job.preserve_color, levels=self.levels,
                               progress=_retask(self.progress, task))
-        return out.float().cpu().clamp_(0, 1)
+            return out.float().cpu().clamp_(0, 1)

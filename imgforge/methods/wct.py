@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..errors import UsageError
+from ..errors import InputError, UsageError
 from ..ops.stats import coral
 from ..ops.wct import EIG_FLOOR, feature_stats, wct
 from ..progress import ProgressEvent, ProgressFn, emit
@@ -76,6 +76,11 @@ def wct_stylize(
     if masks is not None and len(masks) != len(styles):
         raise UsageError(f"{len(masks)} masks given for {len(styles)} styles; give one --mask per --style")
     weights = normalise_weights(style_weights, len(styles))
+    for i, s in enumerate(styles):
+        if float(s.float().flatten(2).std(dim=-1).max()) < 1.0 / 255:  # zero-padded encoders hide it in features
+            which = f"style image {i + 1}" if len(styles) > 1 else "the style image"
+            raise InputError(f"{which} is a flat colour (a flat-colour image has a singular feature covariance: "
+                             f"nothing to colour with); use an image with some texture")
     if preserve_color:
         styles = [coral(s, content) for s in styles]
     x = content

@@ -1,13 +1,18 @@
-"""Recipe of ``weights/imgforge-wct-decoders-embedded.safetensors``: the five WCT decoders (relu1_1 ... relu5_1) for
+"""Recipe of ``weights/imgforge-wct-decoders-embedded.safetensors``: WCT decoders (relu1_1, relu2_1, relu3_1) for
 the embedded encoder (``weights/imgforge-vgg19-embedded.safetensors``), so that ``stylize --method wct`` works
 offline with no published weights.
+
+Why three levels, not the paper's five: with this random-feature encoder, whitening and colouring at relu4_1 or
+relu5_1 destroys the content (measured on chelsea x Starry Night at 256 and 448 px: level 4 alone or the 5..1 chain
+gives colour blotches with no cat at any alpha, while 3..1 keeps the cat), although the level-4/5 decoders
+themselves reconstruct photos (22.5 / 19.2 dB on chelsea). ``--levels 1,2,3,4,5`` fits all five (~17 min on one
+core; the file is then 34 MB) for experiments.
 
 Method: the layer-wise least squares of the AdaIN decoder's recipe (:func:`imgforge.training.decoder_fit.
 fit_decoder_lsq`), once per level, on the same images (content and style images of ``train_adain_decoder.py``:
 ``shared/data`` photos, paintings, faces and scikit-image photographs/textures, 128 x 128) with the same seed. WCT's
-decoders are reconstruction decoders, as the least-squares AdaIN decoder is, so level 4 comes out equal to the
-shipped AdaIN decoder. Weights are stored in float16 (the file would be ~80 MB in float32; the level-5 decoder alone
-has 13 M parameters); they are used in float32.
+decoders are reconstruction decoders, as the least-squares AdaIN decoder is, so a level-4 decoder comes out equal to
+the shipped AdaIN decoder. Weights are stored in float16 (halves the file; they are used in float32).
 
 Usage::
 
@@ -37,7 +42,7 @@ def main() -> None:
     ap.add_argument("--encoder", help="encoder file (default: the embedded encoder in weights/)")
     ap.add_argument("--run-dir", type=Path, default=Path("/tmp/imgforge-wct-decoders"))
     ap.add_argument("--size", type=int, default=128, help="side of the fitting images")
-    ap.add_argument("--levels", default="1,2,3,4,5")
+    ap.add_argument("--levels", default="1,2,3")
     ap.add_argument("--out", type=Path, default=REPO / "weights" / "imgforge-wct-decoders-embedded.safetensors")
     a = ap.parse_args()
 
