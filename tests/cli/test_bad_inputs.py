@@ -1,0 +1,377 @@
+"""The bad-input suite: every command group fed what a careless or hostile user would give it.
+
+Each row of :data:`CASES` is one command line run in-process (CliRunner; exit codes and stderr lines are those of
+the real ``imgforge`` process, see :func:`_invoke`) and asserts:
+
+- the exit code (0 ok, 1 error, 2 usage error, 3 batch with some failures),
+- no traceback and no uncaught exception (``result.exception`` is only ever ``SystemExit``),
+- a message naming the culprit (a file name or the option's real name),
+- every error printed is one line,
+- the good items were written and no partial or temporary file was left.
+
+New commands add their rows. ``{d}`` in a row is the shared workspace (see :func:`ws`); outputs go under
+``out/<case id>/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from imgforge.cli.app import app
+from imgforge.hub.modelfile import save_model_file
+from imgforge.models.adain import AdaINDecoder
+from imgforge.models.fast_style import TransformerNet
+from imgforge.models.stylegan2 import Generator
+from imgforge.models.translation import ResnetGenerator, UnetGenerator
+from imgforge.models.vgg import TorchvisionVGG, vgg19
+
+from .helpers import photo, png_header_only
+
+
+@dataclass(frozen=True)
+class Case:
+    """One bad input: ``args`` after the global options; ``code`` expected; ``say`` words the output must contain
+    (case-insensitive; all of them); ``made`` files that must exist afterwards, ``absent`` files that must not."""
+
+    id: str
+    args: Tuple[str, ...]
+    code: int
+    say: Tuple[str, ...] = ()
+    made: Tuple[str, ...] = ()
+    absent: Tuple[str, ...] = ()
+    env: Dict[str, str] = field(default_factory=dict)
+    pre: Tuple[str, ...] = ()  # global options before the command
+
+
+def C(id: str, args: str | Sequence[str], code: int, say: str | Sequence[str] = (), made: Sequence[str] = (),
+      absent: Sequence[str] = (), env: Optional[Dict[str, str]] = None, pre: Sequence[str] = ()) -> Case:
+    a = tuple(args.split()) if isinstance(args, str) else tuple(args)
+    s = (say,) if isinstance(say, str) else tuple(say)
+    return Case(id, a, code, s, tuple(made), tuple(absent), dict(env or {}), tuple(pre))
+
+
+# ---------------------------------------------------------------------------------------------------- workspace
+
+
+def _save_png(arr: np.ndarray, path: Path) -> None:
+    Image.fromarray(arr).save(path)
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Tiny models, good and bad images, bad weights and latent files, datasets, blocked paths."""
+    d = tmp_path_factory.mktemp("bad_inputs")
+    torch.manual_seed(0)
+    # images
+    photo(1, (40, 32)).save(d / "good.png")
+    photo(2, (36, 36)).save(d / "good2.png")
+    photo(3, (32, 32)).save(d / "style.png")
+    Image.new("RGB", (1, 1), (200, 40, 40)).save(d / "onepx.png")
+    Image.new("RGB", (3, 2), (200, 40, 40)).save(d / "tiny.png")
+    photo(5, (4, 4)).save(d / "small4.png")
+    (d / "bomb.png").write_bytes(png_header_only(30000, 30000))
+    (d / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10)
+    (d / "empty.png").write_bytes(b"")
+    for name, files in {"batch_1px": ["a_good.png", "b_onepx.png", "c_good.png"],
+                        "batch_mixed": ["a_good.png", "b_corrupt.png", "c_good.png"]}.items():
+        (d / name).mkdir()
+        for f in files:
+            src = {"good": "good.png", "onepx": "onepx.png", "corrupt": "corrupt.png"}[f.split("_", 1)[1][:-4]]
+            (d / name / f).write_bytes((d / src).read_bytes())
+    # style networks
+    fast = TransformerNet()
+    save_model_file(d / "fast.safetensors", fast.state_dict(), arch="fast_style")
+    enc = vgg19(last_layer="relu4_1", widths=(4, 8, 8, 512, 8))
+    save_model_file(d / "enc.safetensors", enc.state_dict(), arch="vgg19",
+                    arch_kwargs={"last_layer": "relu4_1", "widths": [4, 8, 8, 512, 8]})
+    dec = AdaINDecoder()
+    with torch.no_grad():
+        dec[28].bias.fill_(0.5)
+    save_model_file(d / "dec.safetensors", dec.state_dict(), arch="adain_decoder", extra={"encoder": str(d / "enc.safetensors")})
+    genc = vgg19(last_layer="relu5_1", widths=(4, 8, 8, 8, 8))
+    save_model_file(d / "genc.safetensors", genc.state_dict(), arch="vgg19",
+                    arch_kwargs={"last_layer": "relu5_1", "widths": [4, 8, 8, 8, 8]})
+    # translation generators
+    p2p = UnetGenerator(num_downs=5, ngf=4, norm="batch")
+    save_model_file(d / "p2p.safetensors", p2p.state_dict(), arch="unet_generator",
+                    arch_kwargs={"num_downs": 5, "ngf": 4, "norm": "batch"})
+    cg = ResnetGenerator(ngf=4, n_blocks=1)
+    save_model_file(d / "cg.safetensors", cg.state_dict(), arch="resnet_generator",
+                    arch_kwargs={"ngf": 4, "n_blocks": 1})
+    # StyleGAN2 generator and perceptual encoder
+    G = Generator(16, style_dim=32, n_mlp=2, channels={4: 32, 8: 32, 16: 16}).eval()
+    save_model_file(d / "G.safetensors", G.state_dict(), arch="stylegan2_generator", arch_kwargs=G.arch_kwargs())
+    venc = TorchvisionVGG("vgg16", last_layer="conv4_2", widths=(8, 8, 16, 16, 16))
+    save_model_file(d / "venc.safetensors", venc.state_dict(), arch="vgg16",
+                    arch_kwargs={"last_layer": "conv4_2", "widths": [8, 8, 16, 16, 16]})
+    from safetensors.torch import save_file
+
+    z_dim, w_dim, num_ws = G.z_dim, G.w_dim, G.num_ws
+    save_file({"z": torch.randn(2, z_dim)}, str(d / "z_good.safetensors"))
+    save_file({"z": torch.randn(2, z_dim + 3)}, str(d / "z_wrongdim.safetensors"))
+    save_file({"z": torch.zeros(0, z_dim)}, str(d / "z_empty.safetensors"))
+    np.save(d / "z_empty.npy", np.zeros((0, z_dim), np.float32))
+    zn = torch.randn(1, z_dim)
+    zn[0, 0] = float("nan")
+    save_file({"z": zn}, str(d / "z_nan.safetensors"))
+    save_file({"w": torch.full((1, num_ws, w_dim), float("inf"))}, str(d / "w_inf.safetensors"))
+    save_file({"a": torch.randn(1, 3), "b": torch.randn(1, 4)}, str(d / "latent_names.safetensors"))
+    (d / "latent_text.safetensors").write_text("not a latent\n")
+    # latent files as invert writes them, then broken
+    from imgforge.methods.invert import load_latent  # noqa: F401  (format reference)
+
+    r = CliRunner().invoke(app, ["--device", "cpu", "--precision", "fp32", "--quiet", "invert", str(d / "good2.png"),
+                                 "--weights", str(d / "G.safetensors"), "--steps", "1", "--loss", "mse",
+                                 "--out-dir", str(d / "inv")], env={"IMGFORGE_OFFLINE": "1"})
+    assert r.exit_code == 0, r.output
+    lat = d / "inv" / "good2.latent.safetensors"
+    from safetensors.torch import load_file
+
+    t = load_file(str(lat))
+    bad = dict(t)
+    for k in bad:
+        if k.startswith("noise"):
+            bad[k] = torch.zeros(1, 1, 3, 3)
+    save_file(bad, str(d / "lat_noise_shape.safetensors"))
+    nan = {k: v.clone() for k, v in t.items()}
+    key = next(k for k in nan if k in ("w", "ws", "z") or k.startswith("w"))
+    nan[key].view(-1)[0] = float("nan")
+    save_file(nan, str(d / "lat_nan.safetensors"))
+    wide = {k: v.clone() for k, v in t.items()}
+    wide[key] = torch.cat([wide[key], wide[key]], dim=-1)
+    save_file(wide, str(d / "lat_wdim.safetensors"))
+    # bad weights files
+    sd = fast.state_dict()
+    save_model_file(d / "w_unknown_arch.safetensors", sd, arch="warp_drive")
+    save_model_file(d / "w_bad_kwargs.safetensors", G.state_dict(), arch="stylegan2_generator",
+                    arch_kwargs={**G.arch_kwargs(), "flux_capacitor": 3})
+    save_model_file(d / "w_bad_value.safetensors", G.state_dict(), arch="stylegan2_generator",
+                    arch_kwargs={**G.arch_kwargs(), "size": 17})
+    save_model_file(d / "p2p_bad_kwargs.safetensors", p2p.state_dict(), arch="unet_generator",
+                    arch_kwargs={"num_downs": 5, "ngf": 4, "norm": "sparkly"})
+    save_model_file(d / "fast_bad_kwargs.safetensors", sd, arch="fast_style", arch_kwargs={"bogus": 1})
+    save_model_file(d / "wrong_model.safetensors", sd, arch="fast_style")
+    (d / "trunc.safetensors").write_bytes((d / "fast.safetensors").read_bytes()[:200])
+    (d / "text.pth").write_text("hello\n")
+    hdr = struct.pack("<Q", 0x80 + (0x7B << 8))  # header length whose first byte is 0x80
+    (d / "hdr80.safetensors").write_bytes(hdr + b"{" + b" " * 40)
+    import pickle
+
+    class _Evil:
+        def __reduce__(self):  # type: ignore[no-untyped-def]
+            return (os.system, (f"touch {d / 'PWNED'}",))
+
+    (d / "evil.pkl").write_bytes(pickle.dumps({"G_ema": _Evil()}, protocol=2))
+    (d / "evil.pth").write_bytes(pickle.dumps({"state_dict": _Evil()}, protocol=2))
+    # datasets
+    for name in ("content", "content_bad"):
+        (d / name).mkdir()
+        for i in range(3):
+            photo(10 + i, (40, 40)).save(d / name / f"c{i}.png")
+    (d / "content_bad" / "bomb.png").write_bytes(png_header_only(30000, 30000))
+    (d / "content_bad" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 30)
+    from tests.unit.test_translation_train_support import make_aligned, make_unaligned
+
+    make_aligned(d / "pairs", n_train=2, n_val=1, size=32)
+    make_unaligned(d / "unpaired", n=2, size=32)
+    (d / "pairs_bad").mkdir()
+    for sub in ("train", "val"):
+        (d / "pairs_bad" / sub).mkdir()
+        for f in (d / "pairs" / sub).iterdir():
+            (d / "pairs_bad" / sub / f.name).write_bytes(f.read_bytes())
+    (d / "pairs_bad" / "train" / "bomb.png").write_bytes(png_header_only(30000, 30000))
+    (d / "pairs_bad" / "train" / "zz_broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 30)
+    (d / "sg_data").mkdir()
+    for i in range(4):
+        photo(20 + i, (12, 12)).save(d / "sg_data" / f"{i}.png")
+    (d / "sg_data" / "bomb.png").write_bytes(png_header_only(30000, 30000))
+    (d / "sg_data" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 30)
+    # blocked output places
+    (d / "afile").write_text("i am a file\n")
+    (d / "existing_dir").mkdir()
+    (d / "ro").mkdir()
+    os.chmod(d / "ro", 0o555)
+    return d
+
+
+# -------------------------------------------------------------------------------------------------------- cases
+
+G = "--weights {d}/G.safetensors"
+INV = "--steps 1 --loss mse"
+FASTM = "--method fast --model {d}/fast.safetensors"
+ADAIN = "--method adain --decoder {d}/dec.safetensors --encoder {d}/enc.safetensors --style {d}/style.png"
+GATYS = "--style {d}/style.png --encoder {d}/genc.safetensors --iterations 1 --size 32"
+ROOT_ONLY = os.geteuid() == 0 if hasattr(os, "geteuid") else False
+
+CASES: List[Case] = [
+    # ---- stylize: input images below the method's minimum size; a bad item never ends the batch
+    C("fast-1px-batch", f"stylize {{d}}/batch_1px {FASTM} --out-dir out/fast-1px-batch", 3,
+      ["b_onepx.png", "too small"], made=["out/fast-1px-batch/a_good_fast.png", "out/fast-1px-batch/c_good_fast.png"],
+      absent=["out/fast-1px-batch/b_onepx_fast.png"]),
+    C("adain-1px-batch", f"stylize {{d}}/batch_1px {ADAIN} --out-dir out/adain-1px-batch", 3,
+      ["b_onepx.png", "too small"], made=["out/adain-1px-batch/a_good_adain.png", "out/adain-1px-batch/c_good_adain.png"]),
+    C("gatys-1px-batch", f"stylize {{d}}/batch_1px {GATYS} --out-dir out/gatys-1px-batch", 3,
+      ["b_onepx.png", "too small"], made=["out/gatys-1px-batch/a_good_gatys.png", "out/gatys-1px-batch/c_good_gatys.png"]),
+    C("fast-corrupt-batch", f"stylize {{d}}/batch_mixed {FASTM} --out-dir out/fast-corrupt-batch", 3,
+      ["b_corrupt.png"], made=["out/fast-corrupt-batch/a_good_fast.png", "out/fast-corrupt-batch/c_good_fast.png"]),
+    C("adain-1px-style", f"stylize {{d}}/good.png --method adain --decoder {{d}}/dec.safetensors "
+      "--encoder {d}/enc.safetensors --style {d}/onepx.png -o out/adain-1px-style/o.png", 1,
+      ["onepx.png", "too small"], absent=["out/adain-1px-style/o.png"]),
+    C("gatys-1px-style", f"stylize {{d}}/good.png --style {{d}}/onepx.png --encoder {{d}}/genc.safetensors "
+      "--iterations 1 --size 32 -o out/gatys-1px-style/o.png", 1, ["onepx.png", "too small"]),
+    C("fast-1px-single", f"stylize {{d}}/onepx.png {FASTM} -o out/fast-1px-single/o.png", 1,
+      ["onepx.png", "too small"], absent=["out/fast-1px-single/o.png"]),
+    # ---- outputs too large for memory
+    C("gatys-huge-size", f"stylize {{d}}/good.png --style {{d}}/style.png --encoder {{d}}/genc.safetensors "
+      "--size 100000 -o out/x.png", 2, ["--size", "GB"]),
+    C("texture-huge", "texture --style {d}/style.png --encoder {d}/genc.safetensors --width 100000 --height 100000 "
+      "-o out/t.png", 2, ["GB", "--width"]),
+    C("fast-huge-size", f"stylize {{d}}/good.png {FASTM} --size 100000 --tile 0 -o out/x.png", 2, ["--size", "GB"]),
+    # ---- options
+    C("style-layers-unknown", f"stylize {{d}}/good.png {GATYS} --style-layers relu9_9 -o out/x.png", 2,
+      ["--style-layers", "relu9_9"]),
+    C("content-layers-unknown", f"stylize {{d}}/good.png {GATYS} --content-layers nope -o out/x.png", 2,
+      ["--content-layers", "nope"]),
+    C("texture-style-layers", "texture --style {d}/style.png --encoder {d}/genc.safetensors --style-layers bogus "
+      "--width 16 --height 16 -o out/x.png", 2, ["--style-layers", "bogus"]),
+    C("threads-env", f"stylize {{d}}/good.png {FASTM} -o out/threads/o.png", 2, ["IMGFORGE_THREADS", "many"],
+      env={"IMGFORGE_THREADS": "many"}),
+    C("threads-env-zero", f"stylize {{d}}/good.png {FASTM} -o out/threads0/o.png", 2, ["IMGFORGE_THREADS"],
+      env={"IMGFORGE_THREADS": "0"}),
+    C("max-pixels-env", f"stylize {{d}}/good.png {FASTM} -o out/mp/o.png", 2, ["IMGFORGE_MAX_PIXELS"],
+      env={"IMGFORGE_MAX_PIXELS": "lots"}),
+    # ---- outputs
+    C("o-existing-dir", f"stylize {{d}}/good.png {FASTM} -o {{d}}/existing_dir", 2, ["existing_dir", "folder"]),
+    C("out-dir-is-file", f"stylize {{d}}/good.png {FASTM} --out-dir {{d}}/afile", 2, ["afile", "not a directory"]),
+    C("o-parent-is-file", f"stylize {{d}}/good.png {FASTM} -o {{d}}/afile/o.png", 2, ["afile", "not a directory"]),
+    C("o-bad-ext", f"stylize {{d}}/good.png {FASTM} -o out/x.xyz", 2, [".xyz"]),
+    # ---- weights files
+    C("fast-unknown-arch", f"stylize {{d}}/good.png --method fast --model {{d}}/w_unknown_arch.safetensors -o out/x.png",
+      1, ["w_unknown_arch.safetensors", "warp_drive"]),
+    C("fast-bad-kwargs", f"stylize {{d}}/good.png --method fast --model {{d}}/fast_bad_kwargs.safetensors -o out/x.png",
+      1, ["fast_bad_kwargs.safetensors", "bogus"]),
+    C("fast-trunc-weights", f"stylize {{d}}/good.png --method fast --model {{d}}/trunc.safetensors -o out/x.png",
+      1, ["trunc.safetensors"]),
+    C("fast-evil-pickle", f"stylize {{d}}/good.png --method fast --model {{d}}/evil.pth -o out/x.png", 1,
+      ["evil.pth"]),
+    # ---- generate
+    C("gen-bad-kwargs", "generate --weights {d}/w_bad_kwargs.safetensors --seeds 0 --out-dir out/g1", 1,
+      ["w_bad_kwargs.safetensors", "flux_capacitor"]),
+    C("gen-bad-value", "generate --weights {d}/w_bad_value.safetensors --seeds 0 --out-dir out/g2", 1,
+      ["w_bad_value.safetensors"]),
+    C("gen-unknown-arch", "generate --weights {d}/w_unknown_arch.safetensors --seeds 0 --out-dir out/g3", 1,
+      ["w_unknown_arch.safetensors", "warp_drive"]),
+    C("gen-hdr80", "generate --weights {d}/hdr80.safetensors --seeds 0 --out-dir out/g4", 1,
+      ["hdr80.safetensors"]),
+    C("gen-evil-pkl", "generate --weights {d}/evil.pkl --seeds 0 --out-dir out/g5", 1, ["evil.pkl"]),
+    C("gen-z-empty", f"generate {G} --z-file {{d}}/z_empty.safetensors --out-dir out/g6", 1,
+      ["z_empty.safetensors", "no latents"]),
+    C("gen-z-empty-npy", f"generate {G} --z-file {{d}}/z_empty.npy --out-dir out/g7", 1,
+      ["z_empty.npy", "no latents"]),
+    C("gen-z-wrongdim", f"generate {G} --z-file {{d}}/z_wrongdim.safetensors --out-dir out/g8", 1,
+      ["z_wrongdim.safetensors"]),
+    C("gen-z-nan", f"generate {G} --z-file {{d}}/z_nan.safetensors --out-dir out/g9", 1, ["z_nan.safetensors", "NaN"]),
+    C("gen-w-inf", f"generate {G} --w-file {{d}}/w_inf.safetensors --out-dir out/g10", 1, ["w_inf.safetensors"]),
+    C("gen-out-dir-file", f"generate {G} --seeds 0 --out-dir {{d}}/afile", 2, ["afile", "not a directory"]),
+    C("gen-grid-dir", f"generate {G} --seeds 0 --grid {{d}}/existing_dir", 2, ["existing_dir"]),
+    C("gen-ok", f"generate {G} --seeds 0-1 --out-dir out/gen-ok", 0,
+      made=["out/gen-ok/seed0000.png", "out/gen-ok/seed0001.safetensors"]),
+    # ---- edits
+    C("edit-bad-kwargs", f"edit 3 --weights {{d}}/w_bad_kwargs.safetensors --direction 0 -o out/e1.png", 1,
+      ["w_bad_kwargs.safetensors"]),
+    C("morph-noise-shape", f"morph {{d}}/lat_noise_shape.safetensors 4 {G} --frames 2 --out-dir out/m1", 1,
+      ["lat_noise_shape.safetensors"]),
+    C("morph-nan", f"morph {{d}}/lat_nan.safetensors 4 {G} --frames 2 --out-dir out/m2", 1,
+      ["lat_nan.safetensors", "NaN"], absent=["out/m2"]),
+    C("morph-wdim", f"morph {{d}}/lat_wdim.safetensors 4 {G} --frames 2 --out-dir out/m3", 1,
+      ["lat_wdim.safetensors"]),
+    C("morph-z-wrong", f"morph {{d}}/z_wrongdim.safetensors 4 {G} --frames 2 --out-dir out/m4", 1,
+      ["z_wrongdim.safetensors"]),
+    C("morph-names", f"morph {{d}}/latent_names.safetensors 4 {G} --frames 2 --out-dir out/m5", 1,
+      ["latent_names.safetensors"]),
+    C("style-mix-styles", f"style-mix --rows 1 --cols 2 --styles huge {G} -o out/sm.png", 2, ["--styles", "huge"]),
+    C("superres-bad-latent-path", f"superres {{d}}/small4.png {G} {INV} -o out/sr1/sr.png "
+      "--save-latent {d}/afile/lat.safetensors", 2, ["afile"], absent=["out/sr1/sr.png"]),
+    C("inpaint-out-dir", f"inpaint {{d}}/good2.png --mask {{d}}/good2.png {G} {INV} -o {{d}}/existing_dir", 2,
+      ["existing_dir"]),
+    # ---- translation
+    C("p2p-bad-kwargs", "pix2pix apply {d}/good.png --weights {d}/p2p_bad_kwargs.safetensors -o out/p1.png", 1,
+      ["p2p_bad_kwargs.safetensors", "sparkly"]),
+    C("cg-tile-1", "cyclegan apply {d}/good.png --weights {d}/cg.safetensors --eval --tile 1 -o out/c1.png", 2,
+      ["--tile"]),
+    C("p2p-1px-batch", "pix2pix apply {d}/batch_1px --weights {d}/p2p.safetensors --eval --out-dir out/p2p-1px", 0,
+      made=["out/p2p-1px/a_good_pix2pix.png", "out/p2p-1px/b_onepx_pix2pix.png", "out/p2p-1px/c_good_pix2pix.png"]),
+    C("p2p-crop-gt-load", "pix2pix train {d}/pairs --netG unet_32 --ngf 4 --ndf 4 --load-size 32 --crop-size 64 "
+      "--steps 1 -o out/pt1", 2, ["--crop-size", "--load-size"]),
+    C("p2p-run-dir-file", "pix2pix train {d}/pairs --netG unet_32 --ngf 4 --ndf 4 --load-size 32 --crop-size 32 "
+      "--steps 1 -o {d}/afile", 2, ["afile"]),
+    C("cg-run-dir-file", "cyclegan train {d}/unpaired --netG resnet_1blocks --ngf 4 --ndf 4 --load-size 32 "
+      "--crop-size 32 --steps 1 -o {d}/afile", 2, ["afile"]),
+    # ---- stylegan train
+    C("sg-res-12", "stylegan train {d}/sg_data --resolution 12 --steps 1 --run-dir out/sg1", 2, ["--resolution", "12"]),
+    C("sg-run-dir-file", "stylegan train {d}/sg_data --resolution 8 --channel-base 32 --channel-max 8 --z-dim 8 "
+      "--w-dim 8 --map-layers 1 --batch-size 2 --steps 1 --run-dir {d}/afile", 2, ["afile"]),
+    C("sg-bomb-dataset", "stylegan train {d}/sg_data --resolution 8 --channel-base 32 --channel-max 8 --z-dim 8 "
+      "--w-dim 8 --map-layers 1 --batch-size 2 --steps 1 --sample-every 0 --run-dir out/sg-bomb", 0,
+      made=["out/sg-bomb/checkpoint.pt"]),
+    # ---- style training
+    C("fast-train-bomb", "fast-style train --content-dir {d}/content_bad --style {d}/style.png "
+      "--vgg {d}/genc.safetensors --image-size 16 --batch-size 2 --steps 1 --style-layers relu1_1 "
+      "--content-layer relu2_1 --run-dir out/ft-bomb", 0, made=["out/ft-bomb"]),
+    C("fast-train-run-dir-file", "fast-style train --content-dir {d}/content --style {d}/style.png "
+      "--vgg {d}/genc.safetensors --image-size 16 --steps 1 --run-dir {d}/afile", 2, ["afile"]),
+]
+
+
+# ------------------------------------------------------------------------------------------------------- runner
+
+
+def _invoke(case: Case, d: Path):  # type: ignore[no-untyped-def]
+    fill = lambda s: s.replace("{d}", str(d))  # noqa: E731
+    args = ["--device", "cpu", "--precision", "fp32", "--quiet", *case.pre, *[fill(a) for a in case.args]]
+    env = {"IMGFORGE_OFFLINE": "1", "IMGFORGE_WEIGHTS_PATH": str(d / "no_weights"),
+           "IMGFORGE_CACHE_DIR": str(d / "cache"), "COLUMNS": "200", **case.env}
+    old = os.getcwd()
+    os.chdir(d)
+    try:
+        return CliRunner().invoke(app, args, env=env)
+    finally:
+        os.chdir(old)
+
+
+def _leftovers(root: Path) -> List[str]:
+    return [str(p) for p in root.rglob("*.tmp")]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input(case: Case, ws: Path) -> None:
+    before = set(_leftovers(ws))
+    res = _invoke(case, ws)
+    out = res.output
+    detail = f"exit {res.exit_code}, exception {res.exception!r}, output:\n{out}"
+    assert res.exception is None or isinstance(res.exception, SystemExit), detail
+    assert "Traceback" not in out, detail
+    assert res.exit_code == case.code, detail
+    low = out.lower()
+    for word in case.say:
+        assert word.lower() in low, f"{word!r} missing; {detail}"
+    for line in out.splitlines():
+        if line.startswith(("error:", "usage error:")):
+            assert len(line) < 600, detail
+    for rel in case.made:
+        assert (ws / rel).exists(), f"{rel} not written; {detail}"
+    for rel in case.absent:
+        assert not (ws / rel).exists(), f"{rel} written; {detail}"
+    assert set(_leftovers(ws)) == before, f"temporary files left; {detail}"
+    assert not (ws / "PWNED").exists()
