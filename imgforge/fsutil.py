@@ -49,6 +49,10 @@ def atomic_path(target: PathLike, *, mkdir: bool = True) -> Iterator[Path]:
             os.fsync(fh.fileno())
         os.chmod(tmp, _default_mode())  # mkstemp creates 0600 files; outputs should be as readable as any other
         os.replace(tmp, target)
+    except OSError as exc:  # disk full, permission, quota, ...: one line naming the target; the old file is kept
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise OutputError(f"{target}: cannot write ({exc.strerror or exc})") from exc
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()

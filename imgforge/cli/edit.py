@@ -11,6 +11,7 @@ import typer
 from ..errors import UsageError
 from ..methods.invert import DEFAULT_GENERATOR, FITS, LOSSES, SPACES, InvertConfig
 from ..progress import ProgressEvent
+from ..validate import check_output_dir
 from .common import JsonOpt, MaxPixelsOpt, OverwriteOpt, RichProgress, get_globals, report_batch
 
 _D = InvertConfig()
@@ -61,9 +62,15 @@ def _done(progress: Any, text: str) -> None:
     progress(ProgressEvent(task="done", message=text))
 
 
-def _check_out(path: str, overwrite: bool) -> None:
-    from ..io import format_for
+#: The --styles groups of style-mix (``parse_layers`` also takes them for --layers).
+STYLE_GROUPS = ("coarse", "middle", "fine", "all")
 
+
+def _check_out(path: str, overwrite: bool, option: str = "-o") -> None:
+    from ..io import format_for
+    from ..validate import check_output_file
+
+    check_output_file(path, option)
     format_for(path)
     if Path(path).exists() and not overwrite:
         raise UsageError(f"{path} exists; pass --overwrite to replace it")
@@ -119,6 +126,7 @@ def invert(
     cfg = _config(ctx, space, steps, noise, loss, lr, mse_weight, perceptual_weight)
     if fit not in FITS:
         raise UsageError(f"--fit {fit!r}: expected one of {', '.join(FITS)}")
+    check_output_dir(out_dir, "--out-dir")
     items = expand_inputs(inputs or [], recursive=recursive)
     if not items:
         raise typer.BadParameter("give at least one image", param_hint="INPUTS")
@@ -181,6 +189,7 @@ def morph(
     space = space.lower()
     if space not in ("w+", "z"):
         raise UsageError(f"--space {space!r}: morph interpolates in w+ or z")
+    check_output_dir(out_dir, "--out-dir")
     sheet_path = out_dir / "morph_sheet.png"
     if sheet_path.exists() and not overwrite:
         raise UsageError(f"{sheet_path} exists; pass --overwrite to replace it")
@@ -244,6 +253,8 @@ def style_mix(
     if not rows or not cols:
         raise typer.BadParameter("give --rows and --cols (seeds, images or latent files)")
     _check_out(output, overwrite)
+    if layers is None and not all(x.strip().lower() in STYLE_GROUPS for x in styles.split(",")):
+        raise UsageError(f"--styles {styles!r}: expected one of {', '.join(STYLE_GROUPS)} (or give --layers)")
     cfg = _config(ctx, space, steps, noise, loss, lr)
     rsrc, csrc = parse_sources(rows), parse_sources(cols)
     with RichProgress(quiet=g.quiet) as progress:
@@ -392,6 +403,7 @@ def inpaint(
     if samples > candidates:
         raise UsageError(f"--samples {samples} exceeds --candidates {candidates}")
     _check_out(output, overwrite)
+    _check_latent_out(save_latent)
     cfg = _config(ctx, space, steps, noise, loss, lr)
     img = load_image(image, max_pixels=max_pixels).rgb
     m = load_image(mask, max_pixels=max_pixels).rgb
@@ -402,9 +414,9 @@ def inpaint(
         hole = prepare_mask(m, R, fit)
         comp, res = inpaint_fn(inv, target, hole, samples=samples, combine=combine, candidates=candidates,
                                progress=progress)
-        save_image(comp[0], output)
-        if save_latent:
-            save_latent_fn(save_latent, res.item(0), {"weights": weights, "source": Path(image).name})
+        _write_both(lambda: save_image(comp[0], output),
+                    lambda: save_latent_fn(save_latent, res.item(0), {"weights": weights, "source": Path(image).name}),
+                    output, save_latent)
         if not g.quiet:
             how = f" with the {combine} of {samples} samples" if samples > 1 else ""
             _done(progress, f"filled {float(hole.mean()) * 100:.0f}% of the pixels{how}; wrote {output}")
@@ -450,6 +462,7 @@ def superres(
 
     g = get_globals(ctx)
     _check_out(output, overwrite)
+    _check_latent_out(save_latent)
     cfg = _config(ctx, space, steps, noise, loss, lr)
     img = load_image(lowres, max_pixels=max_pixels).rgb
     with RichProgress(quiet=g.quiet) as progress:
@@ -460,11 +473,29 @@ def superres(
             raise UsageError(f"--scale {k} does not divide the generator resolution {R}")
         small = prepare_target(img, R // k, fit)
         res = superres_fn(inv, small, k, kernel=kernel, progress=progress)
-        save_image(res.images[0], output)
-        if save_latent:
-            save_latent_fn(save_latent, res.item(0), {"weights": weights, "source": Path(lowres).name})
+        _write_both(lambda: save_image(res.images[0], output),
+                    lambda: save_latent_fn(save_latent, res.item(0), {"weights": weights, "source": Path(lowres).name}),
+                    output, save_latent)
         if not g.quiet:
             _done(progress, f"x{k}: {R // k}px -> {R}px; wrote {output}")
+
+
+def _check_latent_out(path: Optional[str]) -> None:
+    from ..validate import check_output_file
+
+    if path:
+        check_output_file(path, "--save-latent")
+
+
+def _write_both(save_image_fn: Any, save_latent_fn: Any, output: str, latent: Optional[str]) -> None:
+    """Write the image and (optionally) its latent: both or neither (a failed second write removes the first)."""
+    save_image_fn()
+    if latent:
+        try:
+            save_latent_fn()
+        except BaseException:
+            Path(output).unlink(missing_ok=True)
+            raise
 
 
 def _reflow(text: str) -> str:

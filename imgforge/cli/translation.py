@@ -186,7 +186,10 @@ def _train(ctx: typer.Context, method: str, data: str, run_dir: Optional[Path], 
     from ..training.translation_run import train_cyclegan, train_pix2pix
     from ..training.loop import dist_info
 
+    from ..validate import check_output_dir
+
     g = get_globals(ctx)
+    check_output_dir(_run_dir(run_dir, method, data), "--run-dir")
     main = dist_info().is_main
     with RichProgress(quiet=g.quiet or not main) as progress:
         root = resolve_dataset(data, method, progress=progress)

@@ -32,6 +32,7 @@ from torch import Tensor
 
 from ..data.style_images import StyleImageFolder
 from ..errors import TrainingError, UsageError
+from ..validate import make_dir
 from ..io import load_image, save_image
 from ..ops.stats import gram
 from ..progress import ProgressFn, note
@@ -285,7 +286,7 @@ def train_fast_style(cfg: FastStyleTrainConfig, *, progress: Optional[ProgressFn
         with torch.no_grad():
             out = method.net(sample_img.to(method.device) * 255.0)[:, :, :sample_img.shape[2], :sample_img.shape[3]]
         method.net.train()
-        (run_dir / "samples").mkdir(parents=True, exist_ok=True)
+        make_dir(run_dir / "samples", "run folder")
         save_image((out / 255.0).clamp(0, 1).cpu(), run_dir / "samples" / f"step_{step:06d}.png")
         export_model(method, run_dir / "model.safetensors", {**meta, "steps": str(step)})
 
