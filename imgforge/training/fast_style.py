@@ -160,9 +160,11 @@ class FastStyleMethod:
         self.vgg = vgg.to(self.device).eval()
         for p in self.vgg.parameters():
             p.requires_grad_(False)
-        missing = [l for l in (*cfg.style_layers, cfg.content_layer) if l not in self.vgg.layer_names]
-        if missing:
-            raise UsageError(f"the loss network has no layer(s) {', '.join(missing)}; it has {', '.join(self.vgg.layer_names)}")
+        for option, names in (("--style-layers", cfg.style_layers), ("--content-layer", (cfg.content_layer,))):
+            missing = [n for n in names if n not in self.vgg.layer_names]
+            if missing:
+                raise UsageError(f"{option} {', '.join(missing)}: the loss network has no such layer; it has "
+                                 f"{', '.join(self.vgg.layer_names)}")
         self.layers = tuple(dict.fromkeys((*cfg.style_layers, cfg.content_layer)))
         with torch.no_grad():
             feats = self._features(style.to(self.device))

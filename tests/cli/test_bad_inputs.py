@@ -185,6 +185,9 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     make_aligned(d / "pairs", n_train=2, n_val=1, size=32)
     make_unaligned(d / "unpaired", n=2, size=32)
+    make_unaligned(d / "unpaired_bad", n=2, size=32)
+    (d / "unpaired_bad" / "trainA" / "bomb.png").write_bytes(png_header_only(30000, 30000))
+    (d / "unpaired_bad" / "trainB" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 30)
     (d / "pairs_bad").mkdir()
     for sub in ("train", "val"):
         (d / "pairs_bad" / sub).mkdir()
@@ -332,6 +335,233 @@ CASES: List[Case] = [
     C("fast-train-run-dir-file", "fast-style train --content-dir {d}/content --style {d}/style.png "
       "--vgg {d}/genc.safetensors --image-size 16 --steps 1 --run-dir {d}/afile", 2, ["afile"]),
 ]
+
+MORE: List[Case] = [
+    # ---- stylize: inputs and batches
+    C("st-missing", f"stylize {{d}}/nope.png {FASTM} -o out/st-missing.png", 1, ["nope.png", "no such file"]),
+    C("st-empty", f"stylize {{d}}/empty.png {FASTM} -o out/st-empty.png", 1, ["empty.png", "empty"]),
+    C("st-bomb", f"stylize {{d}}/bomb.png {FASTM} -o out/st-bomb.png", 1, ["bomb.png", "exceeds"]),
+    C("st-corrupt", f"stylize {{d}}/corrupt.png {FASTM} -o out/st-corrupt.png", 1, ["corrupt.png"]),
+    C("st-batch-missing", f"stylize {{d}}/good.png {{d}}/nope.png {FASTM} --out-dir out/st-bm", 3, ["nope.png"],
+      made=["out/st-bm/good_fast.png"]),
+    C("st-batch-bomb", f"stylize {{d}}/good.png {{d}}/bomb.png {{d}}/good2.png {ADAIN} --out-dir out/st-bb", 3,
+      ["bomb.png"], made=["out/st-bb/good_adain.png", "out/st-bb/good2_adain.png"]),
+    C("st-empty-folder", f"stylize {{d}}/existing_dir {FASTM} --out-dir out/st-ef", 1, ["existing_dir", "no images"]),
+    C("st-o-two-inputs", f"stylize {{d}}/good.png {{d}}/good2.png {FASTM} -o out/x.png", 2, ["-o takes one input"]),
+    C("st-o-and-out-dir", f"stylize {{d}}/good.png {FASTM} -o out/x.png --out-dir out/y", 2, ["--out-dir"]),
+    C("st-shard", f"stylize {{d}}/good.png {FASTM} --shard 3/2 --out-dir out/y", 2, ["--shard"]),
+    C("st-name-template", f"stylize {{d}}/good.png {FASTM} --name {{foo}}.png --out-dir out/y", 2, ["--name"]),
+    C("st-quality", f"stylize {{d}}/good.png {FASTM} --quality 0 -o out/x.jpg", 2, ["--quality"]),
+    C("st-alpha", f"stylize {{d}}/good.png {FASTM} --alpha 2 -o out/x.png", 2, ["--alpha"]),
+    C("st-method", "stylize {d}/good.png --method magic --style {d}/style.png -o out/x.png", 2, ["--method", "magic"]),
+    C("st-fast-with-style", f"stylize {{d}}/good.png {FASTM} --style {{d}}/style.png -o out/x.png", 2, ["--style"]),
+    C("st-adain-no-style", "stylize {d}/good.png --method adain -o out/x.png", 2, ["--style"]),
+    C("st-mask-count", f"stylize {{d}}/good.png {ADAIN} --mask {{d}}/good.png --mask {{d}}/good2.png -o out/x.png", 2,
+      ["--mask"]),
+    C("st-tile-small", f"stylize {{d}}/good.png {FASTM} --tile 10 -o out/x.png", 2, ["--tile"]),
+    C("st-size-small", f"stylize {{d}}/good.png {FASTM} --size 8 -o out/x.png", 2, ["--size"]),
+    C("st-scales", f"stylize {{d}}/good.png {GATYS} --scales 0 -o out/x.png", 2, ["--scales"]),
+    C("st-style-weights", f"stylize {{d}}/good.png {GATYS} --style-weights a,b -o out/x.png", 2, ["--style-weights"]),
+    C("st-max-pixels", f"stylize {{d}}/good.png {FASTM} --max-pixels 100 -o out/st-mp.png", 1, ["good.png", "exceeds"],
+      absent=["out/st-mp.png"]),
+    C("st-gatys-style-missing", "stylize {d}/good.png --style {d}/nope.png --encoder {d}/genc.safetensors "
+      "--iterations 1 --size 32 -o out/x.png", 1, ["nope.png"]),
+    C("st-gatys-style-bomb", "stylize {d}/good.png --style {d}/bomb.png --encoder {d}/genc.safetensors "
+      "--iterations 1 --size 32 -o out/x.png", 1, ["bomb.png", "exceeds"]),
+    C("st-adain-style-corrupt", "stylize {d}/good.png --method adain --decoder {d}/dec.safetensors "
+      "--encoder {d}/enc.safetensors --style {d}/corrupt.png -o out/x.png", 1, ["corrupt.png"]),
+    C("st-adain-decoder-missing", "stylize {d}/good.png --method adain --decoder {d}/nodec.safetensors "
+      "--encoder {d}/enc.safetensors --style {d}/style.png -o out/x.png", 1, ["nodec"]),
+    C("st-adain-decoder-wrong", "stylize {d}/good.png --method adain --decoder {d}/wrong_model.safetensors "
+      "--encoder {d}/enc.safetensors --style {d}/style.png -o out/x.png", 1, ["wrong_model.safetensors"]),
+    C("st-gatys-encoder-evil", "stylize {d}/good.png --style {d}/style.png --encoder {d}/evil.pth --iterations 1 "
+      "--size 32 -o out/x.png", 1, ["evil.pth"]),
+    C("st-gatys-encoder-text", "stylize {d}/good.png --style {d}/style.png --encoder {d}/text.pth --iterations 1 "
+      "--size 32 -o out/x.png", 1, ["text.pth"]),
+    C("st-fast-model-unknown", "stylize {d}/good.png --method fast --model warpdrive -o out/x.png", 1,
+      ["warpdrive"]),
+    C("st-fast-model-hdr80", "stylize {d}/good.png --method fast --model {d}/hdr80.safetensors -o out/x.png", 1,
+      ["hdr80.safetensors"]),
+    C("st-fast-model-text", "stylize {d}/good.png --method fast --model {d}/text.pth -o out/x.png", 1, ["text.pth"]),
+    C("st-out-dir-under-file", f"stylize {{d}}/good.png {FASTM} --out-dir {{d}}/afile/sub", 2, ["afile"]),
+    C("st-gatys-optimizer", f"stylize {{d}}/good.png {GATYS} --optimizer sgd -o out/x.png", 2, ["sgd"]),
+    C("st-gatys-init", f"stylize {{d}}/good.png {GATYS} --init zeros -o out/x.png", 2, ["zeros"]),
+    C("st-gatys-iterations", f"stylize {{d}}/good.png {GATYS} --iterations -1 -o out/x.png", 2, ["--iterations"]),
+    C("st-adain-huge-size", f"stylize {{d}}/good.png {ADAIN} --size 100000 --tile 0 -o out/x.png", 2,
+      ["--size", "GB", "--tile"]),
+    C("st-ok-fast", f"stylize {{d}}/good.png {FASTM} -o out/st-ok/fast.png", 0, made=["out/st-ok/fast.png"]),
+    C("st-ok-adain-16px", "stylize {d}/good.png --method adain --decoder {d}/dec.safetensors --encoder "
+      "{d}/enc.safetensors --style {d}/style.png -o out/st-ok/adain.png", 0, made=["out/st-ok/adain.png"]),
+    # ---- texture
+    C("tx-no-style", "texture --width 16 --height 16 -o out/x.png", 2, ["--style"]),
+    C("tx-width-small", "texture --style {d}/style.png --width 8 -o out/x.png", 2, ["--width"]),
+    C("tx-style-missing", "texture --style {d}/nope.png --encoder {d}/genc.safetensors --width 16 --height 16 "
+      "--iterations 1 -o out/x.png", 1, ["nope.png"]),
+    C("tx-style-1px", "texture --style {d}/onepx.png --encoder {d}/genc.safetensors --width 16 --height 16 "
+      "--iterations 1 -o out/x.png", 1, ["onepx.png", "too small"]),
+    C("tx-o-dir", "texture --style {d}/style.png --encoder {d}/genc.safetensors --width 16 --height 16 "
+      "--iterations 1 -o {d}/existing_dir", 2, ["existing_dir", "folder"]),
+    C("tx-o-ext", "texture --style {d}/style.png --encoder {d}/genc.safetensors --width 16 --height 16 "
+      "--iterations 1 -o out/t.xyz", 2, [".xyz"]),
+    C("tx-o-parent-file", "texture --style {d}/style.png --encoder {d}/genc.safetensors --width 16 --height 16 "
+      "--iterations 1 -o {d}/afile/t.png", 2, ["afile", "not a directory"]),
+    C("tx-max-pixels", "texture --style {d}/style.png --encoder {d}/genc.safetensors --width 64 --height 64 "
+      "--iterations 1 -o out/tx-mp.png", 2, ["--width", "limit"], env={"IMGFORGE_MAX_PIXELS": "1000"}),
+    C("tx-ok", "texture --style {d}/style.png --encoder {d}/genc.safetensors --width 16 --height 16 "
+      "--iterations 1 -o out/tx-ok.png", 0, made=["out/tx-ok.png"]),
+    # ---- generate
+    C("gen-seeds-bad", f"generate {G} --seeds abc --out-dir out/gx", 2, ["--seeds", "abc"]),
+    C("gen-seeds-and-z", f"generate {G} --seeds 1 --z-file {{d}}/z_good.safetensors --out-dir out/gx", 2, ["--z-file"]),
+    C("gen-z-missing", f"generate {G} --z-file {{d}}/nope.safetensors --out-dir out/gx", 1, ["nope.safetensors"]),
+    C("gen-z-text", f"generate {G} --z-file {{d}}/latent_text.safetensors --out-dir out/gx", 1, ["latent_text"]),
+    C("gen-z-names", f"generate {G} --z-file {{d}}/latent_names.safetensors --out-dir out/gx", 1,
+      ["latent_names.safetensors"]),
+    C("gen-w-wrong", f"generate {G} --w-file {{d}}/z_wrongdim.safetensors --out-dir out/gx", 1,
+      ["z_wrongdim.safetensors"]),
+    C("gen-noise-mode", f"generate {G} --seeds 0 --noise-mode loud --out-dir out/gx", 2, ["--noise-mode", "loud"]),
+    C("gen-grid-ext", f"generate {G} --seeds 0 --grid out/g.xyz", 2, [".xyz"]),
+    C("gen-weights-missing", "generate --weights {d}/nope.safetensors --seeds 0 --out-dir out/gx", 1, ["nope"]),
+    C("gen-weights-text", "generate --weights {d}/text.pth --seeds 0 --out-dir out/gx", 1, ["text.pth"]),
+    C("gen-weights-trunc", "generate --weights {d}/trunc.safetensors --seeds 0 --out-dir out/gx", 1,
+      ["trunc.safetensors"]),
+    C("gen-weights-wrong", "generate --weights {d}/wrong_model.safetensors --seeds 0 --out-dir out/gx", 1,
+      ["wrong_model.safetensors", "StyleGAN2"]),
+    C("gen-batch-size", f"generate {G} --seeds 0 --batch-size 0 --out-dir out/gx", 2, ["--batch-size"]),
+    C("gen-z-ok", f"generate {G} --z-file {{d}}/z_good.safetensors --out-dir out/gen-z-ok", 0,
+      made=["out/gen-z-ok/z0001.png"]),
+    # ---- invert / morph / style-mix / edit / inpaint / superres
+    C("inv-missing", f"invert {{d}}/nope.png {G} {INV} --out-dir out/inv1", 1, ["nope.png"]),
+    C("inv-batch-corrupt", f"invert {{d}}/good2.png {{d}}/corrupt.png {G} {INV} --out-dir out/inv2", 3,
+      ["corrupt.png"], made=["out/inv2/good2.png", "out/inv2/good2.latent.safetensors"]),
+    C("inv-space", f"invert {{d}}/good2.png {G} {INV} --space q --out-dir out/inv3", 2, ["--space"]),
+    C("inv-loss", f"invert {{d}}/good2.png {G} --steps 1 --loss magic --out-dir out/inv4", 2, ["--loss", "magic"]),
+    C("inv-fit", f"invert {{d}}/good2.png {G} {INV} --fit squash --out-dir out/inv5", 2, ["--fit", "squash"]),
+    C("inv-out-dir-file", f"invert {{d}}/good2.png {G} {INV} --out-dir {{d}}/afile", 2, ["afile", "not a directory"]),
+    C("inv-bad-kwargs", f"invert {{d}}/good2.png --weights {{d}}/w_bad_kwargs.safetensors {INV} --out-dir out/inv6",
+      1, ["w_bad_kwargs.safetensors"]),
+    C("inv-evil", f"invert {{d}}/good2.png --weights {{d}}/evil.pkl {INV} --out-dir out/inv7", 1, ["evil.pkl"]),
+    C("morph-out-dir-file", f"morph 1 2 {G} --frames 2 --out-dir {{d}}/afile", 2, ["afile", "not a directory"]),
+    C("morph-missing", f"morph {{d}}/nope.png 2 {G} --frames 2 --out-dir out/m6", 1, ["nope.png"]),
+    C("morph-space", f"morph 1 2 {G} --space q --frames 2 --out-dir out/m7", 2, ["--space"]),
+    C("morph-frames", f"morph 1 2 {G} --frames 1 --out-dir out/m8", 2, ["--frames"]),
+    C("morph-z-nan", f"morph {{d}}/z_nan.safetensors 2 {G} --frames 2 --out-dir out/m9", 1, ["z_nan.safetensors"],
+      absent=["out/m9"]),
+    C("morph-ok", f"morph 1 2 {G} --frames 2 --out-dir out/morph-ok", 0, made=["out/morph-ok/morph.gif"]),
+    C("sm-layers", f"style-mix --rows 1 --cols 2 --layers 99 {G} -o out/sm1.png", 2, ["--layers", "99"]),
+    C("sm-no-rows", f"style-mix --cols 2 {G} -o out/sm2.png", 2, ["--rows"]),
+    C("sm-o-dir", f"style-mix --rows 1 --cols 2 {G} -o {{d}}/existing_dir", 2, ["existing_dir", "folder"]),
+    C("sm-latent-nan", f"style-mix --rows {{d}}/z_nan.safetensors --cols 2 {G} -o out/sm3.png", 1,
+      ["z_nan.safetensors"], absent=["out/sm3.png"]),
+    C("sm-ok", f"style-mix --rows 1 --cols 2 --styles coarse {G} -o out/sm-ok.png", 0, made=["out/sm-ok.png"]),
+    C("edit-no-direction", f"edit 3 {G} -o out/e2.png", 2, ["--direction"]),
+    C("edit-latent-nan", f"edit {{d}}/lat_nan.safetensors {G} --direction 0 -o out/e3.png", 1,
+      ["lat_nan.safetensors"], absent=["out/e3.png"]),
+    C("edit-o-ext", f"edit 3 {G} --direction 0 -o out/e4.xyz", 2, [".xyz"]),
+    C("edit-layers", f"edit 3 {G} --direction 0 --layers nowhere -o out/e5.png", 2, ["--layers", "nowhere"]),
+    C("edit-ok", f"edit 3 {G} --direction 0 --frames 2 -o out/edit-ok.png", 0, made=["out/edit-ok.png"]),
+    C("inp-mask-missing", f"inpaint {{d}}/good2.png --mask {{d}}/nope.png {G} {INV} -o out/i1.png", 1, ["nope.png"]),
+    C("inp-mask-bomb", f"inpaint {{d}}/good2.png --mask {{d}}/bomb.png {G} {INV} -o out/i2.png", 1, ["bomb.png"]),
+    C("inp-image-corrupt", f"inpaint {{d}}/corrupt.png --mask {{d}}/good2.png {G} {INV} -o out/i3.png", 1,
+      ["corrupt.png"]),
+    C("inp-combine", f"inpaint {{d}}/good2.png --mask {{d}}/good2.png {G} {INV} --combine max -o out/i4.png", 2,
+      ["--combine"]),
+    C("inp-samples", f"inpaint {{d}}/good2.png --mask {{d}}/good2.png {G} {INV} --samples 5 --candidates 2 "
+      "-o out/i5.png", 2, ["--samples", "--candidates"]),
+    C("inp-latent-dir", f"inpaint {{d}}/good2.png --mask {{d}}/good2.png {G} {INV} -o out/i6.png "
+      "--save-latent {d}/existing_dir", 2, ["--save-latent", "existing_dir"], absent=["out/i6.png"]),
+    C("sr-kernel", f"superres {{d}}/small4.png {G} {INV} --kernel sharp -o out/s1.png", 2, ["--kernel", "sharp"]),
+    C("sr-missing", f"superres {{d}}/nope.png {G} {INV} -o out/s2.png", 1, ["nope.png"]),
+    C("sr-o-dir", f"superres {{d}}/small4.png {G} {INV} -o {{d}}/existing_dir", 2, ["existing_dir", "folder"]),
+    C("sr-scale", f"superres {{d}}/small4.png {G} {INV} --scale 3 -o out/s3.png", 2, ["--scale"]),
+    C("sr-ok-both", f"superres {{d}}/small4.png {G} {INV} -o out/sr-ok/sr.png --save-latent out/sr-ok/sr.safetensors",
+      0, made=["out/sr-ok/sr.png", "out/sr-ok/sr.safetensors"]),
+    # ---- pix2pix / cyclegan apply
+    C("p2p-weights-missing", "pix2pix apply {d}/good.png --weights {d}/nope.safetensors -o out/px.png", 1, ["nope"]),
+    C("p2p-weights-evil", "pix2pix apply {d}/good.png --weights {d}/evil.pth -o out/px.png", 1, ["evil.pth"]),
+    C("p2p-weights-text", "pix2pix apply {d}/good.png --weights {d}/text.pth -o out/px.png", 1, ["text.pth"]),
+    C("p2p-weights-unknown-arch", "pix2pix apply {d}/good.png --weights {d}/w_unknown_arch.safetensors -o out/px.png",
+      1, ["w_unknown_arch.safetensors", "warp_drive"]),
+    C("p2p-direction", "pix2pix apply {d}/good.png --weights {d}/p2p.safetensors --direction sideways -o out/px.png",
+      2, ["--direction", "sideways"]),
+    C("p2p-batch-corrupt", "pix2pix apply {d}/batch_mixed --weights {d}/p2p.safetensors --eval --out-dir out/p2p-bc",
+      3, ["b_corrupt.png"], made=["out/p2p-bc/a_good_pix2pix.png", "out/p2p-bc/c_good_pix2pix.png"]),
+    C("p2p-o-dir", "pix2pix apply {d}/good.png --weights {d}/p2p.safetensors -o {d}/existing_dir", 2,
+      ["existing_dir", "folder"]),
+    C("p2p-out-dir-file", "pix2pix apply {d}/good.png --weights {d}/p2p.safetensors --out-dir {d}/afile", 2,
+      ["afile", "not a directory"]),
+    C("cg-tile-no-eval", "cyclegan apply {d}/good.png --weights {d}/cg.safetensors --tile 32 -o out/cx.png", 2,
+      ["--tile", "--eval"]),
+    C("cg-1px", "cyclegan apply {d}/onepx.png --weights {d}/cg.safetensors --eval -o out/cg-1px.png", 0,
+      made=["out/cg-1px.png"]),
+    C("cg-no-input", "cyclegan apply --weights {d}/cg.safetensors -o out/cx.png", 2, ["INPUT"]),
+    # ---- pix2pix / cyclegan train and test
+    C("p2p-train-missing", "pix2pix train {d}/nodata --netG unet_32 --ngf 4 --ndf 4 --load-size 32 --crop-size 32 "
+      "--steps 1 -o out/pt2", 1, ["nodata"]),
+    C("p2p-train-gan", "pix2pix train {d}/pairs --netG unet_32 --gan-mode magic --load-size 32 --crop-size 32 "
+      "--steps 1 -o out/pt3", 2, ["--gan-mode", "magic"]),
+    C("p2p-train-policy", "pix2pix train {d}/pairs --netG unet_32 --lr-policy sometimes --load-size 32 "
+      "--crop-size 32 --steps 1 -o out/pt4", 2, ["--lr-policy"]),
+    C("p2p-train-preprocess", "pix2pix train {d}/pairs --netG unet_32 --preprocess squash --load-size 32 "
+      "--crop-size 32 --steps 1 -o out/pt5", 2, ["--preprocess", "squash"]),
+    C("p2p-train-netd", "pix2pix train {d}/pairs --netG unet_32 --netD tower --load-size 32 --crop-size 32 "
+      "--steps 1 -o out/pt6", 2, ["--netD", "tower"]),
+    C("p2p-train-bad-images", "pix2pix train {d}/pairs_bad --netG unet_32 --ngf 4 --ndf 4 --load-size 32 "
+      "--crop-size 32 --steps 1 --sample-every 0 -o out/p2p-bad", 0, made=["out/p2p-bad/checkpoint.pt"]),
+    C("cg-train-bad-images", "cyclegan train {d}/unpaired_bad --netG resnet_1blocks --ngf 4 --ndf 4 --load-size 32 "
+      "--crop-size 32 --steps 1 --sample-every 0 -o out/cg-bad", 0, made=["out/cg-bad/checkpoint.pt"]),
+    C("cg-train-crop", "cyclegan train {d}/unpaired --netG resnet_1blocks --load-size 16 --crop-size 32 --steps 1 "
+      "-o out/ct2", 2, ["--crop-size", "--load-size"]),
+    C("p2p-test-weights", "pix2pix test {d}/pairs --weights {d}/nope.safetensors -o out/ptest", 1, ["nope"]),
+    C("p2p-test-out-file", "pix2pix test {d}/pairs --phase val --weights {d}/p2p.safetensors -o {d}/afile", 2, ["afile"]),
+    C("cg-test-missing", "cyclegan test {d}/nodata --weights {d}/cg.safetensors -o out/ctest", 1, ["nodata"]),
+    # ---- stylegan train
+    C("sg-missing", "stylegan train {d}/nodata --resolution 8 --steps 1 --run-dir out/sg2", 1, ["nodata"]),
+    C("sg-loss", "stylegan train {d}/sg_data --loss magic --steps 1 --run-dir out/sg3", 2, ["--loss", "magic"]),
+    C("sg-augment", "stylegan train {d}/sg_data --augment always --steps 1 --run-dir out/sg4", 2, ["--augment"]),
+    C("sg-export-ext", "stylegan train {d}/sg_data --export out/g.pt --steps 1 --run-dir out/sg5", 2, ["--export"]),
+    C("sg-export-dir", "stylegan train {d}/sg_data --export {d}/existing_dir --steps 1 --run-dir out/sg6", 2,
+      ["--export"]),
+    C("sg-precision", "stylegan train {d}/sg_data --steps 1 --run-dir out/sg7", 2, ["--precision"],
+      pre=["--precision", "bf16"]),
+    C("sg-empty", "stylegan train {d}/existing_dir --resolution 8 --steps 1 --run-dir out/sg8", 1,
+      ["existing_dir", "no images"]),
+    # ---- fast-style / adain train
+    C("ft-style-missing", "fast-style train --content-dir {d}/content --style {d}/nope.png --vgg {d}/genc.safetensors "
+      "--image-size 16 --steps 1 --run-dir out/ft2", 1, ["nope.png"]),
+    C("ft-content-missing", "fast-style train --content-dir {d}/nodata --style {d}/style.png "
+      "--vgg {d}/genc.safetensors --image-size 16 --steps 1 --run-dir out/ft3", 1, ["nodata"]),
+    C("ft-image-size", "fast-style train --content-dir {d}/content --style {d}/style.png --image-size 4 --steps 1 "
+      "--run-dir out/ft4", 2, ["--image-size"]),
+    C("ft-style-layers", "fast-style train --content-dir {d}/content --style {d}/style.png --vgg {d}/genc.safetensors "
+      "--image-size 16 --steps 1 --style-layers relu9_9 --run-dir out/ft5", 2, ["--style-layers", "relu9_9"]),
+    C("ft-content-layer", "fast-style train --content-dir {d}/content --style {d}/style.png "
+      "--vgg {d}/genc.safetensors --image-size 16 --steps 1 --content-layer nope --run-dir out/ft6", 2,
+      ["--content-layer", "nope"]),
+    C("ft-crop", "fast-style train --content-dir {d}/content --style {d}/style.png --crop sideways --steps 1 "
+      "--run-dir out/ft7", 2, ["--crop", "sideways"]),
+    C("ad-no-style-dir", "adain train --content-dir {d}/content --steps 1 --run-dir out/ad1", 2, ["--style-dir"]),
+    C("ad-style-dir-missing", "adain train --content-dir {d}/content --style-dir {d}/nodata --vgg {d}/enc.safetensors "
+      "--image-size 32 --resize 40 --steps 1 --run-dir out/ad2", 1, ["nodata"]),
+    C("ad-run-dir-file", "adain train --content-dir {d}/content --style-dir {d}/content --steps 1 "
+      "--run-dir {d}/afile", 2, ["afile"]),
+    C("ad-bad-images", "adain train --content-dir {d}/content_bad --style-dir {d}/content --vgg {d}/enc.safetensors "
+      "--image-size 32 --resize 40 --batch-size 2 --steps 1 --run-dir out/ad-bad", 0, made=["out/ad-bad"]),
+    # ---- weights
+    C("w-list-bad-flag", "weights list --colour", 2, ["--colour"]),
+    C("w-fetch-unknown", "weights fetch warpdrive", 1, ["warpdrive"]),
+    C("w-fetch-offline", "weights fetch vgg19", 1, ["vgg19", "offline"]),
+    C("w-import-missing", "weights import {d}/nope.pth -o out/w1.safetensors", 1, ["nope.pth"]),
+    C("w-import-evil", "weights import {d}/evil.pth -o out/w2.safetensors", 1, ["evil.pth"], absent=["out/w2.safetensors"]),
+    C("w-import-evil-pkl", "weights import {d}/evil.pkl -o out/w3.safetensors", 1, ["evil.pkl"]),
+    C("w-import-text", "weights import {d}/text.pth -o out/w4.safetensors", 1, ["text.pth"]),
+    C("w-import-format", "weights import {d}/text.pth --format warpdrive -o out/w5.safetensors", 1, ["warpdrive"]),
+    C("w-import-hdr80", "weights import {d}/hdr80.safetensors -o out/w6.safetensors", 1, ["hdr80.safetensors"]),
+    C("w-import-o-dir", "weights import {d}/text.pth -o {d}/existing_dir", 2, ["existing_dir"]),
+    C("w-verify-unknown", "weights verify warpdrive", 1, ["warpdrive"]),
+    C("w-path-unknown", "weights path warpdrive", 1, ["warpdrive"]),
+    C("w-path-file", "weights path {d}/fast.safetensors", 0, ["fast.safetensors"]),
+]
+CASES += MORE
 
 
 # ------------------------------------------------------------------------------------------------------- runner
