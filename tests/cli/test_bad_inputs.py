@@ -605,3 +605,87 @@ def test_bad_input(case: Case, ws: Path) -> None:
         assert not (ws / rel).exists(), f"{rel} written; {detail}"
     assert set(_leftovers(ws)) == before, f"temporary files left; {detail}"
     assert not (ws / "PWNED").exists()
+
+
+# ------------------------------------------------------------------------------------- cases a subprocess needs
+
+SG_TINY = ["--resolution", "8", "--channel-base", "32", "--channel-max", "8", "--z-dim", "8", "--w-dim", "8",
+           "--map-layers", "1", "--batch-size", "2", "--sample-every", "0"]
+
+
+def _fsize_limit(limit: int):  # type: ignore[no-untyped-def]
+    def apply() -> None:
+        import resource
+        import signal
+
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write over the limit then fails with EFBIG
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="RLIMIT_FSIZE needs a POSIX system")
+def test_disk_full_checkpoint_is_one_line_and_keeps_the_previous_one(ws: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from .helpers import REPO
+
+    run = tmp_path / "run"
+    base = ["--device", "cpu", "--quiet", "stylegan", "train", str(ws / "sg_data"), *SG_TINY, "--run-dir", str(run)]
+    r = CliRunner().invoke(app, [*base, "--steps", "1"], env={"IMGFORGE_OFFLINE": "1"})
+    assert r.exit_code == 0, r.output
+    before = (run / "checkpoint.pt").read_bytes()
+    env = {**os.environ, "PYTHONPATH": str(REPO), "IMGFORGE_OFFLINE": "1", "IMGFORGE_THREADS": "1"}
+    p = subprocess.run([sys.executable, "-m", "imgforge", *base, "--steps", "2", "--checkpoint-every", "1"],
+                       capture_output=True, env=env, timeout=300, preexec_fn=_fsize_limit(len(before) // 2))
+    err = p.stderr.decode()
+    assert p.returncode == 1, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert "checkpoint.pt" in err and "previous checkpoint is kept" in err, err
+    assert (run / "checkpoint.pt").read_bytes() == before
+    assert not list(run.glob("*.tmp")) and not list(run.glob(".*.tmp"))
+
+
+def test_stdout_closed_pipe_is_a_failure_not_a_success(ws: Path) -> None:
+    import subprocess
+    import sys
+
+    from .helpers import REPO
+
+    env = {**os.environ, "PYTHONPATH": str(REPO), "IMGFORGE_OFFLINE": "1", "IMGFORGE_THREADS": "1"}
+    p = subprocess.Popen([sys.executable, "-m", "imgforge", "--precision", "fp32", "stylize", str(ws / "good.png"),
+                          "--method", "fast", "--model", str(ws / "fast.safetensors"), "-o", "-"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert p.stdout is not None and p.stderr is not None
+    p.stdout.close()  # the reader goes away before anything is written (as `| head -c 0` would)
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=300) != 0, err
+    assert "Traceback" not in err and "Exception ignored" not in err, err
+    assert "1 written" not in err and "broken pipe" in err, err
+
+
+def test_nan_image_is_never_written(tmp_path: Path) -> None:
+    from imgforge.errors import ComputeError
+    from imgforge.io import save_image
+
+    img = torch.rand(3, 8, 8)
+    img[1, 2, 3] = float("nan")
+    with pytest.raises(ComputeError, match="NaN"):
+        save_image(img, tmp_path / "nan.png")
+    assert not list(tmp_path.iterdir())
+    img[1, 2, 3] = float("inf")
+    with pytest.raises(ComputeError):
+        save_image(img, tmp_path / "inf.png")
+    assert not list(tmp_path.iterdir())
+
+
+def test_table_covers_every_command_group() -> None:
+    firsts = {" ".join(c.args[:2]) if c.args[0] in ("pix2pix", "cyclegan", "stylegan", "weights", "fast-style", "adain")
+              else c.args[0] for c in CASES}
+    want = {"stylize", "texture", "generate", "invert", "morph", "style-mix", "edit", "inpaint", "superres",
+            "pix2pix apply", "pix2pix train", "pix2pix test", "cyclegan apply", "cyclegan train", "cyclegan test",
+            "stylegan train", "fast-style train", "adain train", "weights list", "weights fetch", "weights import",
+            "weights verify", "weights path"}
+    assert want <= firsts, want - firsts
+    assert len(CASES) >= 120
