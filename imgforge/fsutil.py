@@ -37,6 +37,11 @@ def atomic_path(target: PathLike, *, mkdir: bool = True) -> Iterator[Path]:
     parent = target.parent if str(target.parent) else Path(".")
     try:
         if mkdir:
+            base = parent
+            while not base.exists() and base != base.parent:
+                base = base.parent
+            if not base.is_dir():
+                raise OutputError(f"cannot write {target}: {base} is not a directory")
             parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
     except OSError as exc:

@@ -30,10 +30,10 @@ def detect_stylegan_format(path: Path) -> str:
         head = fh.read(16)
     if head.startswith(b"PK\x03\x04") or head.startswith(_LEGACY_TORCH_HEAD):
         return "rosinality_stylegan2"
+    if len(head) > 8 and head[8:9] == b"{":  # before the pickle test: a header length may start with byte 0x80
+        return "imgforge"
     if head[:1] == b"\x80":
         return "nvidia_stylegan2_pkl"
-    if len(head) > 8 and head[8:9] == b"{":
-        return "imgforge"
     raise WeightsError(f"{path}: not a StyleGAN2 weights file imgforge can read (expected an imgforge .safetensors, "
                        "a rosinality/stylegan2-pytorch .pt or an NVIDIA stylegan2-ada-pytorch .pkl)")
 

@@ -52,13 +52,15 @@ class Case:
     absent: Tuple[str, ...] = ()
     env: Dict[str, str] = field(default_factory=dict)
     pre: Tuple[str, ...] = ()  # global options before the command
+    never: Tuple[str, ...] = ()  # words the output must not contain
 
 
 def C(id: str, args: str | Sequence[str], code: int, say: str | Sequence[str] = (), made: Sequence[str] = (),
-      absent: Sequence[str] = (), env: Optional[Dict[str, str]] = None, pre: Sequence[str] = ()) -> Case:
+      absent: Sequence[str] = (), env: Optional[Dict[str, str]] = None, pre: Sequence[str] = (),
+      never: Sequence[str] = ()) -> Case:
     a = tuple(args.split()) if isinstance(args, str) else tuple(args)
     s = (say,) if isinstance(say, str) else tuple(say)
-    return Case(id, a, code, s, tuple(made), tuple(absent), dict(env or {}), tuple(pre))
+    return Case(id, a, code, s, tuple(made), tuple(absent), dict(env or {}), tuple(pre), tuple(never))
 
 
 # ---------------------------------------------------------------------------------------------------- workspace
@@ -164,6 +166,12 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
     save_model_file(d / "wrong_model.safetensors", sd, arch="fast_style")
     (d / "trunc.safetensors").write_bytes((d / "fast.safetensors").read_bytes()[:200])
     (d / "text.pth").write_text("hello\n")
+    for pad in range(256):  # a real safetensors file whose header length starts with byte 0x80, then truncated
+        save_model_file(d / "g80.safetensors", G.state_dict(), arch="stylegan2_generator",
+                        arch_kwargs=G.arch_kwargs(), extra={"notes": "x" * pad})
+        if (d / "g80.safetensors").read_bytes()[0] == 0x80:
+            break
+    (d / "g80_trunc.safetensors").write_bytes((d / "g80.safetensors").read_bytes()[:4000])
     hdr = struct.pack("<Q", 0x80 + (0x7B << 8))  # header length whose first byte is 0x80
     (d / "hdr80.safetensors").write_bytes(hdr + b"{" + b" " * 40)
     import pickle
@@ -559,6 +567,18 @@ MORE: List[Case] = [
     C("w-import-o-dir", "weights import {d}/text.pth -o {d}/existing_dir", 2, ["existing_dir"]),
     C("w-verify-unknown", "weights verify warpdrive", 1, ["warpdrive"]),
     C("w-path-unknown", "weights path warpdrive", 1, ["warpdrive"]),
+    C("g80-generate-ok", "generate --weights {d}/g80.safetensors --seeds 0 --out-dir out/g80", 0,
+      made=["out/g80/seed0000.png"]),
+    C("g80-generate", "generate --weights {d}/g80_trunc.safetensors --seeds 0 --out-dir out/gx", 1,
+      ["g80_trunc.safetensors", "safetensors"], never=["pickle"]),
+    C("g80-edit", "edit 3 --weights {d}/g80_trunc.safetensors --direction 0 -o out/e9.png", 1,
+      ["g80_trunc.safetensors", "safetensors"], never=["pickle"]),
+    C("g80-morph", "morph 1 2 --weights {d}/g80_trunc.safetensors --frames 2 --out-dir out/m10", 1,
+      ["g80_trunc.safetensors"], never=["pickle"]),
+    C("g80-invert", f"invert {{d}}/good2.png --weights {{d}}/g80_trunc.safetensors {INV} --out-dir out/inv8", 1,
+      ["g80_trunc.safetensors"], never=["pickle"]),
+    C("g80-p2p", "pix2pix apply {d}/good.png --weights {d}/g80_trunc.safetensors -o out/px.png", 1,
+      ["g80_trunc.safetensors"], never=["pickle"]),
     C("w-path-file", "weights path {d}/fast.safetensors", 0, ["fast.safetensors"]),
 ]
 CASES += MORE
@@ -599,6 +619,8 @@ def test_bad_input(case: Case, ws: Path) -> None:
     for line in out.splitlines():
         if line.startswith(("error:", "usage error:")):
             assert len(line) < 600, detail
+    for word in case.never:
+        assert word.lower() not in low, f"{word!r} in the output; {detail}"
     for rel in case.made:
         assert (ws / rel).exists(), f"{rel} not written; {detail}"
     for rel in case.absent:
