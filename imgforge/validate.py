@@ -27,13 +27,15 @@ from .errors import ComputeError, InputError, OutputError, UsageError
 #: reflection padding need at least 2x2 features; Gatys builds a VGG pyramid down to 1/16.
 MIN_SIDE: Mapping[str, int] = {"fast": 5, "adain": 16, "gatys": 16, "translate": 1}
 
-#: Rough bytes of working memory per output pixel: (untiled, tiled). Image buffers alone are ~40 B/px (float
-#: input, output, blend weights, the encoded copy); network activations dominate when the whole image runs at once.
+#: Bytes of working memory per output pixel, (untiled, tiled), kept at the low end of what the methods use so that
+#: only sizes that cannot work are refused. Image buffers alone are ~24 B/px (float input and output, the encoded
+#: copy); network activations dominate when the whole image runs at once (VGG-19 at full resolution: ~2.4 kB/px
+#: forward, about twice that with the gradients Gatys needs).
 BYTES_PER_PIXEL: Mapping[str, Tuple[int, int]] = {
-    "gatys": (4000, 4000),  # VGG activations + gradients + L-BFGS history at full resolution (never tiled)
-    "fast": (1200, 48),
-    "adain": (1500, 48),
-    "translate": (1500, 48),
+    "gatys": (2000, 2000),  # never tiled
+    "fast": (400, 24),
+    "adain": (500, 24),
+    "translate": (500, 24),
 }
 
 

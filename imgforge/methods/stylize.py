@@ -450,7 +450,14 @@ def run_stylize(
     _check_requested_size(job, runtime, save)
     runner = make_runner(job, runtime, save, progress)
 
+    size = job.gatys.size if job.method == "gatys" else job.size
+
     def process(img: LoadedImage) -> torch.Tensor:
+        if size:  # the image the method sees: long side resized to --size
+            w, h = img.size
+            s = size / max(w, h)
+            check_image_size((max(1, round(w * s)), max(1, round(h * s))), MIN_SIDE[job.method], img.source,
+                             f"--method {job.method} at --size {size}")
         out = runner(img.rgb[None], f"stylize {Path(img.source).name}")
         img.rgb = torch.empty((3, 0, 0))  # free the content before the output is encoded (large images: memory)
         return out

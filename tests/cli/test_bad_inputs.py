@@ -82,6 +82,7 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
     Image.new("RGB", (1, 1), (200, 40, 40)).save(d / "onepx.png")
     Image.new("RGB", (3, 2), (200, 40, 40)).save(d / "tiny.png")
     photo(5, (4, 4)).save(d / "small4.png")
+    photo(6, (400, 20)).save(d / "strip.png")
     (d / "bomb.png").write_bytes(png_header_only(30000, 30000))
     (d / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10)
     (d / "empty.png").write_bytes(b"")
@@ -397,6 +398,10 @@ MORE: List[Case] = [
     C("st-gatys-iterations", f"stylize {{d}}/good.png {GATYS} --iterations -1 -o out/x.png", 2, ["--iterations"]),
     C("st-adain-huge-size", f"stylize {{d}}/good.png {ADAIN} --size 100000 --tile 0 -o out/x.png", 2,
       ["--size", "GB", "--tile"]),
+    C("st-strip-gatys-size", f"stylize {{d}}/strip.png {{d}}/good.png {GATYS} --out-dir out/st-sg", 3,
+      ["strip.png", "too small", "--size 32"], made=["out/st-sg/good_gatys.png"]),
+    C("st-strip-fast-size", f"stylize {{d}}/strip.png {FASTM} --size 40 -o out/st-sf.png", 1,
+      ["strip.png", "too small"], absent=["out/st-sf.png"]),
     C("st-ok-fast", f"stylize {{d}}/good.png {FASTM} -o out/st-ok/fast.png", 0, made=["out/st-ok/fast.png"]),
     C("st-ok-adain-16px", "stylize {d}/good.png --method adain --decoder {d}/dec.safetensors --encoder "
       "{d}/enc.safetensors --style {d}/style.png -o out/st-ok/adain.png", 0, made=["out/st-ok/adain.png"]),
