@@ -716,3 +716,21 @@ def test_table_covers_every_command_group() -> None:
             "weights verify", "weights path"}
     assert want <= firsts, want - firsts
     assert len(CASES) >= 120
+
+
+@pytest.mark.parametrize("case_id", ["threads-env", "gen-bad-kwargs", "st-batch-missing"])
+def test_in_process_rows_match_the_real_process(case_id: str, ws: Path) -> None:
+    """The table runs in-process; a few rows run again as ``python -m imgforge`` must give the same exit code and
+    the same error lines (so CliRunner reproduces what users see)."""
+    from .helpers import run_cli
+
+    case = next(c for c in CASES if c.id == case_id)
+    res = _invoke(case, ws)
+    args = ["--device", "cpu", "--precision", "fp32", "--quiet", *[a.replace("{d}", str(ws)) for a in case.args]]
+    p = run_cli(args, ws, env={"IMGFORGE_WEIGHTS_PATH": str(ws / "no_weights"), "IMGFORGE_CACHE_DIR": str(ws / "cache"),
+                               "IMGFORGE_THREADS": "1", **case.env})
+    err = p.stderr.decode()
+    assert p.returncode == res.exit_code == case.code, (err, res.output)
+    assert "Traceback" not in err
+    errors = lambda text: [ln for ln in text.splitlines() if ln.startswith(("error:", "usage error:"))]  # noqa: E731
+    assert errors(err) == errors(res.output) and errors(err), (err, res.output)
