@@ -36,10 +36,11 @@ def is_image_file(name: str) -> bool:
 
 
 def list_images(folder: Union[str, Path], skipped: Optional[List[str]] = None) -> List[str]:
-    """Sorted paths of the readable image files under ``folder`` (recursive; hidden files skipped).
+    """Sorted paths of the image files under ``folder`` (recursive; hidden files skipped).
 
-    Decompression bombs (over ``IMGFORGE_MAX_PIXELS``) and files whose header or PNG data cannot be read are left
-    out, as in apply batches; ``"path: reason"`` for each is appended to ``skipped`` when given.
+    With a ``skipped`` list (the datasets pass one), files are screened too: decompression bombs (over
+    ``IMGFORGE_MAX_PIXELS``) and files whose header or PNG data cannot be read are left out, as in apply batches,
+    and ``"path: reason"`` for each is appended to ``skipped``.
     """
     from ..validate import screen_images
 
@@ -50,9 +51,10 @@ def list_images(folder: Union[str, Path], skipped: Optional[List[str]] = None) -
     for root, dirs, files in os.walk(folder):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         out.extend(os.path.join(root, f) for f in files if is_image_file(f) and not f.startswith("."))
+    if skipped is None:
+        return sorted(out)
     good, bad = screen_images(sorted(out))
-    if skipped is not None:
-        skipped.extend(bad)
+    skipped.extend(bad)
     return good
 
 
