@@ -16,6 +16,7 @@ import torch
 from .errors import ImgforgeError, UsageError
 from .io import STDIN, InputItem, LoadedImage, OutputNamer, check_output_target, load_image, save_image
 from .progress import ProgressEvent, ProgressFn, emit
+from .validate import check_image_size
 
 
 @dataclass
@@ -90,6 +91,8 @@ def run_batch(
     save: SaveOptions = SaveOptions(),
     progress: Optional[ProgressFn] = None,
     task: str = "images",
+    min_side: int = 0,
+    what: str = "this method",
 ) -> BatchResult:
     """Load each input, call ``process`` on it, and save the returned image.
 
@@ -99,6 +102,8 @@ def run_batch(
         process: takes the loaded image and returns (3, H, W) or (1, 3, H, W) in [0, 1].
         save: writing options.
         progress: receives one event per finished item (``step``/``total`` in images) with a message on failure.
+        min_side: inputs with a side below this many pixels fail (named, before ``process`` sees them; see
+            :data:`imgforge.validate.MIN_SIDE`); ``what`` names the method in that message.
     Raises:
         UsageError: ``-o FILE`` with several inputs, or an unwritable output extension (before any work).
     """
@@ -118,6 +123,7 @@ def run_batch(
                                              message=f"skip {item.path}: {out_path} exists"))
                 continue
             img = load_image(item.path, max_pixels=save.max_pixels)
+            check_image_size(img.size, min_side, img.source, what)
             out = process(img)
             depth = 16 if (save.bit_depth == "16" or (save.bit_depth == "auto" and img.bit_depth == 16)) else 8
             alpha = img.alpha if save.keep_alpha else None

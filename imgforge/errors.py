@@ -48,3 +48,7 @@ class DownloadError(WeightsError):
 
 class TrainingError(ImgforgeError):
     """A training run cannot start or resume (bad dataset, incompatible checkpoint, ...)."""
+
+
+class ComputeError(ImgforgeError):
+    """A computation gave an unusable result (NaN or infinite values); nothing is written."""

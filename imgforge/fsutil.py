@@ -39,6 +39,11 @@ def atomic_path(target: PathLike, *, mkdir: bool = True) -> Iterator[Path]:
     parent = target.parent if str(target.parent) else Path(".")
     try:
         if mkdir:
+            base = parent
+            while not base.exists() and base != base.parent:
+                base = base.parent
+            if not base.is_dir():
+                raise OutputError(f"cannot write {target}: {base} is not a directory")
             parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
     except OSError as exc:
@@ -51,6 +56,10 @@ def atomic_path(target: PathLike, *, mkdir: bool = True) -> Iterator[Path]:
             os.fsync(fh.fileno())
         os.chmod(tmp, _default_mode())  # mkstemp creates 0600 files; outputs should be as readable as any other
         os.replace(tmp, target)
+    except OSError as exc:  # disk full, permission, quota, ...: one line naming the target; the old file is kept
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise OutputError(f"{target}: cannot write ({exc.strerror or exc})") from exc
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()

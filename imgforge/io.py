@@ -357,10 +357,12 @@ def save_image(
         quality: JPEG/WEBP quality 1-100.
         bit_depth: 16 writes a 16-bit TIFF for .tif/.tiff outputs.
     """
+    from .validate import check_finite
+
+    check_finite(rgb, str(path))
     if str(path) == STDIN:
         data = encode_image(rgb, "PNG", alpha=alpha)
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
+        _write_stdout(data)
         return Path(STDIN)
     path = Path(path)
     data = encode_image(rgb, format_for(path), alpha=alpha, quality=quality, bit_depth=bit_depth)
@@ -376,6 +378,31 @@ def save_image(
     except OSError as exc:
         raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from exc
     return path
+
+
+def _write_stdout(data: bytes) -> None:
+    """Write all of ``data`` to standard output; a closed pipe or a short write is an :class:`OutputError` (and
+    stdout is pointed at /dev/null so that Python's exit-time flush does not print a second error)."""
+    out = sys.stdout.buffer
+    try:
+        written = out.write(data)
+        out.flush()
+    except (BrokenPipeError, ConnectionResetError) as exc:
+        _silence_stdout()
+        raise OutputError("-: standard output was closed before the image was written (broken pipe)") from exc
+    except OSError as exc:
+        raise OutputError(f"-: cannot write to standard output ({exc.strerror or exc})") from exc
+    if written is not None and written != len(data):
+        raise OutputError(f"-: short write to standard output ({written} of {len(data)} bytes)")
+
+
+def _silence_stdout() -> None:
+    try:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, sys.stdout.fileno())
+        os.close(fd)
+    except (OSError, ValueError, AttributeError, _io.UnsupportedOperation):
+        pass
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -490,13 +517,18 @@ class OutputNamer:
 
 
 def check_output_target(namer: OutputNamer, n_inputs: int) -> None:
-    """Usage checks: ``-o FILE`` takes one input; an output's extension must be writable."""
+    """Usage checks: ``-o FILE`` takes one input; an output's extension must be writable; ``-o`` is not a folder,
+    ``--out-dir`` not a file, and both can be written (see :mod:`imgforge.validate`)."""
+    from .validate import check_output_dir, check_output_file
+
     if namer.output is not None and n_inputs > 1:
         raise UsageError(f"-o takes one input but {n_inputs} were given; use --out-dir DIR for a batch")
     if namer.output not in (None, STDIN):
+        check_output_file(namer.output, "-o")  # type: ignore[arg-type]
         format_for(namer.output)  # type: ignore[arg-type]
     if namer.output is None:
         format_for(namer.template.replace("{", "").replace("}", ""))
+        check_output_dir(namer.out_dir or ".", "--out-dir")
 
 
 def iter_image_paths(folder: Union[str, Path], *, recursive: bool = True) -> Iterable[Path]:

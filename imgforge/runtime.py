@@ -268,9 +268,11 @@ def make_generator(seed: Optional[int], device: torch.device | str = "cpu") -> t
 
 def set_threads_from_env() -> None:
     """Honour ``IMGFORGE_THREADS`` (intra-op threads) when set."""
-    n = os.environ.get("IMGFORGE_THREADS")
-    if n:
-        torch.set_num_threads(max(1, int(n)))
+    from .validate import env_int
+
+    n = env_int("IMGFORGE_THREADS")
+    if n is not None:
+        torch.set_num_threads(n)
 
 
 @contextlib.contextmanager

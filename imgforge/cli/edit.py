@@ -12,6 +12,7 @@ from ..errors import UsageError
 from ..generator_api import DEFAULT_GENERATOR
 from ..methods.invert import FITS, LOSSES, SPACES, InvertConfig
 from ..progress import ProgressEvent
+from ..validate import check_output_dir
 from .common import JsonOpt, MaxPixelsOpt, OverwriteOpt, RichProgress, get_globals, report_batch
 
 _D = InvertConfig()
@@ -62,9 +63,15 @@ def _done(progress: Any, text: str) -> None:
     progress(ProgressEvent(task="done", message=text))
 
 
-def _check_out(path: str, overwrite: bool) -> None:
-    from ..io import format_for
+#: The --styles groups of style-mix (``parse_layers`` also takes them for --layers).
+STYLE_GROUPS = ("coarse", "middle", "fine", "all")
 
+
+def _check_out(path: str, overwrite: bool, option: str = "-o") -> None:
+    from ..io import format_for
+    from ..validate import check_output_file
+
+    check_output_file(path, option)
     format_for(path)
     if Path(path).exists() and not overwrite:
         raise UsageError(f"{path} exists; pass --overwrite to replace it")
@@ -121,6 +128,7 @@ def invert(
     cfg = _config(ctx, space, steps, noise, loss, lr, mse_weight, perceptual_weight)
     if fit not in FITS:
         raise UsageError(f"--fit {fit!r}: expected one of {', '.join(FITS)}")
+    check_output_dir(out_dir, "--out-dir")
     items = expand_inputs(inputs or [], recursive=recursive)
     if not items:
         raise typer.BadParameter("give at least one image", param_hint="INPUTS")
@@ -176,6 +184,7 @@ def morph(
     space = space.lower()
     if space not in ("w+", "z"):
         raise UsageError(f"--space {space!r}: morph interpolates in w+ or z")
+    check_output_dir(out_dir, "--out-dir")
     sheet_path = out_dir / "morph_sheet.png"
     if sheet_path.exists() and not overwrite:
         raise UsageError(f"{sheet_path} exists; pass --overwrite to replace it")
@@ -224,6 +233,8 @@ def style_mix(
     if not rows or not cols:
         raise typer.BadParameter("give --rows and --cols (seeds, images or latent files)")
     _check_out(output, overwrite)
+    if layers is None and not all(x.strip().lower() in STYLE_GROUPS for x in styles.split(",")):
+        raise UsageError(f"--styles {styles!r}: expected one of {', '.join(STYLE_GROUPS)} (or give --layers)")
     cfg = _config(ctx, space, steps, noise, loss, lr)
     _run(ctx, run_style_mix, StyleMixJob(tuple(rows), tuple(cols), styles, layers, trunc, upscale, output,
                                          _setup(ctx, weights, cfg, encoder, fit)))
@@ -323,6 +334,7 @@ def inpaint(
     job = InpaintJob(image, mask, samples, combine, candidates, save_latent, output)
     job.validate()
     _check_out(output, overwrite)
+    _check_latent_out(save_latent)
     cfg = _config(ctx, space, steps, noise, loss, lr)
     _run(ctx, run_inpaint, dataclasses.replace(job, setup=_setup(ctx, weights, cfg, encoder, fit,
                                                                  max_pixels=max_pixels)))
@@ -363,9 +375,18 @@ def superres(
     from ..jobs.edit import SuperresJob, run_superres
 
     _check_out(output, overwrite)
+    _check_latent_out(save_latent)
     cfg = _config(ctx, space, steps, noise, loss, lr)
     _run(ctx, run_superres, SuperresJob(lowres, scale, kernel, save_latent, output,
                                         _setup(ctx, weights, cfg, encoder, fit, max_pixels=max_pixels)))
+
+
+def _check_latent_out(path: Optional[str]) -> None:
+    from ..validate import check_output_file
+
+    if path:
+        check_output_file(path, "--save-latent")
+
 
 def _reflow(text: str) -> str:
     """Join the lines of prose paragraphs (rich then wraps them to the terminal); example lines stay as they are."""

@@ -13,6 +13,7 @@ from typing import Annotated, List, Optional
 import typer
 
 from ..errors import UsageError
+from ..validate import check_output_dir
 from .common import RichProgress, get_globals
 
 FAST_HELP = """Train a fast-style network for one style image (Johnson et al.; defaults as pytorch/examples).
@@ -94,6 +95,7 @@ def fast_train(
     if not content_dir:
         raise UsageError("give --content-dir (a folder of training images)")
     run = run_dir or Path("runs") / f"fast-{Path(style).stem}"
+    check_output_dir(run, "--run-dir")
     cfg = FastStyleTrainConfig(
         style=style, content_dirs=tuple(content_dir), run_dir=str(run), vgg=vgg, image_size=image_size, resize=resize,
         crop=crop, style_size=style_size, batch_size=batch_size, lr=lr, epochs=epochs, steps=steps,
@@ -134,6 +136,7 @@ def adain_train(
     if not content_dir or not style_dir:
         raise UsageError("give --content-dir and --style-dir (folders of training images)")
     run = run_dir or Path("runs") / "adain"
+    check_output_dir(run, "--run-dir")
     cfg = AdaINTrainConfig(
         content_dirs=tuple(content_dir), style_dirs=tuple(style_dir), run_dir=str(run), vgg=vgg,
         image_size=image_size, resize=resize, batch_size=batch_size, lr=lr, lr_decay=lr_decay, steps=steps,

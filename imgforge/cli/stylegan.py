@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import UsageError
+from ..validate import check_output_dir, check_output_file
 from ..runtime import set_threads_from_env
 from ..training.augment import DEFAULT_OPS
 from ..training.loop import LoopConfig, dist_info
@@ -86,6 +87,9 @@ def train(
         augment_p=augment_p, ada_target=ada_target, ada_kimg=ada_kimg, augment_ops=ops, mirror=mirror,
     ).validate()
     run = run_dir or Path("runs") / f"stylegan2-{data.resolve().name or 'data'}"
+    check_output_dir(run, "--run-dir")
+    if export is not None:
+        check_output_file(export, "--export")
     if not resume and (run / "checkpoint.pt").exists() and dist_info().is_main:
         (run / "checkpoint.pt").unlink()
     loop = LoopConfig(str(run), steps, seed=g.seed if g.seed is not None else 0, checkpoint_every=checkpoint_every,

@@ -186,7 +186,10 @@ def _train(ctx: typer.Context, method: str, data: str, run_dir: Optional[Path], 
     from ..training.translation_run import train_cyclegan, train_pix2pix
     from ..training.loop import dist_info
 
+    from ..validate import check_output_dir
+
     g = get_globals(ctx)
+    check_output_dir(_run_dir(run_dir, method, data), "--run-dir")
     main = dist_info().is_main
     with RichProgress(quiet=g.quiet or not main) as progress:
         root = resolve_dataset(data, method, progress=progress)
@@ -319,9 +322,12 @@ ResultsOpt = Annotated[Optional[Path], typer.Option("--out-dir", "-o", help="Res
 
 
 def _results_dir(out_dir: Optional[Path], method: str, data: str, phase: str) -> Path:
-    if out_dir is not None:
-        return out_dir
-    return Path("results") / f"{(Path(data).name or 'data').replace(' ', '_')}_{method}" / f"{phase}_latest"
+    from ..validate import check_output_dir
+
+    if out_dir is None:
+        out_dir = Path("results") / f"{(Path(data).name or 'data').replace(' ', '_')}_{method}" / f"{phase}_latest"
+    check_output_dir(out_dir, "--out-dir")
+    return out_dir
 
 
 @cyclegan_app.command("test", no_args_is_help=True, help=_help(

@@ -208,6 +208,10 @@ def import_cmd(
         None, "--output", "-o", help="Output .safetensors (default: <cache>/<name or file stem>.safetensors)."
     ),
 ) -> None:
+    if out is not None:
+        from ..validate import check_output_file
+
+        check_output_file(out, "-o")
     with _progress_bar() as bar:
         path = store.import_file(src, fmt, out, progress=_RichProgress(bar))
     _out.print(str(path))

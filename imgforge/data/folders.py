@@ -35,8 +35,15 @@ def is_image_file(name: str) -> bool:
     return os.path.splitext(name)[1].lower() in IMG_EXTENSIONS
 
 
-def list_images(folder: Union[str, Path]) -> List[str]:
-    """Sorted paths of the image files under ``folder`` (recursive; hidden files skipped)."""
+def list_images(folder: Union[str, Path], skipped: Optional[List[str]] = None) -> List[str]:
+    """Sorted paths of the image files under ``folder`` (recursive; hidden files skipped).
+
+    With a ``skipped`` list (the datasets pass one), files are screened too: decompression bombs (over
+    ``IMGFORGE_MAX_PIXELS``) and files whose header or PNG data cannot be read are left out, as in apply batches,
+    and ``"path: reason"`` for each is appended to ``skipped``.
+    """
+    from ..validate import screen_images
+
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"{folder}: not a folder")
@@ -44,7 +51,11 @@ def list_images(folder: Union[str, Path]) -> List[str]:
     for root, dirs, files in os.walk(folder):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         out.extend(os.path.join(root, f) for f in files if is_image_file(f) and not f.startswith("."))
-    return sorted(out)
+    if skipped is None:
+        return sorted(out)
+    good, bad = screen_images(sorted(out))
+    skipped.extend(bad)
+    return good
 
 
 def _check_direction(direction: str) -> str:
@@ -75,19 +86,21 @@ class AlignedDataset:
         self.pre, self.input_nc, self.output_nc = pre, input_nc, output_nc
         self.pair_paths: List[tuple[str, str]] = []
         self.paths: List[str] = []
+        #: "path: reason" of each unreadable or oversized image left out.
+        self.skipped: List[str] = []
         if not root.is_dir():
             raise InputError(f"{root}: dataset folder not found")
         a_dir, b_dir = self._pair_folders(root, phase)
         if a_dir is not None and b_dir is not None:
             self.layout = "folders"
-            self.pair_paths = self._match(a_dir, b_dir)
+            self.pair_paths = self._match(a_dir, b_dir, self.skipped)
             self.paths = [a for a, _ in self.pair_paths]
         else:
             self.layout = "side_by_side"
             if not (root / phase).is_dir() and not phase_fallback:
                 raise InputError(f"{root}: has no {phase}/ folder")
             folder = root / phase if (root / phase).is_dir() else root
-            self.paths = list_images(folder)
+            self.paths = list_images(folder, self.skipped)
             self.folder = folder
         if not self.paths:
             raise InputError(
@@ -103,14 +116,18 @@ class AlignedDataset:
         return None, None
 
     @staticmethod
-    def _match(a_dir: Path, b_dir: Path) -> List[tuple[str, str]]:
-        b_files = list_images(b_dir)
+    def _match(a_dir: Path, b_dir: Path, skipped: List[str]) -> List[tuple[str, str]]:
+        n_before = len(skipped)
+        b_files = list_images(b_dir, skipped)
+        bad_b = {os.path.splitext(os.path.relpath(m.split(": ", 1)[0], b_dir))[0] for m in skipped[n_before:]}
         by_rel = {os.path.relpath(p, b_dir): p for p in b_files}
         by_stem = {os.path.splitext(r)[0]: p for r, p in by_rel.items()}
         pairs, missing = [], []
-        for a in list_images(a_dir):
+        for a in list_images(a_dir, skipped):
             rel = os.path.relpath(a, a_dir)
             b = by_rel.get(rel) or by_stem.get(os.path.splitext(rel)[0])
+            if b is None and os.path.splitext(rel)[0] in bad_b:
+                continue  # its B file was skipped: the pair goes
             if b is None:
                 missing.append(rel)
             else:
@@ -169,7 +186,8 @@ class UnalignedDataset:
         for d in (self.dir_A, self.dir_B):
             if not d.is_dir():
                 raise InputError(f"{d}: folder not found (a CycleGAN dataset has {phase}A/ and {phase}B/)")
-        self.A_paths, self.B_paths = list_images(self.dir_A), list_images(self.dir_B)
+        self.skipped: List[str] = []
+        self.A_paths, self.B_paths = list_images(self.dir_A, self.skipped), list_images(self.dir_B, self.skipped)
         for d, p in ((self.dir_A, self.A_paths), (self.dir_B, self.B_paths)):
             if not p:
                 raise InputError(f"{d}: no images (looked for {', '.join(IMG_EXTENSIONS)})")
@@ -202,7 +220,8 @@ class SingleDataset:
     """Every image under ``folder``; ``get`` returns ``{"A": (C, H, W) in [-1, 1], "A_path"}``."""
 
     def __init__(self, folder: Union[str, Path], pre: Preprocess = Preprocess("none", 256, 256, False), input_nc: int = 3) -> None:
-        self.paths = list_images(folder)
+        self.skipped: List[str] = []
+        self.paths = list_images(folder, self.skipped)
         if not self.paths:
             raise InputError(f"{folder}: no images (looked for {', '.join(IMG_EXTENSIONS)})")
         self.pre, self.input_nc = pre, input_nc

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..errors import ImgforgeError, TrainingError
+from ..errors import ImgforgeError, TrainingError, UsageError
 from ..io import iter_image_paths, load_image
 
 __all__ = ["StyleImageFolder", "list_images"]
@@ -65,7 +65,7 @@ class StyleImageFolder:
 
     def __post_init__(self) -> None:
         if self.crop not in ("center", "random"):
-            raise TrainingError(f"crop must be 'center' or 'random', got {self.crop!r}")
+            raise UsageError(f"--crop {self.crop!r}: expected 'center' or 'random'")
         self.paths = list_images(self.folders)
         self._cache: Dict[int, Tensor] = {}
         self.skipped: List[str] = []

@@ -78,25 +78,37 @@ class ImageFolderDataset:
         self.mirror = bool(mirror)
         key = f"{folder_fingerprint(paths)}:{self.resolution}"
         images = None
+        #: "path: reason" of each unreadable or oversized file, left out of the dataset (as in apply batches).
+        self.skipped: List[str] = []
         if cache is not None and Path(cache).is_file():
             try:
                 blob = torch.load(str(cache), map_location="cpu", weights_only=True)
                 if blob.get("key") == key:
                     images = blob["images"]
+                    self.skipped = list(blob.get("skipped", []))
             except Exception:  # a damaged cache is rebuilt
                 images = None
         if images is None:
-            images = torch.from_numpy(np.stack([self._decode(p) for p in paths])).permute(0, 3, 1, 2).contiguous()
+            decoded = []
+            for p in paths:
+                try:
+                    decoded.append(self._decode(p))
+                except InputError as exc:
+                    self.skipped.append(str(exc))
+            if not decoded:
+                raise TrainingError(f"{folder}: none of its {len(paths)} images can be read "
+                                    f"(first: {self.skipped[0]})")
+            images = torch.from_numpy(np.stack(decoded)).permute(0, 3, 1, 2).contiguous()
             if cache is not None:
                 with atomic_path(cache) as tmp:
-                    torch.save({"key": key, "images": images}, str(tmp))
+                    torch.save({"key": key, "images": images, "skipped": self.skipped}, str(tmp))
         self.images: torch.Tensor = images
 
     def _decode(self, path: Path) -> np.ndarray:
         try:
             img = load_image(path)
         except InputError as exc:
-            raise InputError(f"training image {exc}; remove or fix it") from None
+            raise InputError(f"{exc}") from None
         return _square_resize(img.rgb.permute(1, 2, 0).numpy(), self.resolution)
 
     def __len__(self) -> int:

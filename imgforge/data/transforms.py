@@ -150,5 +150,5 @@ def open_rgb(path: str) -> Image.Image:
     try:
         with Image.open(path) as im:
             return im.convert("RGB")
-    except (OSError, SyntaxError, ValueError) as exc:
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise InputError(f"{path}: cannot be read as an image ({exc})") from None

@@ -86,7 +86,8 @@ def load_plain_state_dict(path: Path) -> Mapping[str, Any]:
     try:
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle errors, zip errors, UnpicklingError for disallowed globals
-        raise WeightsError(f"{path}: cannot be read as a PyTorch weights file safely ({type(exc).__name__}: {exc})") from exc
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise WeightsError(f"{path}: cannot be read as a PyTorch weights file safely ({type(exc).__name__}: {first})") from exc
     if not isinstance(obj, Mapping):
         raise WeightsError(f"{path}: expected a state dict (a mapping of names to tensors), got {type(obj).__name__}")
     return obj

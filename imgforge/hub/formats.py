@@ -35,6 +35,8 @@ def sniff_format(path: Path) -> str:
     # torch's legacy format starts with the pickled magic number 0x1950a86a20f9469cfc6c (protocol 2, LONG1).
     if head.startswith(b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19"):
         return "torch_legacy"
+    if len(head) > 8 and head[8:9] == b"{":  # a damaged safetensors file (its header length may start with 0x80)
+        return "safetensors"
     if head[:1] == b"\x80":
         if b"torch_utils.persistence" in head or b"dnnlib" in head:
             return "nvidia_pkl"

@@ -117,7 +117,16 @@ def load_model_file(path: PathLike, *, dtype: torch.dtype = torch.float32) -> Tu
     arch = meta.get("arch")
     if not arch:
         raise WeightsError(f"{path}: no 'arch' in the safetensors metadata; import it with `imgforge weights import`")
-    model = build(arch, **meta.get("arch_kwargs", {}))
+    kwargs = meta.get("arch_kwargs", {})
+    if not isinstance(kwargs, dict):
+        raise WeightsError(f"{path}: metadata arch_kwargs must be a JSON object, got {type(kwargs).__name__}")
+    try:
+        model = build(arch, **kwargs)
+    except WeightsError as exc:  # unknown architecture
+        raise WeightsError(f"{path}: {exc}") from None
+    except (TypeError, ValueError, KeyError, AssertionError, RuntimeError, ZeroDivisionError) as exc:
+        raise WeightsError(f"{path}: metadata arch_kwargs do not fit architecture {arch!r} "
+                           f"({type(exc).__name__}: {exc})") from None
     sd = {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in sd.items()}
     try:
         model.load_state_dict(sd, strict=True)

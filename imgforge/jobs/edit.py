@@ -324,6 +324,20 @@ class InpaintJob:
             raise UsageError(f"--samples {self.samples} exceeds --candidates {self.candidates}")
 
 
+def _write_image_and_latent(image: Tensor, record: Any, output: str, latent: Optional[str],
+                            meta: Dict[str, str]) -> List[Path]:
+    """Write the image and (optionally) its latent: both or neither (a failed latent write removes the image, so
+    a rerun is not refused because of a half result)."""
+    written = [save_image(image, output)]
+    if latent:
+        try:
+            written.append(save_latent(latent, record, meta))
+        except BaseException:
+            Path(output).unlink(missing_ok=True)
+            raise
+    return written
+
+
 def run_inpaint(job: InpaintJob, runtime: Runtime, progress: Optional[ProgressFn] = None) -> EditResult:
     from ..methods.edits import inpaint, prepare_mask
 
@@ -337,10 +351,8 @@ def run_inpaint(job: InpaintJob, runtime: Runtime, progress: Optional[ProgressFn
     hole = prepare_mask(m, R, st.fit)
     comp, res = inpaint(inv, target, hole, samples=job.samples, combine=job.combine,  # type: ignore[arg-type]
                         candidates=job.candidates, progress=progress)
-    out = EditResult([save_image(comp[0], job.output)])
-    if job.save_latent:
-        out.outputs.append(save_latent(job.save_latent, res.item(0), {"weights": st.weights,
-                                                                       "source": Path(job.image).name}))
+    out = EditResult(_write_image_and_latent(comp[0], res.item(0), job.output, job.save_latent,
+                                             {"weights": st.weights, "source": Path(job.image).name}))
     how = f" with the {job.combine} of {job.samples} samples" if job.samples > 1 else ""
     out.summary = f"filled {float(hole.mean()) * 100:.0f}% of the pixels{how}; wrote {job.output}"
     return out
@@ -370,9 +382,7 @@ def run_superres(job: SuperresJob, runtime: Runtime, progress: Optional[Progress
         raise UsageError(f"--scale {k} does not divide the generator resolution {R}")
     small = prepare_target(img, R // k, st.fit)
     res = superres(inv, small, k, kernel=job.kernel, progress=progress)  # type: ignore[arg-type]
-    out = EditResult([save_image(res.images[0], job.output)])
-    if job.save_latent:
-        out.outputs.append(save_latent(job.save_latent, res.item(0), {"weights": st.weights,
-                                                                       "source": Path(job.lowres).name}))
+    out = EditResult(_write_image_and_latent(res.images[0], res.item(0), job.output, job.save_latent,
+                                             {"weights": st.weights, "source": Path(job.lowres).name}))
     out.summary = f"x{k}: {R // k}px -> {R}px; wrote {job.output}"
     return out

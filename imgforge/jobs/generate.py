@@ -35,6 +35,7 @@ from ..errors import InputError, UsageError
 from ..progress import ProgressEvent, ProgressFn, emit
 from ..generator_api import DEFAULT_GENERATOR, load_generator_for  # noqa: F401  (DEFAULT_GENERATOR: re-exported)
 from ..models.protocols import MAX_SEED, LatentGenerator, z_from_seed, z_from_seeds  # noqa: F401  (re-exported)
+from ..validate import check_latent
 from ..runtime import Runtime
 
 NOISE_MODES = ("const", "random", "none")
@@ -119,8 +120,7 @@ def read_latents(path: Union[str, Path], kind: str) -> torch.Tensor:
     if t.ndim != 2 and not (kind == "w" and t.ndim == 3):
         want = "(N, z_dim)" if kind == "z" else "(N, w_dim) or (N, num_ws, w_dim)"
         raise InputError(f"{path}: {kind} latents must be {want}, got shape {tuple(t.shape)}")
-    if not torch.isfinite(t).all():
-        raise InputError(f"{path}: latents contain NaN or infinite values")
+    check_latent(t, str(path), f"{kind} latents")
     return t
 
 
@@ -226,9 +226,15 @@ def run_generate(job: GenerateJob, *, runtime: Optional[Runtime] = None, generat
     from safetensors.torch import save_file
 
     from ..fsutil import atomic_path
-    from ..io import save_image
+    from ..io import format_for, save_image
+    from ..validate import check_output_dir, check_output_file
 
     job.validate()
+    if job.out_dir is not None:
+        check_output_dir(job.out_dir, "--out-dir")
+    if job.grid is not None:
+        check_output_file(job.grid, "--grid")
+        format_for(job.grid)
     rt = runtime or Runtime(device=torch.device("cpu"), dtype=None, channels_last=False)
     if generator is None:
         G, desc = load_generator_for(job.weights, rt.device, progress)

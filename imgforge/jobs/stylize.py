@@ -29,6 +29,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..batch import BatchResult, SaveOptions, run_batch
+from ..io import format_for
+from ..validate import MIN_SIDE, check_image_size, check_layers, check_output_file, check_output_size
 from ..errors import UsageError, WeightsError
 from ..io import InputItem, LoadedImage, OutputNamer, load_image, save_image
 from ..progress import ProgressEvent, ProgressFn, emit, note
@@ -204,8 +206,13 @@ def load_adain_pair(encoder: Optional[str], decoder: Optional[str],
 # ------------------------------------------------------------------------------------------------ helpers
 
 
-def _load_styles(paths: Sequence[str], max_pixels: Optional[int]) -> List[torch.Tensor]:
-    return [load_image(p, max_pixels=max_pixels).rgb[None] for p in paths]
+def _load_styles(paths: Sequence[str], max_pixels: Optional[int], method: str = "gatys") -> List[torch.Tensor]:
+    out = []
+    for p in paths:
+        img = load_image(p, max_pixels=max_pixels)
+        check_image_size(img.size, MIN_SIDE[method], img.source, f"a --style image of --method {method}")
+        out.append(img.rgb[None])
+    return out
 
 
 def load_mask(path: str, size: Tuple[int, int], max_pixels: Optional[int] = None) -> torch.Tensor:
@@ -269,7 +276,10 @@ class _GatysRunner:
             p.requires_grad_(False)
         self.rt = rt
         self.cfg = job.gatys if job.gatys.autocast is not None else dataclasses.replace(job.gatys, autocast=rt.autocast_name)
-        self.styles = [s.to(rt.device) for s in _load_styles(job.styles, save.max_pixels)]
+        check_layers(self.encoder, self.cfg.style_layers, "--style-layers")
+        if job.gatys.output_size is None:  # texture synthesis has no content layers
+            check_layers(self.encoder, self.cfg.content_layers, "--content-layers")
+        self.styles = [s.to(rt.device) for s in _load_styles(job.styles, save.max_pixels, "gatys")]
         self.job = job
         self.save = save
         self.seed = job.seed
@@ -347,7 +357,7 @@ class _AdainRunner:
         self.pad8 = _pad8(enc)
         self.decoder = DecoderForward(dec.to(rt.device), channels_last=rt.channels_last)
         self.job, self.rt, self.save, self.progress = job, rt, save, progress
-        self.styles = [_shorter_side_at_most(s, job.style_size) for s in _load_styles(job.styles, save.max_pixels)]
+        self.styles = [_shorter_side_at_most(s, job.style_size) for s in _load_styles(job.styles, save.max_pixels, "adain")]
         self.style_stats: Optional[list] = None
         if not job.preserve_color:
             self.style_stats = [self._stats(s) for s in self.styles]
@@ -414,14 +424,32 @@ def run_stylize(
     progress: Optional[ProgressFn] = None,
 ) -> BatchResult:
     """Stylize every content input and write the results (see :func:`imgforge.batch.run_batch`)."""
+    _check_requested_size(job, runtime, save)
     runner = make_runner(job, runtime, save, progress)
 
+    size = job.gatys.size if job.method == "gatys" else job.size
+
     def process(img: LoadedImage) -> torch.Tensor:
+        if size:  # the image the method sees: long side resized to --size
+            w, h = img.size
+            s = size / max(w, h)
+            check_image_size((max(1, round(w * s)), max(1, round(h * s))), MIN_SIDE[job.method], img.source,
+                             f"--method {job.method} at --size {size}")
         out = runner(img.rgb[None], f"stylize {Path(img.source).name}")
         img.rgb = torch.empty((3, 0, 0))  # free the content before the output is encoded (large images: memory)
         return out
 
-    return run_batch(items, namer, process, save=save, progress=progress, task="images")
+    return run_batch(items, namer, process, save=save, progress=progress, task="images",
+                     min_side=MIN_SIDE[job.method], what=f"--method {job.method}")
+
+
+def _check_requested_size(job: StylizeJob, runtime: Runtime, save: SaveOptions) -> None:
+    """Refuse a ``--size`` whose (square, worst case) output would not fit, before any model is loaded."""
+    size = job.gatys.size if job.method == "gatys" else job.size
+    if size:
+        tiled = job.method != "gatys" and bool(job.tile) and size > job.tile
+        check_output_size(size, size, method=job.method, option=f"--size {size}", tiled=tiled,
+                          device=runtime.device, max_pixels=save.max_pixels)
 
 
 def run_texture(
@@ -436,8 +464,12 @@ def run_texture(
     """Synthesize a texture of ``size = (H, W)`` pixels from the job's style images and write it to ``output``."""
     if job.method != "gatys":
         raise UsageError("texture synthesis needs --method gatys")
+    check_output_file(output, "-o")
+    format_for(output) if output != "-" else None
     if Path(output).exists() and not save.overwrite and output != "-":
         raise UsageError(f"{output} exists; pass --overwrite to replace it")
+    check_output_size(size[0], size[1], method="gatys", option=f"--width {size[1]} --height {size[0]}",
+                      device=runtime.device, max_pixels=save.max_pixels)
     job = dataclasses.replace(job, gatys=dataclasses.replace(job.gatys, output_size=tuple(size), init="noise"))
     runner = _GatysRunner(job, runtime, save, progress)
     out = runner(None, "texture")

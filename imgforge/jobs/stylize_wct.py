@@ -67,7 +67,7 @@ class WctRunner:
             raise UsageError(f"--levels {','.join(map(str, self.levels))}: the WCT decoders have levels "
                              f"{','.join(map(str, dec.levels))} only")
         self.styles = [_shorter_side_at_most(s, job.style_size).to(rt.device)
-                       for s in _load_styles(job.styles, save.max_pixels)]
+                       for s in _load_styles(job.styles, save.max_pixels, "wct")]
         self.job, self.rt, self.save, self.progress = job, rt, save, progress
 
     def __call__(self, content: torch.Tensor, task: str) -> torch.Tensor:

@@ -78,9 +78,15 @@ def run_patch_texture(job: PatchTextureJob, output: str, size: Tuple[int, int], 
                       quality: int = 95, max_pixels: Optional[int] = None,
                       progress: Optional[ProgressFn] = None) -> Path:
     """Synthesize a ``size = (H, W)`` texture with ``job.method`` and write it to ``output``."""
+    from ..validate import check_output_file, check_output_size
+
     job.validate(size)
     if output != "-" and Path(output).exists() and not overwrite:
         raise UsageError(f"{output} exists; pass --overwrite to replace it")
+    if output != "-":
+        check_output_file(output, "-o")
+    check_output_size(size[0], size[1], method=job.method, option=f"--width {size[1]} --height {size[0]}",
+                      max_pixels=max_pixels)
     gen = torch.Generator().manual_seed(0 if job.seed is None else int(job.seed))
     h, w = size
     if job.method == "perlin":

@@ -34,6 +34,9 @@ from ..progress import ProgressEvent, ProgressFn, emit, note
 from ..runtime import Runtime
 from ..methods.translate import inference_copy, run_generator
 
+#: Smallest tile side: the ResNet generators downsample by 4 and reflection-pad what is left.
+MIN_TILE = 16
+
 #: Images with more pixels than this are translated in tiles (``tile=None``); 2048 x 2048.
 AUTO_TILE_PIXELS = 2048 * 2048
 AUTO_TILE = 1024
@@ -79,8 +82,8 @@ class TranslateJob:
             raise UsageError(f"--direction {self.direction!r}: expected AtoB or BtoA")
         if self.batch_size < 1 or self.workers < 0:
             raise UsageError("--batch-size must be >= 1 and --workers >= 0")
-        if self.tile is not None and self.tile < 0:
-            raise UsageError(f"--tile must be >= 0, got {self.tile}")
+        if self.tile is not None and (self.tile < 0 or 0 < self.tile < MIN_TILE):
+            raise UsageError(f"--tile {self.tile}: must be 0 (never tile) or at least {MIN_TILE} pixels")
         if self.half not in (None, "A", "B"):
             raise UsageError(f"half must be A or B, got {self.half!r}")
 

@@ -32,6 +32,7 @@ from torch import Tensor
 
 from ..data.style_images import StyleImageFolder
 from ..errors import TrainingError, UsageError
+from ..validate import make_dir
 from ..ops.stats import adain, calc_mean_std
 from ..progress import ProgressFn, note
 from ..runtime import autocast_dtype, seed_everything
@@ -253,7 +254,7 @@ def train_adain(cfg: AdaINTrainConfig, *, progress: Optional[ProgressFn] = None)
         with torch.no_grad():
             out = adain_stylize(s_content.to(method.device), [s_style.to(method.device)], enc_fn, method.decoder)
         method.decoder.train()
-        (run_dir / "samples").mkdir(parents=True, exist_ok=True)
+        make_dir(run_dir / "samples", "run folder")
         save_image(out.cpu(), run_dir / "samples" / f"step_{step:06d}.png")
         save_model_file(run_dir / "decoder.safetensors", method.decoder.state_dict(), arch="adain_decoder",
                         extra={**meta, "steps": str(step)})

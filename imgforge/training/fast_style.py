@@ -32,6 +32,7 @@ from torch import Tensor
 from ..data.style_images import StyleImageFolder
 from ..fsutil import sha256_file
 from ..errors import TrainingError, UsageError
+from ..validate import make_dir
 from ..io import load_image, save_image
 from ..ops.stats import gram
 from ..progress import ProgressFn, note
@@ -148,9 +149,11 @@ class FastStyleMethod:
         self.vgg = vgg.to(self.device).eval()
         for p in self.vgg.parameters():
             p.requires_grad_(False)
-        missing = [l for l in (*cfg.style_layers, cfg.content_layer) if l not in self.vgg.layer_names]
-        if missing:
-            raise UsageError(f"the loss network has no layer(s) {', '.join(missing)}; it has {', '.join(self.vgg.layer_names)}")
+        for option, names in (("--style-layers", cfg.style_layers), ("--content-layer", (cfg.content_layer,))):
+            missing = [n for n in names if n not in self.vgg.layer_names]
+            if missing:
+                raise UsageError(f"{option} {', '.join(missing)}: the loss network has no such layer; it has "
+                                 f"{', '.join(self.vgg.layer_names)}")
         self.layers = tuple(dict.fromkeys((*cfg.style_layers, cfg.content_layer)))
         with torch.no_grad():
             feats = self._features(style.to(self.device))
@@ -266,7 +269,7 @@ def train_fast_style(cfg: FastStyleTrainConfig, *, progress: Optional[ProgressFn
         with torch.no_grad():
             out = method.net(sample_img.to(method.device) * 255.0)[:, :, :sample_img.shape[2], :sample_img.shape[3]]
         method.net.train()
-        (run_dir / "samples").mkdir(parents=True, exist_ok=True)
+        make_dir(run_dir / "samples", "run folder")
         save_image((out / 255.0).clamp(0, 1).cpu(), run_dir / "samples" / f"step_{step:06d}.png")
         export_model(method, run_dir / "model.safetensors", {**meta, "steps": str(step)})
 

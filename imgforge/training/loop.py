@@ -29,8 +29,9 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Protocol
 import numpy as np
 import torch
 
-from ..errors import TrainingError
+from ..errors import OutputError, TrainingError
 from ..fsutil import atomic_path, atomic_write_text
+from ..validate import make_dir
 from ..progress import ProgressEvent, ProgressFn, emit, note
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -295,8 +296,13 @@ def save_checkpoint(path: Path, method: TrainMethod, step: int, history: List[Di
         "history": history,
         "config": json.dumps(config, sort_keys=True, default=str),
     }
-    with atomic_path(path) as tmp:
-        torch.save(payload, str(tmp))
+    try:
+        with atomic_path(path) as tmp:
+            torch.save(payload, str(tmp))
+    except OutputError as exc:
+        raise OutputError(f"{exc}; the previous checkpoint is kept") from None
+    except RuntimeError as exc:  # torch.save's writer reports a full disk or a failed write as RuntimeError
+        raise OutputError(f"{path}: checkpoint not written ({exc}); the previous checkpoint is kept") from None
 
 
 def load_checkpoint(path: Path) -> Dict[str, Any]:
@@ -369,7 +375,7 @@ def train_loop(
     start = 0
     record = dict(config_record or {})
     if is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
+        make_dir(run_dir, "run folder")
     if cfg.resume and ckpt.exists():
         payload = load_checkpoint(ckpt)
         method.load_state_dict(payload["method"])

@@ -46,7 +46,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..data.stylegan_images import ImageFolderDataset
-from ..errors import TrainingError
+from ..errors import TrainingError, UsageError
 from ..losses.gan import GANLoss, gradient_penalty
 from ..models.stylegan2 import Discriminator, Generator
 from ..progress import ProgressFn, note
@@ -131,11 +131,11 @@ class StyleGAN2TrainConfig:
     def validate(self) -> "StyleGAN2TrainConfig":
         r = self.resolution
         if r < 8 or r & (r - 1):
-            raise TrainingError(f"--resolution {r}: must be a power of two >= 8 (32, 64, 128, ...)")
+            raise UsageError(f"--resolution {r}: must be a power of two >= 8 (32, 64, 128, ...)")
         if self.loss not in LOSSES:
-            raise TrainingError(f"--loss {self.loss!r}: choose one of {', '.join(LOSSES)}")
+            raise UsageError(f"--loss {self.loss!r}: choose one of {', '.join(LOSSES)}")
         if self.augment not in AUGMENT_MODES:
-            raise TrainingError(f"--augment {self.augment!r}: choose one of {', '.join(AUGMENT_MODES)}")
+            raise UsageError(f"--augment {self.augment!r}: choose one of {', '.join(AUGMENT_MODES)}")
         if self.batch_size < 1 or self.mbstd_group < 1 or self.r1_every < 1 or self.pl_every < 1 or self.ada_interval < 1:
             raise TrainingError("batch size and regularisation intervals must be >= 1")
         if not 0.0 <= self.mixing_prob <= 1.0 or not 0.0 <= self.augment_p <= 1.0:
@@ -440,6 +440,11 @@ def train_stylegan2(
         dataset: Any = ImageFolderDataset(data, cfg.resolution, mirror=cfg.mirror,
                                           cache=run_dir / f"dataset_{cfg.resolution}.pt" if dist.is_main else None)
         source = str(data)
+        for msg in dataset.skipped:
+            note(progress, "train", f"skipped {msg}")
+        if dataset.skipped:
+            note(progress, "train", f"{len(dataset.skipped)} unreadable or oversized images skipped, "
+                                    f"{dataset.images.shape[0]} used")
     else:
         dataset, source = data, type(data).__name__
     if cfg.batch_size % dist.world_size:

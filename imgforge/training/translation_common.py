@@ -104,6 +104,13 @@ class TranslationTrainConfig:
             raise UsageError("input_nc and output_nc must be 1 or 3")
         if self.checkpoint_every < 1 or self.log_every < 1 or self.sample_every < 0:
             raise UsageError("checkpoint/log intervals must be >= 1 and the sample interval >= 0")
+        from ..data.transforms import PREPROCESS_MODES
+
+        if self.preprocess not in PREPROCESS_MODES:
+            raise UsageError(f"--preprocess {self.preprocess!r}: expected one of {', '.join(PREPROCESS_MODES)}")
+        if "crop" in self.preprocess and self.preprocess != "crop" and self.crop_size > self.load_size:
+            raise UsageError(f"--crop-size {self.crop_size} is larger than --load-size {self.load_size}; "
+                             "give a --load-size at least as large")
         arch, kw = generator_arch(self.netG, self.input_nc, self.output_nc, self.ngf, self.norm, self.dropout)
         multiple = 2 ** kw["num_downs"] if arch == "unet_generator" else 4
         if "crop" in self.preprocess and self.crop_size % multiple:

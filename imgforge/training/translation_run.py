@@ -243,6 +243,15 @@ def _world() -> int:
     return dist_info().world_size
 
 
+def _note_skipped(ds: Any, progress: Optional[ProgressFn]) -> None:
+    """One note per unreadable or oversized training image left out, then the count (as apply batches do)."""
+    skipped = getattr(ds, "skipped", [])
+    for msg in skipped:
+        note(progress, "train", f"skipped {msg}")
+    if skipped:
+        note(progress, "train", f"{len(skipped)} unreadable or oversized images skipped, {len(ds)} used")
+
+
 def train_pix2pix(
     data: Path,
     run_dir: Path,
@@ -262,6 +271,7 @@ def train_pix2pix(
     cfg.validate()
     pre = Preprocess(cfg.preprocess, cfg.load_size, cfg.crop_size, cfg.flip)
     ds = AlignedDataset(data, "train", cfg.direction, pre, cfg.input_nc, cfg.output_nc)
+    _note_skipped(ds, progress)
     sample_batch = None
     if cfg.sample_every:
         sample_ds = ds
@@ -305,6 +315,7 @@ def train_cyclegan(
     cfg.validate()
     pre = Preprocess(cfg.preprocess, cfg.load_size, cfg.crop_size, cfg.flip)
     ds = UnalignedDataset(data, "train", pre, cfg.input_nc, cfg.output_nc, serial=cfg.serial_batches)
+    _note_skipped(ds, progress)
     sample_batch = None
     if cfg.sample_every:
         try:

@@ -124,8 +124,8 @@ def test_stylegan_train_then_generate(tmp_path: Path) -> None:
 def test_stylegan_train_usage_errors() -> None:
     runner = CliRunner()
     r = runner.invoke(app, ["stylegan", "train", "nowhere", "--resolution", "24"])
-    assert r.exit_code == 1 and "power of two" in r.output
+    assert r.exit_code == 2 and "power of two" in r.output  # option errors are usage errors
     r = runner.invoke(app, ["stylegan", "train", "nowhere", "--loss", "magic"])
-    assert r.exit_code == 1 and "magic" in r.output
+    assert r.exit_code == 2 and "magic" in r.output
     r = runner.invoke(app, ["stylegan", "train", "nowhere"])
     assert r.exit_code == 1 and "not a folder" in r.output

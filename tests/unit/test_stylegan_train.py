@@ -220,8 +220,13 @@ def test_image_folder_dataset(tmp_path: Path) -> None:
     with pytest.raises(TrainingError, match="not a folder"):
         ImageFolderDataset(tmp_path / "missing", 8)
     (d / "bad.png").write_bytes(b"\x89PNG broken")
-    with pytest.raises(Exception, match="bad.png"):
-        ImageFolderDataset(d, 8)
+    ds = ImageFolderDataset(d, 8)  # an unreadable image is skipped and counted, not the end of training
+    assert ds.images.shape[0] == 3 and len(ds.skipped) == 1 and "bad.png" in ds.skipped[0]
+    only_bad = tmp_path / "only_bad"
+    only_bad.mkdir()
+    (only_bad / "bad.png").write_bytes(b"\x89PNG broken")
+    with pytest.raises(TrainingError, match="bad.png"):
+        ImageFolderDataset(only_bad, 8)
 
 
 def test_augment_is_identity_at_p0_and_differentiable() -> None:
