@@ -438,7 +438,7 @@ MORE: List[Case] = [
     C("gen-weights-trunc", "generate --weights {d}/trunc.safetensors --seeds 0 --out-dir out/gx", 1,
       ["trunc.safetensors"]),
     C("gen-weights-wrong", "generate --weights {d}/wrong_model.safetensors --seeds 0 --out-dir out/gx", 1,
-      ["wrong_model.safetensors", "StyleGAN2"]),
+      ["wrong_model.safetensors", "not a generator"]),
     C("gen-batch-size", f"generate {G} --seeds 0 --batch-size 0 --out-dir out/gx", 2, ["--batch-size"]),
     C("gen-z-ok", f"generate {G} --z-file {{d}}/z_good.safetensors --out-dir out/gen-z-ok", 0,
       made=["out/gen-z-ok/z0001.png"]),
