@@ -31,8 +31,8 @@ class GlobalOptions:
     quiet: bool = False
     debug: bool = False
 
-    def runtime(self) -> Runtime:
-        return Runtime.create(self.device, self.precision)
+    def runtime(self, task: str = "inference") -> Runtime:
+        return Runtime.create(self.device, self.precision, task=task)
 
 
 def get_globals(ctx: typer.Context) -> GlobalOptions:

@@ -47,7 +47,7 @@ def _setup(ctx: typer.Context, weights: str, cfg: InvertConfig, encoder: Optiona
 
     g = get_globals(ctx)
     seed_everything(g.seed)
-    rt = g.runtime()
+    rt = g.runtime("optimisation" if need_inverter else "inference")
     G = load_generator_for(weights, rt.device, progress)
     inv = None
     if need_inverter:
@@ -129,7 +129,7 @@ def invert(
     seed_everything(g.seed)
     with RichProgress(quiet=g.quiet) as progress:
         bad = [ItemResult(it.path, None, "failed", it.error) for it in items if it.error]
-        res = run_invert(job, [it.path for it in items if not it.error], out_dir, runtime=g.runtime(),
+        res = run_invert(job, [it.path for it in items if not it.error], out_dir, runtime=g.runtime("optimisation"),
                          progress=progress, max_pixels=max_pixels)
     result = BatchResult(items=bad + res.items)
     code = report_batch(result, as_json=json_out, quiet=g.quiet)

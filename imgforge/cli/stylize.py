@@ -144,7 +144,7 @@ def stylize(
                      tile_stats=tile_stats, scales=scales)
     job.validate()
     args = BatchArgs(content or [], output, out_dir, name, overwrite, quality, recursive, shard, json_out, max_pixels)
-    rt = g.runtime()
+    rt = g.runtime("optimisation" if method == "gatys" else "inference")
     with RichProgress(quiet=g.quiet) as progress:
         if not content:
             side = size or _DEFAULT.size or 512
