@@ -157,7 +157,7 @@ def stylize(
                      levels=tuple(int(v) for v in _floats(levels, "--levels")) if levels else None)
     job.validate()
     args = BatchArgs(content or [], output, out_dir, name, overwrite, quality, recursive, shard, json_out, max_pixels)
-    rt = g.runtime()
+    rt = g.runtime("optimisation" if method == "gatys" else "inference")
     with RichProgress(quiet=g.quiet) as progress:
         if not content:
             side = size or _DEFAULT.size or 512

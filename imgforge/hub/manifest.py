@@ -391,16 +391,16 @@ MANIFEST: Tuple[WeightsEntry, ...] = (
 
 
 def repo_weights_dir() -> Path:
-    """The shipped ``weights/`` directory: next to the ``imgforge`` package in a source checkout or editable
-    install, else ``<prefix>/share/imgforge/weights`` where a wheel install puts it (pyproject ``data-files``)."""
-    import sys
-
+    """The shipped ``weights/`` directory, the one place that locates it: ``imgforge/_weights`` inside the installed
+    package (wheel, sdist, ``--user``/``--target`` installs: package data, see setup.py), else ``weights/`` beside
+    the package (source checkout, editable install)."""
     import imgforge
 
-    beside = Path(imgforge.__file__).resolve().parents[1] / "weights"
-    if beside.is_dir():
-        return beside
-    return Path(sys.prefix) / "share" / "imgforge" / "weights"
+    package = Path(imgforge.__file__).resolve().parent
+    for candidate in (package / "_weights", package.parent / "weights"):
+        if (candidate / SHA256SUMS).is_file():
+            return candidate
+    return package.parent / "weights"
 
 
 def read_safetensors_metadata(path: Path) -> Optional[Dict[str, str]]:

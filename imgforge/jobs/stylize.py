@@ -20,6 +20,7 @@ size. They are deterministic: the frames of a video give consistent results from
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, List, Optional, Sequence, Tuple
@@ -239,6 +240,20 @@ def _resize_content(img: torch.Tensor, size: Optional[int]) -> torch.Tensor:
     return img if size is None else resize_long_side(img, size)
 
 
+def _pixels_like(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    """``x`` resized (aspect kept) to about ``ref``'s pixel count; ``x`` itself when the counts are equal.
+
+    The CORAL target for ``--preserve-color``: the reference's covariances are sums over pixels, not means, so a
+    content with k times the style's pixels gave the recoloured style ~sqrt(k) times the contrast (at 2048 px against
+    a 512 px style: 4x, a decoder driven far out of range and bf16 output 42 dB from fp32). With equal pixel counts,
+    as in the reference's test.py (both 512 px), this is exactly the reference."""
+    h, w = x.shape[-2:]
+    n = ref.shape[-2] * ref.shape[-1]
+    if h * w == n:
+        return x
+    return resize_long_side(x, max(1, round(max(h, w) * math.sqrt(n / (h * w)))))
+
+
 def _retask(progress: Optional[ProgressFn], task: str) -> Optional[ProgressFn]:
     if progress is None:
         return None
@@ -387,8 +402,7 @@ class _AdainRunner:
         h, w = x.shape[-2:]
         stats = self.style_stats
         if stats is None:  # preserve colour: CORAL of each style towards this content (the reference's order)
-            target = x if h * w <= (1 << 22) else resize_long_side(x, 2048)
-            stats = [self._stats(coral(s[0], target[0]).unsqueeze(0)) for s in self.styles]
+            stats = [self._stats(coral(s[0], _pixels_like(x, s)[0]).unsqueeze(0)) for s in self.styles]
         masks = [load_mask(m, (h, w), self.save.max_pixels) for m in job.masks] if job.masks else None
         tile = job.tile if job.tile else max(h, w)
         with torch.inference_mode():

@@ -184,14 +184,15 @@ def adain_stylize(
             _check_mask(m, i)
     p = next(decoder.parameters())
     dev, dt = p.device, p.dtype
+    if preserve_color:  # colour statistics in float32 from the float32 inputs, before any cast to a bf16 decoder's dtype
+        with torch.no_grad():  # (the reference's coral() asserts a float32 CPU tensor)
+            c32 = content[0].to(device=dev, dtype=torch.float32)
+            styles = [coral(s[0].to(device=dev, dtype=torch.float32), c32).unsqueeze(0) for s in styles]
     content = content.to(device=dev, dtype=dt)
     styles = [s.to(device=dev, dtype=dt) for s in styles]
     if masks is not None:
         masks = [m.to(device=dev, dtype=dt) for m in masks]
     with torch.no_grad():
-        if preserve_color:
-            # the reference's coral() works in float32 (it asserts a float32 CPU tensor)
-            styles = [coral(s[0].float(), content[0].float()).to(dt).unsqueeze(0) for s in styles]
         content_feat = encode(encoder, content)
         style_feats = [encode(encoder, s) for s in styles]
         feat = blend_features(content_feat, style_feats, alpha=alpha, style_weights=style_weights, masks=masks)

@@ -21,14 +21,11 @@ EMBEDDED_NAME = "imgforge-vgg19-embedded"
 EMBEDDED_FILE = EMBEDDED_NAME + ".safetensors"
 
 
-def weights_dir() -> Path:
-    """The repository's ``weights/`` folder (next to the package)."""
-    return Path(__file__).resolve().parents[2] / "weights"
-
-
 def embedded_encoder_path() -> Path:
     """Path of the shipped embedded encoder file (it may be missing in a partial install)."""
-    return weights_dir() / EMBEDDED_FILE
+    from ..hub.manifest import repo_weights_dir
+
+    return repo_weights_dir() / EMBEDDED_FILE
 
 
 def load_style_encoder(
