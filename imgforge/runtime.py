@@ -278,11 +278,26 @@ def make_generator(seed: Optional[int], device: torch.device | str = "cpu") -> t
     return g
 
 
+def env_int(name: str, *, minimum: int = 1) -> Optional[int]:
+    """An integer from environment variable ``name`` (None when unset or empty); :class:`UsageError` otherwise."""
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return None
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise UsageError(f"{name}={raw!r}: expected a whole number >= {minimum}") from None
+    if value < minimum:
+        raise UsageError(f"{name}={raw!r}: expected a whole number >= {minimum}")
+    return value
+
+
 def set_threads_from_env() -> None:
-    """Honour ``IMGFORGE_THREADS`` (intra-op threads) when set."""
-    n = os.environ.get("IMGFORGE_THREADS")
-    if n:
-        torch.set_num_threads(max(1, int(n)))
+    """Honour ``IMGFORGE_THREADS`` (intra-op threads) when set; a value that is not a whole number >= 1 is a
+    usage error."""
+    n = env_int("IMGFORGE_THREADS")
+    if n is not None:
+        torch.set_num_threads(n)
 
 
 @contextlib.contextmanager

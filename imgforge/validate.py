@@ -5,7 +5,7 @@ half-written result.
 - requested output sizes against the pixel limit and a memory estimate (:func:`check_output_size`);
 - output paths: a file where a file is meant, a folder where a folder is meant, writable (:func:`check_output_file`,
   :func:`check_output_dir`);
-- layer names against the network (:func:`check_layers`); numbers from the environment (:func:`env_int`);
+- layer names against the network (:func:`check_layers`);
 - results: NaN or infinite values are an error, never a black image (:func:`check_finite`);
 - training folders: oversized and unreadable images are skipped and counted (:func:`screen_images`).
 
@@ -156,20 +156,6 @@ def check_layers(encoder: torch.nn.Module, names: Iterable[str], option: str) ->
     for n in names:
         if n not in known:
             raise UsageError(f"{option} {n!r}: not a layer of the loss network; known: {', '.join(known)}")
-
-
-def env_int(name: str, *, minimum: int = 1) -> Optional[int]:
-    """An integer from environment variable ``name`` (None when unset or empty); :class:`UsageError` otherwise."""
-    raw = os.environ.get(name)
-    if raw is None or not raw.strip():
-        return None
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        raise UsageError(f"{name}={raw!r}: expected a whole number >= {minimum}") from None
-    if value < minimum:
-        raise UsageError(f"{name}={raw!r}: expected a whole number >= {minimum}")
-    return value
 
 
 def check_finite(t: torch.Tensor, what: str) -> None:

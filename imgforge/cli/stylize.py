@@ -227,7 +227,7 @@ def texture(
     from ..batch import SaveOptions
 
     with RichProgress(quiet=g.quiet) as progress:
-        path = run_texture(job, output, (height, width), runtime=g.runtime(),
+        path = run_texture(job, output, (height, width), runtime=g.runtime("optimisation"),
                            save=SaveOptions(overwrite=overwrite, quality=quality), progress=progress)
         if str(path) != "-":
             progress(_msg(f"wrote {path}"))

@@ -19,7 +19,9 @@ def test_policy_on_cpu(monkeypatch: pytest.MonkeyPatch, fast_bf16: str) -> None:
     assert resolve_precision("auto", cpu) is hw
     for task in ("inference", "optimisation", "training"):
         rt = Runtime.create("cpu", "auto", task=task)
-        assert (rt.dtype, rt.channels_last) == (hw, True), task
+        # optimisation (Gatys, inversion) stays fp32 on CPUs: bf16 sends the optimiser elsewhere (< 40 dB vs fp32)
+        want = None if task == "optimisation" else hw
+        assert (rt.dtype, rt.channels_last) == (want, True), task
         assert Runtime.create("cpu", "fp32", task=task).dtype is None
         assert Runtime.create("cpu", "bf16", task=task).dtype is torch.bfloat16
     # sampling (generate): fp32 without channels_last on CPUs whatever the hardware, unless asked for
