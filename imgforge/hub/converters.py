@@ -50,6 +50,7 @@ _MODULES = (
     "imgforge.hub.convert_translation",
     "imgforge.hub.convert_style",
     "imgforge.hub.convert_stylegan",
+    "imgforge.hub.convert_inception",
 )
 
 
