@@ -116,8 +116,12 @@ def read_uint8(path: str) -> np.ndarray:
     """``(H, W, 3)`` uint8 via PIL ``.convert("RGB")``; InputError naming the file when unreadable."""
     from PIL import Image
 
+    from ..io import max_pixels_default
+
     try:
         with Image.open(path) as im:
+            if im.width * im.height > max_pixels_default():
+                raise ValueError(f"{im.width}x{im.height} pixels is more than the limit {max_pixels_default()}")
             return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
     except Exception as exc:  # PIL raises many kinds on corrupt data
         raise InputError(f"{path}: cannot read image ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"

@@ -56,7 +56,8 @@ def perceptual_path_length(G: Any, distance: Callable[[Tensor, Tensor], Tensor],
     if n < 2:
         raise UsageError("PPL needs at least 2 samples")
     gen = torch.Generator().manual_seed(int(seed))
-    dev = next(iter(G.parameters())).device if hasattr(G, "parameters") else torch.device("cpu")
+    p0 = next(iter(G.parameters()), None) if hasattr(G, "parameters") else None
+    dev = p0.device if p0 is not None else torch.device("cpu")
     vals = []
     done = 0
     while done < n:
