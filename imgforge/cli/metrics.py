@@ -98,7 +98,7 @@ def _line(r: Dict[str, Any]) -> str:
 def _run(ctx: typer.Context, metric: str, inputs: Optional[List[str]], as_json: bool, **kw: Any) -> None:
     g = get_globals(ctx)
     cfg = MetricsConfig(metric=metric, inputs=tuple(inputs or ()), device=g.device, precision=g.precision, **kw)
-    with RichProgress(quiet=g.quiet or as_json) as progress:
+    with RichProgress(quiet=g.quiet) as progress:  # bars and notes go to stderr, JSON to stdout
         report: MetricsReport = run_metrics(cfg, progress=progress, runtime=g.runtime())
         if report.bad:
             progress(ProgressEvent(task="metrics", message=f"{report.bad} unreadable image(s) skipped (named above)"))
