@@ -82,7 +82,10 @@ def _sqrt_trace_lowrank(f1: np.ndarray, f2: np.ndarray) -> float:
 
 
 def _sqrt_trace_sqrtm(s1: np.ndarray, s2: np.ndarray, eps: float = 1e-6) -> float:
-    from scipy import linalg
+    try:
+        from scipy import linalg
+    except ImportError:
+        raise UsageError("--fid-method sqrtm needs scipy (pip install scipy); the default route does not") from None
 
     covmean = linalg.sqrtm(s1.dot(s2))
     if isinstance(covmean, tuple):  # old scipy with disp=False semantics
