@@ -408,6 +408,24 @@ MANIFEST: Tuple[WeightsEntry, ...] = (
         ),
         filename="pt_inception-2015-12-05-6726825d.pth",
     ),
+    WeightsEntry(
+        name="fid-inception-torch-fidelity",
+        arch="fid_inception_v3",
+        arch_kwargs=_kw(),
+        url="https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth",
+        sha256="6726825d",
+        hash_kind="sha256_prefix",
+        source_format="pytorch",
+        converter="fid_inception",
+        licence="Apache-2.0 (torch-fidelity; weights converted from TensorFlow's inception-2015-12-05 graph)",
+        citation=_FID_CITE,
+        notes=(
+            "torch-fidelity's copy of the FID Inception-v3 (same name suffix, and so presumably the same bytes, as "
+            "fid-inception). Pass it with `imgforge metrics --weights fid-inception-torch-fidelity` if you fetched this "
+            "one instead."
+        ),
+        filename="weights-inception-2015-12-05-6726825d.pth",
+    ),
     *(_cyclegan(m) for m in CYCLEGAN_MODELS),
     *(_pix2pix(m) for m in PIX2PIX_MODELS),
 )
