@@ -62,6 +62,7 @@ SubsetSizeOpt = Annotated[int, typer.Option("--subset-size", min=2, help="KID su
 SplitsOpt = Annotated[int, typer.Option("--splits", min=1, help="IS splits.")]
 SaveStatsOpt = Annotated[Optional[str], typer.Option("--save-stats", help="Write REAL's mu/sigma as a pytorch-fid .npz.")]
 FidMethodOpt = Annotated[str, typer.Option("--fid-method", help="Matrix square root: auto | eigvals (torch-fidelity) | sqrtm (pytorch-fid) | lowrank.")]
+LpipsOpt = Annotated[Optional[str], typer.Option("--lpips-weights", help="LPIPS v0.1 linear layers (lpips/weights/v0.1/vgg.pth of the lpips package); with the fetched VGG-16 the distance is LPIPS, else a labelled VGG perceptual distance.")]
 KOpt = Annotated[int, typer.Option("--k", min=1, help="Nearest neighbour k of precision/recall.")]
 
 
@@ -171,10 +172,10 @@ def all_cmd(ctx: typer.Context, inputs: Inputs = None, extractor: ExtractorOpt =
 def ppl_cmd(ctx: typer.Context, generator: GeneratorOpt = None, n: NOpt = 1000, first_seed: FirstSeedOpt = 0,
             space: Annotated[str, typer.Option("--space", help="w (lerp) | z (slerp).")] = "w",
             sampling: Annotated[str, typer.Option("--sampling", help="end (t = 0) | full (t ~ U(0, 1)).")] = "end",
-            weights: Annotated[Optional[str], typer.Option("--weights", "-w", help="Perceptual encoder (default: VGG-16 if fetched, else the embedded encoder).")] = None,
-            batch_size: BatchOpt = 16, as_json: JsonOpt = False) -> None:
+            weights: Annotated[Optional[str], typer.Option("--weights", "-w", help="VGG for the distance (default: VGG-16 if fetched, else the embedded encoder).")] = None,
+            lpips_weights: LpipsOpt = None, batch_size: BatchOpt = 16, as_json: JsonOpt = False) -> None:
     _run(ctx, "ppl", None, as_json, generator=generator, n=n, first_seed=first_seed, space=space, sampling=sampling,
-         weights=weights, batch_size=batch_size, extractor="inception")
+         weights=weights, lpips_weights=lpips_weights, batch_size=batch_size, extractor="inception")
 
 
 @app.command("parzen", help="Parzen-window log-likelihood (Goodfellow et al. 2014) of HELD_OUT images under FAKE (folder) or --generator samples; sigma chosen on the even-numbered half. Example: imgforge metrics parzen heldout/ --n 10000 --grey --crop 28")
@@ -189,8 +190,9 @@ def parzen_cmd(ctx: typer.Context, inputs: Inputs = None, generator: GeneratorOp
 
 def _paired(metric: str, about: str) -> None:
     def cmd(ctx: typer.Context, inputs: Inputs = None, as_json: JsonOpt = False,
-            weights: Annotated[Optional[str], typer.Option("--weights", "-w", help="Perceptual encoder (lpips only).")] = None) -> None:
-        _run(ctx, metric, inputs, as_json, weights=weights)
+            weights: Annotated[Optional[str], typer.Option("--weights", "-w", help="VGG network (lpips only; default VGG-16 if fetched, else the embedded encoder).")] = None,
+            lpips_weights: LpipsOpt = None) -> None:
+        _run(ctx, metric, inputs, as_json, weights=weights, lpips_weights=lpips_weights)
 
     app.command(metric, help=f"{about} between paired images A B (two files, or two folders paired by file name). "
                 f"Example: imgforge metrics {metric} out/ ref/")(cmd)
@@ -198,7 +200,7 @@ def _paired(metric: str, about: str) -> None:
 
 _paired("psnr", "PSNR (dB)")
 _paired("ssim", "SSIM (Wang et al. 2004, 11x11 Gaussian window)")
-_paired("lpips", "Perceptual distance (VGG features; LPIPS weights are not available, the output says which network)")
+_paired("lpips", "LPIPS-VGG with --lpips-weights (else a labelled VGG perceptual distance)")
 
 
 def register(root: typer.Typer) -> None:

@@ -71,6 +71,7 @@ class MetricsConfig:
     sampling: str = "end"
     crop: Optional[int] = None
     grey: bool = False
+    lpips_weights: Optional[str] = None
     device: str = "auto"
     precision: str = "auto"
 
@@ -464,19 +465,42 @@ def _pair_paths(a: str, b: str) -> List[Tuple[str, str]]:
     return pairs
 
 
+def perceptual_distance(cfg: MetricsConfig, runtime: Runtime, progress: Optional[ProgressFn]
+                        ):  # type: ignore[no-untyped-def]
+    """``(distance(x01, y01) -> (B,), description, is_lpips)``: LPIPS when ``cfg.lpips_weights`` is given (with the
+    published VGG-16 found locally, or ``cfg.weights``), else the labelled VGG perceptual distance."""
+    from ..hub.store import resolve
+
+    if cfg.lpips_weights:
+        from ..methods.encoders import load_style_encoder
+        from ..metrics.lpips import LPIPS, read_lpips_linear
+
+        try:
+            vgg_path = resolve(cfg.weights or "vgg16", offline=True)
+        except WeightsError:
+            raise WeightsError("LPIPS needs the ImageNet VGG-16: run `imgforge weights fetch vgg16` or pass "
+                               "--weights FILE") from None
+        vgg, _ = load_style_encoder(vgg_path, device=runtime.device)
+        model = LPIPS(vgg, read_lpips_linear(resolve(cfg.lpips_weights))).to(runtime.device).eval()
+        return model, f"LPIPS v0.1 VGG-16 (linear layers {Path(cfg.lpips_weights).name}, VGG {Path(vgg_path).name})", True
+    from ..losses.perceptual import PerceptualDistance, resolve_perceptual_encoder
+
+    enc, desc = resolve_perceptual_encoder(cfg.weights, device=runtime.device, progress=progress)
+    dist = PerceptualDistance(enc, normalize="none", min_size=64)
+
+    def fn(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return dist(x, dist.target(y))
+
+    return fn, f"VGG perceptual distance, not LPIPS (no --lpips-weights): {desc}", False
+
+
 def paired_job(cfg: MetricsConfig, runtime: Runtime, progress: Optional[ProgressFn]) -> Dict[str, Any]:
     from ..metrics import psnr, ssim
 
     if len(cfg.inputs) != 2:
         raise UsageError(f"{cfg.metric} compares two images or folders: imgforge metrics {cfg.metric} A B")
     pairs = _pair_paths(*cfg.inputs)
-    dist = None
-    desc = None
-    if cfg.metric == "lpips":
-        from ..losses.perceptual import PerceptualDistance, resolve_perceptual_encoder
-
-        enc, desc = resolve_perceptual_encoder(cfg.weights, device=runtime.device, progress=progress)
-        dist = PerceptualDistance(enc, normalize="none", min_size=64)
+    dist, desc, is_lpips = perceptual_distance(cfg, runtime, progress) if cfg.metric == "lpips" else (None, None, False)
     vals, bad = [], 0
     for i, (pa, pb) in enumerate(pairs):
         try:
@@ -497,13 +521,13 @@ def paired_job(cfg: MetricsConfig, runtime: Runtime, progress: Optional[Progress
         else:
             with torch.no_grad():
                 y = runtime.to_input(tb.float())
-                vals.append(float(dist(runtime.to_input(ta.float()), dist.target(y))[0]))  # type: ignore[misc]
+                vals.append(float(dist(runtime.to_input(ta.float()), y)[0]))  # type: ignore[misc]
         emit(progress, ProgressEvent(task=cfg.metric, step=i + 1, total=len(pairs), unit="pair"))
     if not vals:
         raise InputError(f"{cfg.metric}: no readable image pair")
     v = np.array(vals)
     finite = v[np.isfinite(v)]
-    d = _base(cfg.metric if cfg.metric != "lpips" else "perceptual_distance", None,
+    d = _base(cfg.metric if cfg.metric != "lpips" or is_lpips else "perceptual_distance", None,
               {"pairs": len(vals), "pairs_skipped": bad}, None)
     d.update(value=float(finite.mean()) if len(finite) else float("inf"),
              std=float(finite.std()) if len(finite) else None, extractor=None)
@@ -511,29 +535,26 @@ def paired_job(cfg: MetricsConfig, runtime: Runtime, progress: Optional[Progress
         d.update(unit="dB", identical_pairs=int((~np.isfinite(v)).sum()),
                  note="mean over pairs with finite PSNR (identical pairs are counted in identical_pairs)")
     if cfg.metric == "lpips":
-        d.update(distance=desc, note="LPIPS weights are not available in imgforge; this is the VGG perceptual "
-                 "distance (sum of per-layer mean squared feature differences), NOT comparable with LPIPS")
+        d.update(distance=desc)
+        if not is_lpips:
+            d.update(note="without --lpips-weights this is the VGG perceptual distance (sum of per-layer mean "
+                     "squared feature differences), NOT comparable with LPIPS")
     return d
 
 
 def ppl_job(cfg: MetricsConfig, runtime: Runtime, progress: Optional[ProgressFn]) -> Dict[str, Any]:
-    from ..losses.perceptual import PerceptualDistance, resolve_perceptual_encoder
     from ..methods.generate import load_generator_for
     from ..metrics.ppl import PPL_EPS, perceptual_path_length
 
     G, name = load_generator_for(cfg.generator, runtime, progress)
-    enc, desc = resolve_perceptual_encoder(cfg.weights, device=runtime.device, progress=progress)
-    dist = PerceptualDistance(enc, normalize="none", min_size=64)
-
-    def distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return dist(a, dist.target(b))
-
+    distance, desc, is_lpips = perceptual_distance(cfg, runtime, progress)
     r = perceptual_path_length(G, distance, cfg.n, space=cfg.space, sampling=cfg.sampling, eps=PPL_EPS,
                                seed=cfg.first_seed, batch_size=min(cfg.batch_size, 32), progress=progress)
     d = _base(f"ppl_{cfg.space}", None, {"samples": cfg.n}, cfg.first_seed)
     d.update(value=r["value"], std=r["std"], space=cfg.space, sampling=cfg.sampling, eps=PPL_EPS,
-             generator=name, extractor="perceptual", distance=desc,
-             note="distance is not LPIPS (no LPIPS weights in imgforge): not comparable with published PPL")
+             generator=name, extractor="lpips" if is_lpips else "perceptual", distance=desc)
+    if not is_lpips:
+        d.update(note="distance is not LPIPS (no --lpips-weights): not comparable with published PPL")
     return d
 
 

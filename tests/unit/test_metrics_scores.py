@@ -156,3 +156,29 @@ def test_one_ssim() -> None:
     x = torch.rand(2, 3, 24, 24, generator=torch.Generator().manual_seed(0))
     y = (x + 0.1 * torch.rand(2, 3, 24, 24, generator=torch.Generator().manual_seed(1))).clamp(0, 1)
     assert torch.allclose(translate_job.ssim(x, y).double(), ssim(x, y), atol=1e-6)
+
+
+def test_lpips_formula_and_reader(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from imgforge.metrics.lpips import LPIPS, LPIPS_LAYERS, read_lpips_linear
+    from imgforge.models.vgg import TorchvisionVGG
+
+    torch.manual_seed(0)
+    widths = (4, 4, 8, 8, 8)
+    vgg = TorchvisionVGG("vgg16", widths=widths).eval()
+    chans = [vgg.channels(n) for n in LPIPS_LAYERS]
+    sd = {f"lin{i}.model.1.weight": torch.rand(1, c, 1, 1) for i, c in enumerate(chans)}
+    torch.save(sd, tmp_path / "vgg.pth")
+    lin = read_lpips_linear(tmp_path / "vgg.pth")
+    m = LPIPS(vgg, lin)
+    x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    y = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(2))
+    assert torch.allclose(m(x, x), torch.zeros(2)) and torch.allclose(m(x, y), m(y, x))
+    fx, fy = vgg(x, layers=list(LPIPS_LAYERS)), vgg(y, layers=list(LPIPS_LAYERS))
+    ref = sum(((fx[n] / (fx[n].norm(dim=1, keepdim=True) + 1e-10) - fy[n] / (fy[n].norm(dim=1, keepdim=True) + 1e-10))
+               ** 2 * w.view(1, -1, 1, 1)).sum(1).mean((1, 2)) for n, w in zip(LPIPS_LAYERS, lin))
+    assert torch.allclose(m(x, y), ref, rtol=1e-5)
+    torch.save({"lin0.model.1.weight": torch.rand(3)}, tmp_path / "bad.pth")
+    with pytest.raises(WeightsError, match="lin0"):
+        read_lpips_linear(tmp_path / "bad.pth")
+    with pytest.raises(WeightsError, match="VGG-16"):
+        LPIPS(TorchvisionVGG("vgg19", widths=widths), lin)
