@@ -1,7 +1,9 @@
 """FID / KID / IS against torch-fidelity 0.4.0 outputs: ``$IMGFORGE_COMPAT_DIR/metrics/I`` (README there).
 
 The random-weight Inception file is regenerated at test time with the fixture's own recipe (``make_weights.py``,
-~2 s) into a temporary folder; tolerances are the ones the fixture's README recommends.
+~2 s) into a temporary folder; tolerances are the ones the fixture's README recommends. The default suite checks
+the resize, features of 3 images per set and every metric from the stored features; the full 48 + 48 end-to-end
+run (library and CLI, ~1-2 min of Inception on 2 cores) is marked slow.
 """
 
 from __future__ import annotations
@@ -39,14 +41,21 @@ def fixture(compat_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     return {"root": root, "weights": out, "metrics": json.loads((root / "metrics.json").read_text())}
 
 
+def _features(fixture: dict, n: int) -> dict:
+    ex = build_extractor("inception", fixture["weights"], resize="tf1", runtime=Runtime.create("cpu", "fp32"))
+    return {s: extract_images(list_images(str(fixture["root"] / s))[:n], ex, batch_size=48, cache=False)
+            for s in ("A", "B")}
+
+
+@pytest.fixture(scope="module")
+def some_features(fixture: dict) -> dict:
+    """The first 3 images of each set (features do not depend on the batch: the default suite stays quick)."""
+    return _features(fixture, 3)
+
+
 @pytest.fixture(scope="module")
 def features(fixture: dict) -> dict:
-    ex = build_extractor("inception", fixture["weights"], resize="tf1", runtime=Runtime.create("cpu", "fp32"))
-    out = {}
-    for s in ("A", "B"):
-        fs = extract_images(list_images(str(fixture["root"] / s)), ex, batch_size=48, cache=False)
-        out[s] = fs
-    return out
+    return _features(fixture, 48)
 
 
 def test_weights_load_safely_in_the_published_layout(fixture: dict) -> None:
@@ -63,6 +72,16 @@ def test_tf1_resize(fixture: dict, name: str, ref: str) -> None:
     assert np.abs(y - np.load(fixture["root"] / ref)).max() <= 1e-3
 
 
+def test_features(fixture: dict, some_features: dict) -> None:
+    root = fixture["root"]
+    for s in ("A", "B"):
+        fs = some_features[s]
+        assert fs.n == 3 and not fs.bad
+        assert np.abs(fs.features - np.load(root / f"{s}_pool3.npy")[:3]).max() <= 2e-5
+        assert np.abs(fs.logits - np.load(root / f"{s}_logits_unbiased.npy")[:3]).max() <= 2e-4
+
+
+@pytest.mark.slow
 def test_features_and_statistics(fixture: dict, features: dict) -> None:
     root = fixture["root"]
     for s in ("A", "B"):
@@ -76,6 +95,7 @@ def test_features_and_statistics(fixture: dict, features: dict) -> None:
         assert np.abs(sigma[::64] - np.load(root / f"{s}_sigma_rows.npy")).max() <= 1e-6
 
 
+@pytest.mark.slow
 def test_metrics_end_to_end(fixture: dict, features: dict) -> None:
     m = fixture["metrics"]
     a, b = features["A"], features["B"]
@@ -93,6 +113,11 @@ def test_metrics_end_to_end(fixture: dict, features: dict) -> None:
 def test_metrics_from_stored_features(fixture: dict) -> None:
     root, m = fixture["root"], fixture["metrics"]
     pa, pb = np.load(root / "A_pool3.npy"), np.load(root / "B_pool3.npy")
+    for s, f in (("A", pa), ("B", pb)):
+        mu, sigma = scores.feature_stats(f)
+        assert np.abs(mu - np.load(root / f"{s}_mu.npy")).max() <= 1e-6
+        assert np.abs(np.diag(sigma) - np.load(root / f"{s}_sigma_diag.npy")).max() <= 1e-12
+        assert np.abs(sigma[::64] - np.load(root / f"{s}_sigma_rows.npy")).max() <= 1e-12
     mu1, s1 = scores.feature_stats(pa)
     mu2, s2 = scores.feature_stats(pb)
     # torch-fidelity 0.4.0's route (pytorch-fid's sqrtm route: the slow test below)
