@@ -22,6 +22,7 @@ _MODULES = (
     "imgforge.models.fast_style",
     "imgforge.models.adain",
     "imgforge.models.stylegan2",
+    "imgforge.metrics.inception",
 )
 
 
