@@ -309,6 +309,11 @@ def _pix2pix(model: str) -> WeightsEntry:
     )
 
 
+_FID_CITE = ("M. Heusel, H. Ramsauer, T. Unterthiner, B. Nessler, S. Hochreiter. GANs Trained by a Two Time-Scale "
+             "Update Rule Converge to a Local Nash Equilibrium. NeurIPS 2017; C. Szegedy et al. Rethinking the "
+             "Inception Architecture for Computer Vision. CVPR 2016.")
+
+
 MANIFEST: Tuple[WeightsEntry, ...] = (
     _tv_vgg("vgg19", "vgg19-dcbb9e9d.pth", 19, "VGG19_Weights.IMAGENET1K_V1"),
     _tv_vgg("vgg16", "vgg16-397923af.pth", 16, "VGG16_Weights.IMAGENET1K_V1"),
@@ -380,6 +385,46 @@ MANIFEST: Tuple[WeightsEntry, ...] = (
             "--format rosinality_stylegan2`, or put it in a directory of IMGFORGE_WEIGHTS_PATH."
         ),
         filename="stylegan2-ffhq-config-f.pt",
+    ),
+    WeightsEntry(
+        name="fid-inception",
+        arch="fid_inception_v3",
+        arch_kwargs=_kw(),
+        url="https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth",
+        sha256="6726825d",
+        hash_kind="sha256_prefix",
+        source_format="pytorch",
+        converter="fid_inception",
+        licence="Apache-2.0 (pytorch-fid; weights converted from TensorFlow's inception-2015-12-05 graph)",
+        citation=_FID_CITE,
+        notes=(
+            "The FID Inception-v3 (TensorFlow inception-2015-12-05 graph) as a PyTorch state dict, the file pytorch-fid "
+            "and torch-fidelity download (torch-fidelity's copy: https://github.com/toshas/torch-fidelity/releases/"
+            "download/v0.2.0/weights-inception-2015-12-05-6726825d.pth). The 8 hex digits in the name are torch.hub's "
+            "sha256 prefix; a third-party record gives the full sha256 as 6726825d0af5f729cebd5821db510b11b1cfad8f"
+            "aad88a03f1befd49fb9129b2 (not checked here). Used by `imgforge metrics --extractor inception`. NVIDIA's "
+            "TorchScript variant (inception-2015-12-05.pt, clean-fid/StyleGAN2-ADA) is not listed: a TorchScript "
+            "archive holds code that torch.jit.load compiles and runs, so it cannot be read without executing it."
+        ),
+        filename="pt_inception-2015-12-05-6726825d.pth",
+    ),
+    WeightsEntry(
+        name="fid-inception-torch-fidelity",
+        arch="fid_inception_v3",
+        arch_kwargs=_kw(),
+        url="https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth",
+        sha256="6726825d",
+        hash_kind="sha256_prefix",
+        source_format="pytorch",
+        converter="fid_inception",
+        licence="Apache-2.0 (torch-fidelity; weights converted from TensorFlow's inception-2015-12-05 graph)",
+        citation=_FID_CITE,
+        notes=(
+            "torch-fidelity's copy of the FID Inception-v3 (same name suffix, and so presumably the same bytes, as "
+            "fid-inception). Pass it with `imgforge metrics --weights fid-inception-torch-fidelity` if you fetched this "
+            "one instead."
+        ),
+        filename="weights-inception-2015-12-05-6726825d.pth",
     ),
     *(_cyclegan(m) for m in CYCLEGAN_MODELS),
     *(_pix2pix(m) for m in PIX2PIX_MODELS),

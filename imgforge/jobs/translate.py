@@ -25,7 +25,6 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from ..batch import BatchResult, ItemResult, SaveOptions
 from ..errors import ImgforgeError, InputError, UsageError, WeightsError
@@ -432,25 +431,12 @@ def run_pix2pix_test(job: TestJob, data: Path, out_dir: Path, *, runtime: Runtim
 # ---- paired quality -----------------------------------------------------------------------------------------------
 
 
-def _gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
-    x = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
-    g = torch.exp(-(x ** 2) / (2 * sigma ** 2))
-    g = g / g.sum()
-    return (g[:, None] * g[None, :]).float()
-
-
 def ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Mean SSIM (Wang et al. 2004: 11x11 Gaussian window, sigma 1.5, K1 0.01, K2 0.03, data range 1) of
-    ``(B, C, H, W)`` images in [0, 1], per channel then averaged; returns ``(B,)``."""
-    c = x.shape[1]
-    w = _gaussian_window().to(x.device)[None, None].expand(c, 1, -1, -1)
-    mu_x, mu_y = F.conv2d(x, w, groups=c), F.conv2d(y, w, groups=c)
-    sxx = F.conv2d(x * x, w, groups=c) - mu_x ** 2
-    syy = F.conv2d(y * y, w, groups=c) - mu_y ** 2
-    sxy = F.conv2d(x * y, w, groups=c) - mu_x * mu_y
-    c1, c2 = 0.01 ** 2, 0.03 ** 2
-    s = ((2 * mu_x * mu_y + c1) * (2 * sxy + c2)) / ((mu_x ** 2 + mu_y ** 2 + c1) * (sxx + syy + c2))
-    return s.flatten(1).mean(1)
+    """Mean SSIM of ``(B, C, H, W)`` images in [0, 1], ``(B,)`` float32 on ``x``'s device: the project's one SSIM,
+    :func:`imgforge.metrics.ssim` (Wang et al. 2004: 11x11 Gaussian window, sigma 1.5, K1 0.01, K2 0.03)."""
+    from ..metrics import ssim as _ssim
+
+    return _ssim(x, y).to(x.device, torch.float32)
 
 
 def paired_scores(pred: torch.Tensor, target: torch.Tensor) -> Dict[str, float]:

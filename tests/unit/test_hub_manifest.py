@@ -27,6 +27,7 @@ CONVERTERS = {
     "translation_generator",
     "rosinality_stylegan2",
     "nvidia_stylegan2_pkl",
+    "fid_inception",
 }
 
 
