@@ -23,6 +23,7 @@ from rich.progress import (
 from rich.table import Table
 
 from ..hub import store
+from ..hub import verify as hub_verify
 from ..hub.manifest import find_entry, list_entries
 from ..progress import ProgressEvent, ProgressFn
 
@@ -236,7 +237,7 @@ def import_cmd(
 def verify_cmd(
     names: Optional[List[str]] = typer.Argument(None, help="Entry names; default: every entry with a local copy."),
 ) -> None:
-    results = store.verify_all(names or None)
+    results = hub_verify.verify_all(names or None)
     if not results:
         _out.print("no local weights files to verify")
         return
@@ -247,7 +248,7 @@ def verify_cmd(
     for r in results:
         table.add_row(r.name, f"[{colour[r.status]}]{r.status}[/]", str(r.path or "-"), r.detail)
     _out.print(table)
-    store.raise_on_failures(results)
+    hub_verify.raise_on_failures(results)
 
 
 @app.command(

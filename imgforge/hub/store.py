@@ -12,7 +12,8 @@ Resolution order of :func:`resolve` (first hit wins):
 In each directory the converted file ``<name>.safetensors`` is preferred over the entry's upstream ``filename``.
 
 Files downloaded for an entry whose hash kind is ``"none"`` get a ``<file>.sha256`` sidecar in the cache (the digest
-pinned on first fetch); :func:`verify` compares later against it.
+pinned on first fetch); :func:`imgforge.hub.verify.verify` compares later against it. Format sniffing lives in
+:mod:`imgforge.hub.formats`, the typed loader on top of :func:`load_model` in :mod:`imgforge.hub.loader`.
 """
 
 from __future__ import annotations
@@ -24,10 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Union
 
-from ..errors import ChecksumError, InputError, OfflineError, UsageError, WeightsError
+from ..errors import InputError, OfflineError, UsageError, WeightsError
 from ..fsutil import atomic_path, atomic_write_text, sha256_file
 from ..progress import ProgressFn, note
-from .download import check_digest, download, env_offline, is_offline
+from .download import download, env_offline, is_offline
 from .formats import guess_converter, sniff_format
 from .manifest import (
     MANIFEST,
@@ -492,115 +493,10 @@ def fetch(
                        f"converted: {out}")
 
 
-@dataclass(frozen=True)
-class VerifyResult:
-    """The check of one file.
-
-    Attributes:
-        name: entry name.
-        path: the file checked, or ``None`` when nothing was found.
-        status: ``"ok"`` (matches the manifest digest, the pin, or weights/SHA256SUMS), ``"mismatch"``,
-            ``"missing"`` (no file found), or ``"unverified"`` (nothing to compare against).
-        expected: the digest (or prefix) compared against, ``""`` when none.
-        actual: the file's sha256, ``""`` when not computed.
-        detail: one line for people.
-    """
-
-    name: str
-    path: Optional[Path]
-    status: str
-    expected: str
-    actual: str
-    detail: str
-
-    @property
-    def failed(self) -> bool:
-        return self.status in ("mismatch", "missing")
-
-
-def _verify_file(entry: WeightsEntry, path: Path) -> VerifyResult:
-    actual = sha256_file(path)
-    is_converted = path.name == entry.converted_filename and path.name != entry.filename
-    if is_converted:
-        meta = read_safetensors_metadata(path) or {}
-        pin = read_pin(path)
-        if pin is not None and pin != actual:
-            return VerifyResult(
-                entry.name, path, "mismatch", pin, actual, "converted file changed since it was written"
-            )
-        source = meta.get("source_sha256", "")
-        if entry.hash_kind in ("sha256", "sha256_prefix"):
-            if not check_digest(source, entry.sha256, entry.hash_kind):
-                return VerifyResult(entry.name, path, "mismatch", entry.sha256, source,
-                                    "converted from a file whose sha256 does not match the manifest")
-            return VerifyResult(entry.name, path, "ok", entry.sha256, actual,
-                                "converted from the manifest's file" + (" (file pinned)" if pin else ""))
-        if pin is not None:
-            return VerifyResult(entry.name, path, "ok", pin, actual, "matches the digest pinned when it was written")
-        return VerifyResult(entry.name, path, "unverified", "", actual, "no published or pinned digest")
-    if entry.hash_kind in ("sha256", "sha256_prefix"):
-        ok = check_digest(actual, entry.sha256, entry.hash_kind)
-        kind = "prefix" if entry.hash_kind == "sha256_prefix" else "sha256"
-        return VerifyResult(entry.name, path, "ok" if ok else "mismatch", entry.sha256, actual,
-                            f"manifest {kind} {'matches' if ok else 'does NOT match'}")
-    pin = read_pin(path)
-    if pin is None:
-        return VerifyResult(entry.name, path, "unverified", "", actual,
-                            "no published digest and none pinned (file not fetched by imgforge)")
-    ok = pin == actual
-    return VerifyResult(entry.name, path, "ok" if ok else "mismatch", pin, actual,
-                        f"digest pinned on first fetch {'matches' if ok else 'does NOT match'}")
-
-
-def verify(name: str) -> List[VerifyResult]:
-    """Re-hash every local copy of ``name`` (upstream file and converted file, in every searched directory) and
-    compare with the manifest digest, the digest pinned on first fetch, or ``weights/SHA256SUMS``.
-
-    Returns one result per file found, or a single ``"missing"`` result. Nothing is downloaded.
-    """
-    entry = find_entry(name)
-    if entry is None:
-        from .manifest import get_entry
-
-        entry = get_entry(name)
-    found = find_all(entry)
-    if not found:
-        return [VerifyResult(entry.name, None, "missing", entry.sha256, "", _looked_in(candidate_names(entry)))]
-    return [_verify_file(entry, p) for p, _place in found]
-
-
-def verify_all(names: Optional[Sequence[str]] = None) -> List[VerifyResult]:
-    """:func:`verify` for ``names``; without names, for every entry that has a local copy (missing ones skipped)."""
-    if names:
-        out: List[VerifyResult] = []
-        for n in names:
-            out.extend(verify(n))
-        return out
-    results: List[VerifyResult] = []
-    for entry in list_entries():
-        for p, _place in find_all(entry):
-            results.append(_verify_file(entry, p))
-    return results
-
-
-def raise_on_failures(results: Sequence[VerifyResult]) -> None:
-    """Raise :class:`ChecksumError` (or :class:`WeightsError` for missing files) when any result failed."""
-    bad = [r for r in results if r.failed]
-    if not bad:
-        return
-    mism = [r for r in bad if r.status == "mismatch"]
-    if mism:
-        files = ", ".join(str(r.path) for r in mism)
-        raise ChecksumError(f"{len(mism)} file(s) do not match their expected sha256: {files}; delete them and run "
-                            "`imgforge weights fetch NAME` again")
-    raise WeightsError(f"not found locally: {', '.join(r.name for r in bad)}; run `imgforge weights fetch NAME`")
-
-
 __all__ = [
     "MANIFEST",
     "FetchResult",
     "Place",
-    "VerifyResult",
     "cache_dir",
     "candidate_names",
     "env_weights_dirs",
@@ -610,10 +506,7 @@ __all__ = [
     "guess_converter",
     "import_file",
     "load_model",
-    "raise_on_failures",
     "resolve",
     "search_places",
     "sniff_format",
-    "verify",
-    "verify_all",
 ]

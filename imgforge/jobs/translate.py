@@ -194,10 +194,10 @@ class Translator:
 
     def __init__(self, G: nn.Module, job: TranslateJob, runtime: Runtime) -> None:
         self.G = runtime.prepare(G)
-        #: bf16 on the CPU: run a bf16 copy natively instead of under autocast (see inference_copy)
-        self.native = runtime.device.type == "cpu" and runtime.dtype == torch.bfloat16
+        #: a native low-precision copy instead of autocast when the runtime says so (bf16 on the CPU)
+        self.native = runtime.native_dtype is not None
         if runtime.device.type == "cpu":  # small feature maps as matrix products (+ bf16 weights when native)
-            self.G = inference_copy(self.G, torch.bfloat16 if self.native else None)
+            self.G = inference_copy(self.G, runtime.native_dtype)
         self.job, self.rt = job, runtime
         self.in_nc = int(getattr(G, "input_nc", 3))
 

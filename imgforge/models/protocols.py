@@ -103,31 +103,12 @@ class ZSpaceGenerator(nn.Module):
         if not hi > lo:
             raise WeightsError(f"output_range {output_range!r}: the high end must be above the low end")
         self.net = net
-        self._z_dim = int(z_dim)
-        self._res = int(img_resolution)
+        self.z_dim = self.w_dim = int(z_dim)
+        self.num_ws = 1
+        self.img_resolution = int(img_resolution)
         self.output_range = (lo, hi)
         self.memory_format = torch.contiguous_format
-        self.register_buffer("_w_avg", torch.zeros(self._z_dim), persistent=False)
-
-    @property
-    def z_dim(self) -> int:
-        return self._z_dim
-
-    @property
-    def w_dim(self) -> int:
-        return self._z_dim
-
-    @property
-    def num_ws(self) -> int:
-        return 1
-
-    @property
-    def img_resolution(self) -> int:
-        return self._res
-
-    @property
-    def w_avg(self) -> Tensor:
-        return self._w_avg
+        self.register_buffer("w_avg", torch.zeros(self.z_dim), persistent=False)
 
     def set_fused_modconv(self, fused: bool) -> "ZSpaceGenerator":
         return self

@@ -14,6 +14,7 @@ import torch
 import imgforge
 from imgforge.errors import ChecksumError, InputError, OfflineError, UsageError, WeightsError
 from imgforge.hub import manifest, store
+from imgforge.hub import verify as hub_verify
 from imgforge.hub.modelfile import read_model_file, save_model_file
 
 from .test_download_support import (  # noqa: F401 - fixtures
@@ -147,7 +148,7 @@ def test_fetch_pins_converts_and_load_model(hub_env: HubEnv, server: LocalServer
     model, info = store.load_model("lin")
     assert info["arch"] == TEST_ARCH and info["path"] == str(res.converted)
     assert torch.equal(model.weight, sd["lin.weight"]) and not model.training
-    assert [r.status for r in store.verify("lin")] == ["ok", "ok"]
+    assert [r.status for r in hub_verify.verify("lin")] == ["ok", "ok"]
 
 
 def test_fetch_with_missing_converter_keeps_raw(hub_env: HubEnv, server: LocalServer) -> None:
@@ -202,33 +203,33 @@ def test_verify_detects_tampering(hub_env: HubEnv, server: LocalServer) -> None:
     )
     store.fetch("full")
     store.fetch("pinned")
-    assert [r.status for r in store.verify("full")] == ["ok"]
-    assert [r.status for r in store.verify("pinned")] == ["ok"]
-    assert store.verify("absent")[0].status == "missing"
+    assert [r.status for r in hub_verify.verify("full")] == ["ok"]
+    assert [r.status for r in hub_verify.verify("pinned")] == ["ok"]
+    assert hub_verify.verify("absent")[0].status == "missing"
     (hub_env.cache / "full.pth").write_bytes(b"tampered")
     (hub_env.cache / "pinned.pth").write_bytes(b"tampered")
-    results = store.verify_all(["full", "pinned"])
+    results = hub_verify.verify_all(["full", "pinned"])
     assert [r.status for r in results] == ["mismatch", "mismatch"]
     with pytest.raises(ChecksumError):
-        store.raise_on_failures(results)
+        hub_verify.raise_on_failures(results)
     with pytest.raises(WeightsError):
-        store.raise_on_failures(store.verify("absent"))
+        hub_verify.raise_on_failures(hub_verify.verify("absent"))
     # a file in a user directory, with no pin anywhere: unverified, not a failure
     (hub_env.cache / "pinned.pth").unlink()
     (hub_env.cache / "pinned.pth.sha256").unlink()
     (hub_env.repo / "pinned.pth").write_bytes(b"hand-copied")
-    r = store.verify("pinned")
+    r = hub_verify.verify("pinned")
     assert [x.status for x in r] == ["unverified"] and not r[0].failed
-    assert {x.name for x in store.verify_all()} >= {"full", "pinned"}
+    assert {x.name for x in hub_verify.verify_all()} >= {"full", "pinned"}
 
 
 def test_prefix_entry_verify(hub_env: HubEnv) -> None:
     data = payload(700)
     hub_env.add_entries(make_entry("pre", None, data, hash_kind="sha256_prefix", sha256=sha(data)[:8]))
     (hub_env.repo / "pre.pth").write_bytes(data)
-    assert store.verify("pre")[0].status == "ok"
+    assert hub_verify.verify("pre")[0].status == "ok"
     (hub_env.repo / "pre.pth").write_bytes(data + b"!")
-    assert store.verify("pre")[0].status == "mismatch"
+    assert hub_verify.verify("pre")[0].status == "mismatch"
 
 
 def test_import_file_and_load(hub_env: HubEnv) -> None:
@@ -334,10 +335,10 @@ def test_local_entries_from_weights_dir(hub_env: HubEnv) -> None:
     assert entries["listed"].hash_kind == "sha256" and entries["listed"].sha256 == digest
     assert manifest.get_entry("shipped").filename == "shipped.safetensors"
     assert store.resolve("listed") == hub_env.repo / "listed.safetensors"
-    assert store.verify("listed")[0].status == "ok"
-    assert store.verify("shipped")[0].status == "unverified"
+    assert hub_verify.verify("listed")[0].status == "ok"
+    assert hub_verify.verify("shipped")[0].status == "unverified"
     (hub_env.repo / "listed.safetensors").write_bytes(b"changed")
-    assert store.verify("listed")[0].status == "mismatch"
+    assert hub_verify.verify("listed")[0].status == "mismatch"
     fetched = store.fetch("shipped")
     assert not fetched.downloaded and fetched.path == hub_env.repo / "shipped.safetensors"
     names = [e["name"] for e in json.loads(json.dumps([e.as_dict() for e in manifest.list_entries()]))]

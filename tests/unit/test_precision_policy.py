@@ -45,3 +45,10 @@ def test_one_dtype_name_map() -> None:
     assert Runtime(torch.device("cpu"), torch.bfloat16).autocast_name == "bfloat16"
     with pytest.raises(UsageError):
         autocast_dtype("float64")
+
+
+def test_native_low_precision_copy_is_a_runtime_decision() -> None:
+    cpu, meta = torch.device("cpu"), torch.device("meta")
+    assert Runtime(cpu, torch.bfloat16).native_dtype is torch.bfloat16
+    assert Runtime(cpu, None).native_dtype is None and Runtime(cpu, torch.float16).native_dtype is None
+    assert Runtime(meta, torch.bfloat16).native_dtype is None  # other devices: autocast
