@@ -22,6 +22,8 @@ _MODULES = (
     "imgforge.models.fast_style",
     "imgforge.models.adain",
     "imgforge.models.stylegan2",
+    "imgforge.models.gan_nets",
+    "imgforge.models.vae",
 )
 
 
