@@ -90,7 +90,7 @@ def main_callback(
 
 
 #: Command modules under imgforge/cli, in help order. Each has ``register(app)`` or a sub-app ``app``.
-COMMAND_GROUPS = ("stylize", "style_train", "translation", "generate", "edit", "stylegan", "weights")
+COMMAND_GROUPS = ("stylize", "style_train", "translation", "generate", "edit", "stylegan", "gan", "vae", "weights")
 
 
 def _register() -> None:

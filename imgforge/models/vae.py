@@ -30,6 +30,7 @@ __all__ = ["VAE", "VAEDecoder", "elbo", "iwae_log_likelihood", "log_likelihood"]
 LOG_2PI = math.log(2 * math.pi)
 
 
+@register("vae_decoder")
 class VAEDecoder(nn.Module):
     """``forward(z (N, latent_dim)) -> logits (N, C, R, R)``; with ``as_image=True`` the mean image in [0, 1]."""
 
