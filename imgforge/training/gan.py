@@ -237,7 +237,8 @@ class GANMethod:
                 l_real = BeganState.recon(self.D(real), real)
                 l_fake = BeganState.recon(self.D(fake), fake)
                 loss_d = self.began.d_loss(l_real, l_fake)
-                out.update(D_real=float(l_real.detach()), D_fake=float(l_fake.detach()))
+                out.update(D_real=float(_all_mean(l_real.detach(), self.dist)),
+                           D_fake=float(_all_mean(l_fake.detach(), self.dist)))
             else:
                 s_real, s_fake = self._d_scores(real, labels), self._d_scores(fake, y_fake)
                 loss_d = d_loss(name, s_real, s_fake)
@@ -247,7 +248,8 @@ class GANMethod:
                           else dragan_penalty(crit, real, hp["gp_lambda"], generator=pen))
                     loss_d = loss_d + gp
                     out["gp"] = float(gp.detach())
-                out.update(D_real=float(s_real.detach().mean()), D_fake=float(s_fake.detach().mean()))
+                out.update(D_real=float(_all_mean(s_real.detach().mean(), self.dist)),
+                           D_fake=float(_all_mean(s_fake.detach().mean(), self.dist)))
             self.D.zero_grad(set_to_none=True)
             loss_d.backward()
             _sync_grads(self.D, self.dist)
@@ -272,9 +274,7 @@ class GANMethod:
         _set_requires_grad(self.D, True)
         out["loss_G"] = float(_all_mean(loss_g.detach(), self.dist))
         if self.began is not None:
-            l_real = _all_mean(torch.tensor(out["D_real"]), self.dist)
-            l_fake = _all_mean(loss_g.detach().cpu(), self.dist)
-            out["M_global"] = self.began.update(float(l_real), float(l_fake))
+            out["M_global"] = self.began.update(out["D_real"], out["loss_G"])
             out["k"] = self.began.k
         self.images_seen += self.cfg.batch_size * len(batch)
         self.train_seconds += time.perf_counter() - t0
