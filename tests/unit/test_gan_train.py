@@ -159,6 +159,28 @@ def test_resume_after_crash_is_exact(tmp_path: Path, loss: str, cond: bool) -> N
         assert resumed.method.began.k == full.method.began.k
 
 
+def test_ctrl_c_writes_checkpoint_generator_and_page(tmp_path: Path) -> None:
+    from imgforge.training.loop import Interrupted
+
+    orig = GANMethod.step
+
+    def interrupted(self, batch, step):  # type: ignore[no-untyped-def]
+        if step == 1:
+            os.kill(os.getpid(), signal.SIGINT)  # handled by the loop: this step finishes, then it stops
+        return orig(self, batch, step)
+
+    GANMethod.step = interrupted  # type: ignore[method-assign]
+    try:
+        with pytest.raises(Interrupted, match="stopped at step 2"):
+            _train(tmp_path / "r", 6, every=5)
+    finally:
+        GANMethod.step = orig  # type: ignore[method-assign]
+    run = tmp_path / "r"
+    assert load_checkpoint(run / "checkpoint.pt")["step"] == 2
+    assert (run / "G.safetensors").is_file() and (run / "samples" / "step_000002.png").is_file()
+    assert "step 2" in (run / "index.html").read_text()
+
+
 def test_resume_with_other_settings_is_refused(tmp_path: Path) -> None:
     _train(tmp_path / "r", 1)
     with pytest.raises(TrainingError, match="does not fit"):
