@@ -1,0 +1,101 @@
+"""Using a trained (V)AE (library side of ``imgforge vae sample|reconstruct|interpolate``).
+
+- :func:`vae_sample`: decode codes ``z = seed -> N(0, I)`` (the same seed -> z map as ``imgforge generate``) into
+  mean images; with an AE this shows why a distribution over codes matters (random codes decode to blobs).
+- :func:`vae_reconstruct`: encode images (the code's mean) and decode them; returns the PSNR of each.
+- :func:`vae_interpolate`: encode two real images and decode ``n`` codes on the line (``lerp``) or great circle
+  (``slerp``) between their means: interpolation between two real images through the encoder.
+
+Images are read with :func:`imgforge.io.load_image`, centre-cropped and resized to the model's resolution, and made
+grey when the model is. The model is a ``vae.safetensors`` written by ``imgforge vae train`` (arch ``vae``), or the run
+folder holding it.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import List, Sequence, Tuple, Union
+
+import torch
+
+from ..errors import UsageError, WeightsError
+from ..models.vae import VAE
+
+PathLike = Union[str, Path]
+
+
+def load_vae(weights: PathLike) -> Tuple[VAE, dict]:
+    """``(model in eval mode, metadata)`` from a ``vae.safetensors`` or a run folder holding one."""
+    from ..hub.modelfile import load_model_file
+    from ..training.vae import MODEL_NAME
+
+    p = Path(weights).expanduser()
+    if p.is_dir():
+        p = p / MODEL_NAME
+    if not p.is_file():
+        raise WeightsError(f"{p}: no such file; give the vae.safetensors of a `imgforge vae train` run (or its folder)")
+    model, meta = load_model_file(p)
+    if not isinstance(model, VAE):
+        raise WeightsError(f"{p}: holds a {meta.get('arch')!r} model, not a VAE (use the run's vae.safetensors)")
+    return model.eval().requires_grad_(False), meta
+
+
+def read_images(model: VAE, paths: Sequence[PathLike]) -> torch.Tensor:
+    """Images ``(N, C, R, R)`` in [0, 1] at the model's resolution and channels."""
+    from ..data.stylegan_images import _square_resize
+    from ..io import load_image
+
+    r = model.decoder.img_resolution
+    c = model.encoder[0].in_channels
+    out = []
+    for p in paths:
+        arr = _square_resize(load_image(p).rgb.permute(1, 2, 0).numpy(), r)
+        x = torch.from_numpy(arr.copy()).permute(2, 0, 1).float() / 255.0
+        out.append(x.mean(0, keepdim=True) if c == 1 else x)
+    return torch.stack(out)
+
+
+def _rgb(x: torch.Tensor) -> torch.Tensor:
+    return x.float().clamp(0, 1).expand(-1, 3, -1, -1)
+
+
+@torch.no_grad()
+def vae_sample(model: VAE, seeds: Sequence[int]) -> torch.Tensor:
+    """Decoded mean images ``(N, 3, R, R)`` in [0, 1] of ``z = z_from_seeds(seeds)``."""
+    from .generate import z_from_seeds
+
+    return _rgb(model.decoder(z_from_seeds(seeds, model.latent_dim)))
+
+
+@torch.no_grad()
+def vae_reconstruct(model: VAE, images01: torch.Tensor) -> Tuple[torch.Tensor, List[float]]:
+    """``(reconstructions (N, 3, R, R) in [0, 1], PSNR in dB of each)``, decoding the code's mean."""
+    mu, _ = model.encode(images01)
+    rec = model.decoder(mu)
+    mse = (rec - images01).square().flatten(1).mean(1)
+    return _rgb(rec), [10 * math.log10(1.0 / max(float(m), 1e-12)) for m in mse]
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
+    """Spherical interpolation of two code vectors (lerp when they are parallel)."""
+    na, nb = a / a.norm().clamp_min(1e-12), b / b.norm().clamp_min(1e-12)
+    omega = torch.arccos((na * nb).sum().clamp(-1, 1))
+    if float(omega.abs()) < 1e-6:
+        return torch.lerp(a, b, t)
+    so = torch.sin(omega)
+    return torch.sin((1 - t) * omega) / so * a + torch.sin(t * omega) / so * b
+
+
+@torch.no_grad()
+def vae_interpolate(model: VAE, a01: torch.Tensor, b01: torch.Tensor, n: int = 8, mode: str = "lerp") -> torch.Tensor:
+    """``n`` images ``(n, 3, R, R)`` decoded along the path from the code of ``a`` to that of ``b`` (both
+    ``(C, R, R)`` in [0, 1]); the first and last are the reconstructions of the two images."""
+    if n < 2:
+        raise UsageError("--n must be >= 2")
+    if mode not in ("lerp", "slerp"):
+        raise UsageError(f"--mode {mode!r}: lerp or slerp")
+    mu, _ = model.encode(torch.stack([a01, b01]))
+    ts = [i / (n - 1) for i in range(n)]
+    z = torch.stack([torch.lerp(mu[0], mu[1], t) if mode == "lerp" else slerp(mu[0], mu[1], t) for t in ts])
+    return _rgb(model.decoder(z))

@@ -1,0 +1,443 @@
+"""Training of the pre-StyleGAN GAN family (library side of ``imgforge gan train``).
+
+Architectures (``arch``): ``mlp`` (Goodfellow et al.'s fully connected G and D, dropout in D) and ``dcgan``
+(Radford et al.), from :mod:`imgforge.models.gan_nets`; ``loss="began"`` replaces D by BEGAN's autoencoder
+(``began_d``). Losses: the eight of :mod:`imgforge.losses.gan_family`, each with its paper's optimiser, learning
+rates, betas, critic steps, weight clipping and penalty weight (:data:`~imgforge.losses.gan_family.LOSS_DEFAULTS`)
+unless a field of :class:`GANTrainConfig` overrides it. With WGAN-GP and DRAGAN the DCGAN critic has no batch norm
+(the penalty is per sample), as both papers recommend.
+
+One step (Goodfellow et al.'s Algorithm 1): ``d_steps`` discriminator updates, each on its own real batch and fresh
+z, then one generator update on fresh z. ``steps`` counts generator steps; a step therefore reads ``d_steps`` real
+batches. Conditional runs (``cond``, Mirza & Osindero's concatenation: G gets a label embedding next to z, D one-hot
+label planes next to the image) draw the fake labels uniformly.
+
+Determinism and DDP: z, the fake labels and the penalty's random points of step ``k`` come from seeds of
+``(seed, k)`` drawn for the **global** batch, and each process takes its slice of them, as of the real images
+(:class:`~imgforge.training.loop.DeterministicBatches`); gradients are averaged across processes. So a resumed run
+repeats the losses of an uninterrupted one exactly, and two processes compute what one process computes with the
+same global batch, up to float summation order -- except where a layer sees the whole local batch: DCGAN's batch
+norm uses per-process statistics, and MLP dropout masks are drawn per process.
+
+Outputs in ``run_dir``: ``checkpoint.pt``, ``losses.jsonl`` (``loss_D``, ``loss_G``, ``D_real``, ``D_fake``,
+``G_grad`` (the L2 norm of the generator's gradient), ``gp``, BEGAN's ``M_global`` and ``k``), ``config.json``,
+``samples/step_*.png`` (the generator on fixed z: seeds 0 ... as in ``imgforge generate``; conditional runs: rows =
+classes, columns = seeds), ``index.html`` (loss curves and the sample grids) and ``G.safetensors`` (the generator
+with ``arch`` + ``arch_kwargs`` metadata).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+
+from ..errors import TrainingError, UsageError
+from ..losses.gan_family import (LOSSES, BeganState, clip_weights, d_loss, dragan_penalty, g_loss, loss_defaults,
+                                 wgan_gp_penalty)
+from ..models.registry import build
+from ..progress import ProgressFn, note
+from .loop import (DeterministicBatches, DistInfo, Interrupted, LoopConfig, init_distributed, shutdown_distributed,
+                   train_loop)
+from .loop import step_seed
+
+ARCHS = ("mlp", "dcgan")
+GENERATOR_NAME = "G.safetensors"
+_G_ARCH = {"mlp": "mlp_gan_g", "dcgan": "dcgan_g"}
+_D_ARCH = {"mlp": "mlp_gan_d", "dcgan": "dcgan_d"}
+
+
+def check_power_of_two(resolution: int) -> int:
+    """``resolution`` when it is a power of two >= 8, else :class:`UsageError` naming ``--resolution``."""
+    r = int(resolution)
+    if r < 8 or r & (r - 1):
+        raise UsageError(f"--resolution {r}: must be a power of two >= 8 (8, 16, 32, 64, ...)")
+    return r
+
+
+@dataclass(frozen=True)
+class GANTrainConfig:
+    """Network and optimisation settings of a GAN run (the loop settings are a :class:`LoopConfig`).
+
+    Attributes:
+        arch: ``mlp`` | ``dcgan``. loss: one of :data:`LOSSES`. resolution: image side (power of two >= 8).
+        z_dim: z size. batch_size: global batch (split across torchrun processes). cond: class-conditional.
+        width: DCGAN ``ngf``/``ndf`` (BEGAN: the autoencoder's ``ndf``); MLP: 64 gives the paper's hidden
+            widths (G 1200, D 240), other values scale them.
+        d_dropout: dropout of the MLP discriminator. began_h: BEGAN's bottleneck size.
+        optimizer, lr_g, lr_d, betas, d_steps, clip, gp_lambda, gamma, lambda_k: None = the loss's paper default.
+        sample_grid: images in the sample grids (conditional: seeds per class row).
+    """
+
+    arch: str = "dcgan"
+    loss: str = "ns"
+    resolution: int = 32
+    z_dim: int = 100
+    batch_size: int = 64
+    cond: bool = False
+    width: int = 64
+    d_dropout: float = 0.5
+    began_h: int = 64
+    optimizer: Optional[str] = None
+    lr_g: Optional[float] = None
+    lr_d: Optional[float] = None
+    betas: Optional[Tuple[float, float]] = None
+    d_steps: Optional[int] = None
+    clip: Optional[float] = None
+    gp_lambda: Optional[float] = None
+    gamma: Optional[float] = None
+    lambda_k: Optional[float] = None
+    sample_grid: int = 64
+
+    def validate(self) -> "GANTrainConfig":
+        if self.arch not in ARCHS:
+            raise UsageError(f"--arch {self.arch!r} is not one of {', '.join(ARCHS)}")
+        loss_defaults(self.loss)  # UsageError for an unknown loss
+        check_power_of_two(self.resolution)
+        if self.optimizer not in (None, "adam", "rmsprop"):
+            raise UsageError(f"--optimizer {self.optimizer!r}: adam or rmsprop")
+        if self.batch_size < 1 or self.z_dim < 1 or self.width < 1 or (self.d_steps is not None and self.d_steps < 1):
+            raise UsageError("--batch-size, --z-dim, --width and --d-steps must be >= 1")
+        return self
+
+    def resolved(self) -> Dict[str, Any]:
+        """The effective hyper-parameters: each None field replaced by the loss's paper default."""
+        d = loss_defaults(self.loss)
+        pick = lambda mine, default: default if mine is None else mine  # noqa: E731
+        return dict(optimizer=pick(self.optimizer, d.optimizer), lr_g=pick(self.lr_g, d.lr_g),
+                    lr_d=pick(self.lr_d, d.lr_d), betas=tuple(pick(self.betas, d.betas)),
+                    d_steps=int(pick(self.d_steps, d.d_steps)), clip=pick(self.clip, d.clip),
+                    gp_lambda=float(pick(self.gp_lambda, d.gp_lambda)), gamma=float(pick(self.gamma, d.gamma)),
+                    lambda_k=float(pick(self.lambda_k, d.lambda_k)))
+
+    def g_spec(self, channels: int, n_classes: int) -> Tuple[str, Dict[str, Any]]:
+        kw: Dict[str, Any] = dict(z_dim=self.z_dim, img_resolution=self.resolution, channels=channels,
+                                  n_classes=n_classes)
+        if self.arch == "mlp":
+            kw["hidden"] = self.width * 1200 // 64
+        else:
+            kw["ngf"] = self.width
+        return _G_ARCH[self.arch], kw
+
+    def d_spec(self, channels: int, n_classes: int) -> Tuple[str, Dict[str, Any]]:
+        if self.loss == "began":
+            if n_classes:
+                raise UsageError("--loss began has no conditional discriminator; drop --cond")
+            return "began_d", dict(img_resolution=self.resolution, channels=channels, ndf=self.width, h=self.began_h)
+        kw: Dict[str, Any] = dict(img_resolution=self.resolution, channels=channels, n_classes=n_classes)
+        if self.arch == "mlp":
+            kw.update(hidden=self.width * 240 // 64, dropout=self.d_dropout)
+        else:
+            kw.update(ndf=self.width, batch_norm=self.loss not in ("wgan-gp", "dragan"))
+        return _D_ARCH[self.arch], kw
+
+
+def _grad_norm(module: nn.Module) -> float:
+    sq = [p.grad.detach().float().square().sum() for p in module.parameters() if p.grad is not None]
+    return float(torch.stack(sq).sum().sqrt()) if sq else 0.0
+
+
+class GANMethod:
+    """Networks, optimisers and one training step (a :class:`~imgforge.training.loop.TrainMethod`).
+
+    Args:
+        cfg: the run's settings. data: ``batch(indices, device) -> (images (B, C, R, R) in [-1, 1], labels or
+            None)`` with ``channels`` and ``n_classes``. device, dist, seed: where, which process, base seed.
+    """
+
+    def __init__(self, cfg: GANTrainConfig, data: Any, device: Union[str, torch.device] = "cpu",
+                 dist: DistInfo = DistInfo(), seed: int = 0) -> None:
+        self.cfg = cfg.validate()
+        self.hp = cfg.resolved()
+        self.data = data
+        self.device = torch.device(device)
+        self.dist = dist
+        self.seed = int(seed)
+        self.n_classes = int(data.n_classes) if cfg.cond else 0
+        if cfg.cond and self.n_classes < 2:
+            raise UsageError("--cond needs labelled data (class sub-folders, or the MNIST-5k file)")
+        self.g_arch, self.g_kwargs = cfg.g_spec(int(data.channels), self.n_classes)
+        self.d_arch, self.d_kwargs = cfg.d_spec(int(data.channels), self.n_classes)
+        self.G = build(self.g_arch, **self.g_kwargs).to(self.device).train()
+        self.D = build(self.d_arch, **self.d_kwargs).to(self.device).train()
+        if dist.world_size > 1:  # identical start on every rank
+            for t in list(self.G.state_dict().values()) + list(self.D.state_dict().values()):
+                torch.distributed.broadcast(t, src=0)
+        self.g_opt = self._opt(self.G, self.hp["lr_g"])
+        self.d_opt = self._opt(self.D, self.hp["lr_d"])
+        self.began = BeganState(gamma=self.hp["gamma"], lambda_k=self.hp["lambda_k"]) if cfg.loss == "began" else None
+        self.train_seconds = 0.0
+        self.images_seen = 0
+
+    def _opt(self, module: nn.Module, lr: float) -> torch.optim.Optimizer:
+        if self.hp["optimizer"] == "rmsprop":
+            return torch.optim.RMSprop(module.parameters(), lr=lr)
+        return torch.optim.Adam(module.parameters(), lr=lr, betas=self.hp["betas"])
+
+    # ---- state ---------------------------------------------------------------------------------------------------
+    def state_dict(self) -> Dict[str, Any]:
+        return {"G": self.G.state_dict(), "D": self.D.state_dict(), "g_opt": self.g_opt.state_dict(),
+                "d_opt": self.d_opt.state_dict(), "began_k": self.began.k if self.began else 0.0,
+                "train_seconds": self.train_seconds, "images_seen": self.images_seen}
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        try:
+            self.G.load_state_dict(state["G"])
+            self.D.load_state_dict(state["D"])
+            self.g_opt.load_state_dict(state["g_opt"])
+            self.d_opt.load_state_dict(state["d_opt"])
+        except (RuntimeError, ValueError, KeyError) as exc:
+            raise TrainingError(f"the checkpoint does not fit these settings ({type(exc).__name__}: "
+                                f"{str(exc).splitlines()[0]}); use the settings it was started with, or a new "
+                                "--run-dir") from None
+        if self.began is not None:
+            self.began.k = float(state.get("began_k", 0.0))
+        self.train_seconds = float(state.get("train_seconds", 0.0))
+        self.images_seen = int(state.get("images_seen", 0))
+
+    # ---- randomness of the global batch ----------------------------------------------------------------------------
+    def _global_gen(self, step: int, phase: int) -> torch.Generator:
+        return torch.Generator().manual_seed(step_seed(self.seed, step, 10_000 + phase))
+
+    def _slice(self, t: torch.Tensor) -> torch.Tensor:
+        per = t.shape[0] // self.dist.world_size
+        return t[self.dist.rank * per:(self.dist.rank + 1) * per].to(self.device)
+
+    def _noise(self, step: int, phase: int) -> Tuple[torch.Tensor, Optional[torch.Tensor], torch.Generator]:
+        """This process's z and fake labels of ``phase`` of ``step``, and a generator for the phase's penalty."""
+        g = self._global_gen(step, phase)
+        z = torch.randn(self.cfg.batch_size, self.cfg.z_dim, generator=g)
+        y = torch.randint(0, self.n_classes, (self.cfg.batch_size,), generator=g) if self.n_classes else None
+        pen = torch.Generator().manual_seed(step_seed(self.seed, step, 20_000 + phase * 1000 + self.dist.rank))
+        return self._slice(z), (self._slice(y) if y is not None else None), pen
+
+    # ---- one step ------------------------------------------------------------------------------------------------
+    def _d_scores(self, x: torch.Tensor, y: Optional[torch.Tensor]) -> torch.Tensor:
+        return self.D(x, y) if self.n_classes else self.D(x)
+
+    def step(self, batch: Sequence[Sequence[int]], step: int) -> Dict[str, float]:
+        """One generator step after ``len(batch)`` discriminator steps (``batch``: this process's index lists)."""
+        t0 = time.perf_counter()
+        name, hp = self.cfg.loss, self.hp
+        torch.manual_seed(step_seed(self.seed, step, self.dist.rank))  # dropout masks
+        out: Dict[str, float] = {}
+        self.G.requires_grad_(False)
+        self.D.requires_grad_(True)
+        for j, idx in enumerate(batch):
+            real, labels = self.data.batch(idx, self.device)
+            z, y_fake, pen = self._noise(step, j)
+            with torch.no_grad():
+                fake = self.G(z, y_fake) if self.n_classes else self.G(z)
+            if self.began is not None:
+                l_real = BeganState.recon(self.D(real), real)
+                l_fake = BeganState.recon(self.D(fake), fake)
+                loss_d = self.began.d_loss(l_real, l_fake)
+                out.update(D_real=float(self.dist.mean(l_real.detach())),
+                           D_fake=float(self.dist.mean(l_fake.detach())))
+            else:
+                s_real, s_fake = self._d_scores(real, labels), self._d_scores(fake, y_fake)
+                loss_d = d_loss(name, s_real, s_fake)
+                if name in ("wgan-gp", "dragan"):
+                    crit = (lambda v: self.D(v, labels)) if self.n_classes else self.D
+                    gp = (wgan_gp_penalty(crit, real, fake, hp["gp_lambda"], generator=pen) if name == "wgan-gp"
+                          else dragan_penalty(crit, real, hp["gp_lambda"], generator=pen))
+                    loss_d = loss_d + gp
+                    out["gp"] = float(gp.detach())
+                out.update(D_real=float(self.dist.mean(s_real.detach().mean())),
+                           D_fake=float(self.dist.mean(s_fake.detach().mean())))
+            self.D.zero_grad(set_to_none=True)
+            loss_d.backward()
+            self.dist.average_grads(self.D.parameters())
+            self.d_opt.step()
+            if hp["clip"] is not None:
+                clip_weights(self.D, hp["clip"])
+            out["loss_D"] = float(self.dist.mean(loss_d.detach()))
+
+        self.G.requires_grad_(True)
+        self.D.requires_grad_(False)
+        z, y_fake, _ = self._noise(step, len(batch))
+        fake = self.G(z, y_fake) if self.n_classes else self.G(z)
+        if self.began is not None:
+            loss_g = BeganState.recon(self.D(fake), fake)
+        else:
+            loss_g = g_loss(name, self._d_scores(fake, y_fake))
+        self.G.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.dist.average_grads(self.G.parameters())
+        out["G_grad"] = _grad_norm(self.G)
+        self.g_opt.step()
+        self.D.requires_grad_(True)
+        out["loss_G"] = float(self.dist.mean(loss_g.detach()))
+        if self.began is not None:
+            out["M_global"] = self.began.update(out["D_real"], out["loss_G"])
+            out["k"] = self.began.k
+        self.images_seen += self.cfg.batch_size * len(batch)
+        self.train_seconds += time.perf_counter() - t0
+        return out
+
+    # ---- outputs ---------------------------------------------------------------------------------------------------
+    def fixed_inputs(self) -> Tuple[torch.Tensor, Optional[torch.Tensor], int]:
+        """``(z, labels, columns)`` of the sample grids: seeds 0 ... (as ``imgforge generate``); conditional: one
+        row per class, the same seeds in every row."""
+        from ..models.protocols import z_from_seeds
+
+        n = self.cfg.sample_grid
+        if not self.n_classes:
+            return z_from_seeds(range(n), self.cfg.z_dim), None, 0
+        cols = max(1, min(n, 10))
+        z = z_from_seeds(range(cols), self.cfg.z_dim).repeat(self.n_classes, 1)
+        return z, torch.arange(self.n_classes).repeat_interleave(cols), cols
+
+    @torch.no_grad()
+    def sample_grid(self, step: int, run_dir: Path) -> Path:
+        """Write ``run_dir/samples/step_XXXXXX.png`` (generator in eval mode) and refresh the run page."""
+        from ..io import save_image
+        from ..reports import make_grid
+
+        z, y, cols = self.fixed_inputs()
+        self.G.eval()
+        try:
+            imgs = torch.cat([(self.G(z[i:i + 100].to(self.device), y[i:i + 100].to(self.device)) if y is not None
+                               else self.G(z[i:i + 100].to(self.device))) for i in range(0, len(z), 100)])
+        finally:
+            self.G.train()
+        imgs = ((imgs.float().cpu().clamp(-1, 1) + 1) / 2).expand(-1, 3, -1, -1)
+        path = Path(run_dir) / "samples" / f"step_{step:06d}.png"
+        save_image(make_grid(imgs, cols or None, pad=1), path)
+        return path
+
+    def export(self, path: Union[str, Path], extra: Optional[Dict[str, str]] = None) -> Path:
+        """Write the generator as an imgforge model file (``arch`` + ``arch_kwargs`` + training metadata)."""
+        from ..hub.modelfile import save_model_file
+
+        meta = {"trained_with": "imgforge gan train", "loss": self.cfg.loss, "output_range": "-1,1",
+                "images_seen": str(self.images_seen), "train_seconds": f"{self.train_seconds:.1f}",
+                "train_config": json.dumps({**asdict(self.cfg), "resolved": self.hp}, sort_keys=True, default=list)}
+        if self.n_classes:
+            meta["class_names"] = json.dumps(list(self.data.class_names))
+        meta.update(extra or {})
+        return save_model_file(path, self.G.state_dict(), arch=self.g_arch, arch_kwargs=self.g_kwargs, extra=meta)
+
+
+@dataclass
+class GANTrainResult:
+    """What :func:`train_gan` returns."""
+
+    history: List[Dict[str, float]]
+    generator: Optional[Path]
+    train_seconds: float
+    skipped: List[str]
+    method: GANMethod = field(repr=False)
+
+
+def write_page(method: Any, run_dir: Path, title: str, record: Dict[str, Any], history: Sequence[Dict[str, float]],
+               notes: Sequence[str] = ()) -> Path:
+    """``run_dir/index.html``: loss curves and every ``samples/step_*.png``."""
+    from ..reports import write_run_page
+
+    samples = [(int(p.stem.split("_")[-1]), f"samples/{p.name}") for p in sorted((run_dir / "samples").glob("step_*.png"))]
+    return write_run_page(run_dir, title, record, history, samples, ["fixed z"], notes)
+
+
+def _history(run_dir: Path) -> List[Dict[str, float]]:
+    p = run_dir / "losses.jsonl"
+    return [json.loads(x) for x in p.read_text().splitlines()] if p.is_file() else []
+
+
+def train_gan(
+    data: Union[str, Path, Any],
+    cfg: GANTrainConfig,
+    loop: LoopConfig,
+    *,
+    channels: int = 0,
+    device: Union[str, torch.device] = "cpu",
+    progress: Optional[ProgressFn] = None,
+) -> GANTrainResult:
+    """Train (or continue training) a GAN of the family.
+
+    Args:
+        data: an image folder or MNIST-5k file (:func:`~imgforge.data.gan_images.load_training_images`), or an
+            object like :class:`~imgforge.data.gan_images.TrainingImages`.
+        cfg: networks and optimisation. loop: run folder, generator steps, seed, intervals, resume.
+        channels: 1 or 3 to force the image channels of a folder (0: grey when every image is grey).
+        device: training device. progress: losses every ``loop.log_every`` steps and notes.
+    Raises:
+        UsageError: bad settings. TrainingError: no images, or a checkpoint that does not fit.
+        Interrupted: Ctrl-C / SIGTERM (a checkpoint, the generator and the run page were written first).
+    """
+    from ..data.gan_images import load_training_images
+    from ..runtime import seed_everything
+
+    cfg = cfg.validate()
+    device = torch.device(device)
+    dist = init_distributed(device)
+    if dist.world_size > 1 and device.type == "cuda":
+        device = torch.device("cuda", dist.local_rank)
+        torch.cuda.set_device(device)
+    run_dir = Path(loop.run_dir)
+    try:
+        if isinstance(data, (str, Path)):
+            dataset: Any = load_training_images(data, cfg.resolution, channels=channels, labels=cfg.cond)
+            source = str(data)
+        else:
+            dataset, source = data, type(data).__name__
+        skipped = list(getattr(dataset, "skipped", []))
+        if skipped:
+            note(progress, "train", f"skipped {len(skipped)} unreadable file(s), e.g. {skipped[0]}")
+        if cfg.batch_size % dist.world_size:
+            raise UsageError(f"--batch-size {cfg.batch_size} is not divisible by {dist.world_size} processes")
+        hp = cfg.resolved()
+        order = DeterministicBatches(len(dataset), cfg.batch_size, seed=loop.seed, rank=dist.rank,
+                                     world_size=dist.world_size)
+        k = hp["d_steps"]
+        seed_everything(loop.seed)  # identical initial weights for a given seed (and on every rank)
+        method = GANMethod(cfg, dataset, device, dist, seed=loop.seed)
+        record = {"method": "gan", "data": source, "images": len(dataset), "skipped": len(skipped),
+                  "channels": int(dataset.channels), "classes": list(getattr(dataset, "class_names", ()))
+                  if method.n_classes else [], "gan": asdict(cfg), "resolved": hp, "loop": asdict(loop),
+                  "world_size": dist.world_size}
+        title = f"{cfg.arch.upper()} GAN, loss {cfg.loss}{' (conditional)' if method.n_classes else ''}"
+        note(progress, "train", f"{title}, {cfg.resolution}x{cfg.resolution}x{dataset.channels} on {len(dataset)} "
+             f"images: G {sum(p.numel() for p in method.G.parameters()):,} / D "
+             f"{sum(p.numel() for p in method.D.parameters()):,} parameters, batch {cfg.batch_size}, "
+             f"{hp['optimizer']} lr G {hp['lr_g']:g} / D {hp['lr_d']:g}, {k} D step(s) per G step, "
+             f"{dist.world_size} process(es) on {device}")
+
+        def sample(step: int, rd: Path) -> None:
+            method.sample_grid(step, rd)
+            write_page(method, rd, title, record, _history(rd))
+
+        out_path = run_dir / GENERATOR_NAME
+
+        def finish(history: List[Dict[str, float]]) -> None:
+            last = int(history[-1]["step"]) if history else 0
+            if loop.sample_every == 0 or last % loop.sample_every:
+                method.sample_grid(last, run_dir)
+            method.export(out_path)
+            write_page(method, run_dir, title, record, history)
+
+        try:
+            history = train_loop(method, lambda s: [order.local_batch(s * k + j) for j in range(k)], loop,
+                                 config_record=record, sample=sample if loop.sample_every else None,
+                                 progress=progress, is_main=dist.is_main, task="train")
+        except Interrupted:
+            if dist.is_main:
+                finish(_history(run_dir))
+            raise
+        if dist.is_main:
+            finish(history)
+            note(progress, "train", f"wrote {out_path} and {run_dir / 'index.html'} (trained "
+                 f"{method.train_seconds / 60:.1f} min)")
+    finally:
+        if dist.world_size > 1:
+            shutdown_distributed()
+    return GANTrainResult(history, out_path if dist.is_main else None, method.train_seconds, skipped, method)
+
+
+__all__ = ["ARCHS", "LOSSES", "GENERATOR_NAME", "GANTrainConfig", "GANMethod", "GANTrainResult", "train_gan",
+           "check_power_of_two", "write_page"]

@@ -1,0 +1,93 @@
+"""``imgforge gan train`` and ``imgforge vae ...`` end to end (in process), and their bad-input lines."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from imgforge.cli.app import app
+from imgforge.hub.modelfile import load_model_file
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():  # type: ignore[no-untyped-def]
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def _folder(d: Path, classes: tuple = (), n: int = 4, corrupt: bool = False) -> Path:
+    rng = np.random.default_rng(0)
+    for cls in classes or ("",):
+        (d / cls).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            Image.fromarray(rng.integers(0, 255, (12, 12), dtype=np.uint8)).save(d / cls / f"{i}.png")
+    if corrupt:
+        (d / (classes[0] if classes else "") / "bad.png").write_bytes(b"\x89PNG broken")
+    return d
+
+
+def _run(*args: str):  # type: ignore[no-untyped-def]
+    return CliRunner().invoke(app, list(args))
+
+
+TINY = ["--resolution", "8", "--batch-size", "4", "--width", "4", "--z-dim", "4", "--steps", "2", "--log-every", "1"]
+
+
+@pytest.mark.parametrize("case, args, code, words", [
+    ("empty folder", [], 1, "no images found"),
+    ("no class folders", ["--cond"], 2, "--cond needs one sub-folder per class"),
+    ("unknown loss", ["--loss", "minimax"], 2, "--loss 'minimax' is not one of mm, ns"),
+    ("resolution", ["--resolution", "24"], 2, "--resolution 24: must be a power of two"),
+])
+def test_gan_train_bad_input_is_one_line(tmp_path: Path, case: str, args: list, code: int, words: str) -> None:
+    data = tmp_path / "empty" if case == "empty folder" else _folder(tmp_path / "flat")
+    data.mkdir(exist_ok=True)
+    res = _run("gan", "train", str(data), "--run-dir", str(tmp_path / "run"), "--steps", "1", *args)
+    assert res.exit_code == code, res.output
+    lines = [x for x in res.output.splitlines() if x.strip()]
+    assert len(lines) == 1 and words in lines[0] and "Traceback" not in res.output, res.output
+
+
+def test_gan_train_conditional_skips_corrupt_images_and_writes_the_run(tmp_path: Path) -> None:
+    data = _folder(tmp_path / "d", ("a", "b"), corrupt=True)
+    run = tmp_path / "run"
+    res = _run("--seed", "3", "gan", "train", str(data), "--cond", "--loss", "hinge", "--run-dir", str(run), *TINY)
+    assert res.exit_code == 0, res.output
+    assert "skipped 1 unreadable file" in " ".join(res.output.split())
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["images"] == 8 and cfg["skipped"] == 1 and cfg["classes"] == ["a", "b"] and cfg["channels"] == 1
+    assert cfg["loop"]["seed"] == 3 and cfg["resolved"]["betas"] == [0.0, 0.9]
+    G, meta = load_model_file(run / "G.safetensors")
+    assert meta["arch"] == "dcgan_g" and meta["arch_kwargs"]["n_classes"] == 2
+    assert G(torch.randn(2, 4), torch.tensor([0, 1])).shape == (2, 1, 8, 8)
+    again = _run("--seed", "3", "gan", "train", str(data), "--cond", "--loss", "hinge", "--run-dir", str(run), *TINY)
+    assert again.exit_code == 0 and "already trained" in again.output
+
+
+def test_vae_commands(tmp_path: Path) -> None:
+    data = _folder(tmp_path / "d", n=12)
+    run = tmp_path / "vae"
+    res = _run("vae", "train", str(data), "--run-dir", str(run), "--latent-dim", "2", "--iwae-k", "3",
+               "--resolution", "8", "--batch-size", "4", "--width", "4", "--steps", "2")
+    assert res.exit_code == 0, res.output
+    ev = json.loads((run / "eval.json").read_text())["held_out"]
+    assert ev["n"] == 1 and "iwae" in ev
+    assert _run("vae", "sample", "-w", str(run), "--seeds", "0-3", "-o", str(tmp_path / "s.png")).exit_code == 0
+    assert Image.open(tmp_path / "s.png").size == (17, 17)
+    res = _run("vae", "reconstruct", "-w", str(run / "vae.safetensors"), str(data / "0.png"), "-o", str(tmp_path / "r.png"))
+    assert res.exit_code == 0 and "PSNR" in res.output
+    res = _run("vae", "interpolate", "-w", str(run), str(data / "0.png"), str(data / "1.png"), "--n", "4",
+               "-o", str(tmp_path / "i.png"))
+    assert res.exit_code == 0 and Image.open(tmp_path / "i.png").size == (4 * 9 - 1, 8)
+    bad = _run("vae", "sample", "-w", str(run / "G.safetensors"), "-o", str(tmp_path / "x.png"))
+    assert bad.exit_code == 1 and "not a VAE" in bad.output
+    bad = _run("vae", "train", str(data), "--likelihood", "poisson")
+    assert bad.exit_code == 2 and "--likelihood 'poisson'" in bad.output

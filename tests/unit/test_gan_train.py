@@ -1,0 +1,304 @@
+"""``imgforge gan train`` library on tiny models: every loss runs, paper defaults, exact resume (crash and SIGKILL),
+MM vs NS generator gradients, the exported G.safetensors, the image folder with labels / grey / corrupt files, and
+(slow) two torchrun processes equal one process."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from imgforge.data.gan_images import TrainingImages, image_folder
+from imgforge.errors import TrainingError, UsageError
+from imgforge.hub.modelfile import load_model_file
+from imgforge.losses.gan_family import LOSSES
+from imgforge.training.gan import GANMethod, GANTrainConfig, train_gan
+from imgforge.training.loop import LoopConfig, load_checkpoint
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():  # type: ignore[no-untyped-def]
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def squares(res: int = 8, n: int = 24, classes: int = 0) -> TrainingImages:
+    """``n`` grey images: a bright square on black at one of 9 places (class = place % classes)."""
+    x = -torch.ones(n, 1, res, res)
+    s = res // 3
+    for i in range(n):
+        r, c = divmod(i % 9, 3)
+        x[i, 0, r * s:r * s + s + 1, c * s:c * s + s + 1] = 1.0
+    labels = torch.arange(n) % 9 % classes if classes else None
+    names = tuple(str(i) for i in range(classes)) if classes else ()
+    return TrainingImages(((x + 1) * 127.5).round().to(torch.uint8), labels, names)
+
+
+TINY = GANTrainConfig(arch="dcgan", resolution=8, z_dim=8, batch_size=4, width=8, sample_grid=4)
+
+
+def _train(run: Path, steps: int, cfg: GANTrainConfig = TINY, data: TrainingImages = None, **kw):  # type: ignore[no-untyped-def]
+    torch.manual_seed(1234)  # must not matter
+    loop = LoopConfig(str(run), steps, seed=5, checkpoint_every=kw.pop("every", 3), sample_every=kw.pop("sample", 0),
+                      log_every=1)
+    return train_gan(data if data is not None else squares(cfg.resolution, classes=3 if cfg.cond else 0), cfg,
+                     loop, **kw)
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_each_loss_runs_dcgan_steps_without_nan(tmp_path: Path, loss: str) -> None:
+    cfg = GANTrainConfig(**{**TINY.__dict__, "loss": loss})
+    res = _train(tmp_path / loss, 3, cfg)
+    rows = res.history
+    assert len(rows) == 3 and all(math.isfinite(v) for r in rows for v in r.values())
+    keys = set().union(*rows)
+    assert {"loss_D", "loss_G", "D_real", "D_fake", "G_grad"} <= keys
+    assert ("gp" in keys) == (loss in ("wgan-gp", "dragan"))
+    assert ({"M_global", "k"} <= keys) == (loss == "began")
+    m = res.method
+    hp = cfg.resolved()
+    assert hp["d_steps"] == (5 if loss in ("wgan", "wgan-gp") else 1)
+    assert m.images_seen == 3 * 4 * hp["d_steps"]
+    assert isinstance(m.g_opt, torch.optim.RMSprop) == (loss == "wgan")
+    assert m.d_arch == ("began_d" if loss == "began" else "dcgan_d")
+    if loss == "wgan":  # weight clipping
+        assert max(float(p.detach().abs().max()) for p in m.D.parameters()) <= 0.01 + 1e-7
+    if loss in ("wgan-gp", "dragan"):  # no batch norm in the critic
+        assert not any(isinstance(x, torch.nn.BatchNorm2d) for x in m.D.modules())
+
+
+def test_overrides_replace_the_paper_defaults() -> None:
+    cfg = GANTrainConfig(loss="wgan", d_steps=2, lr_g=1e-3, clip=0.05)
+    hp = cfg.resolved()
+    assert (hp["d_steps"], hp["lr_g"], hp["lr_d"], hp["clip"], hp["optimizer"]) == (2, 1e-3, 5e-5, 0.05, "rmsprop")
+    assert GANTrainConfig(loss="wgan-gp").resolved()["betas"] == (0.0, 0.9)
+    with pytest.raises(UsageError, match="--loss"):
+        GANTrainConfig(loss="minimax").validate()
+    with pytest.raises(UsageError, match="--resolution 24"):
+        GANTrainConfig(resolution=24).validate()
+    with pytest.raises(UsageError, match="--arch"):
+        GANTrainConfig(arch="resnet").validate()
+
+
+def test_mlp_and_conditional_runs_and_export_loads(tmp_path: Path) -> None:
+    cfg = GANTrainConfig(**{**TINY.__dict__, "arch": "mlp", "cond": True, "width": 4})
+    res = _train(tmp_path / "mlp", 2, cfg, sample=1)
+    assert all(math.isfinite(v) for r in res.history for v in r.values())
+    run = tmp_path / "mlp"
+    for name in ("G.safetensors", "index.html", "losses.jsonl", "config.json", "samples/step_000002.png"):
+        assert (run / name).is_file(), name
+    # conditional grid: one row per class (3), min(sample_grid, 10) = 4 seeds per row, 1-pixel gutters
+    assert Image.open(run / "samples" / "step_000002.png").size == (4 * 9 - 1, 3 * 9 - 1)
+    G, meta = load_model_file(res.generator)
+    assert meta["arch"] == "mlp_gan_g" and meta["arch_kwargs"]["n_classes"] == 3
+    assert json.loads(meta["class_names"]) == ["0", "1", "2"]
+    z, y = torch.randn(5, 8), torch.tensor([0, 1, 2, 0, 1])
+    m = res.method.G.eval()
+    with torch.no_grad():
+        assert torch.equal(G(z, y), m(z, y))
+    assert "loss_G" in (run / "index.html").read_text()
+
+
+def test_mm_gradient_vanishes_when_d_rejects_samples(tmp_path: Path) -> None:
+    """Same seeds, same D steps: once D rejects the samples (D_fake < 0), the saturating loss gives G a smaller
+    gradient than the non-saturating one (the reason NS exists)."""
+    data = squares(16)
+    grads, fakes = {}, {}
+    for loss in ("mm", "ns"):
+        cfg = GANTrainConfig(arch="dcgan", loss=loss, resolution=16, z_dim=8, batch_size=8, width=8, d_steps=3,
+                             lr_d=2e-3)
+        h = _train(tmp_path / loss, 5, cfg, data).history
+        grads[loss] = [r["G_grad"] for r in h]
+        fakes[loss] = [r["D_fake"] for r in h]
+    assert fakes["mm"][0] == fakes["ns"][0]  # identical D before the first G step
+    assert all(f < -0.3 for f in fakes["mm"][2:])
+    assert all(a < 0.6 * b for a, b in zip(grads["mm"][2:], grads["ns"][2:])), grads
+
+
+@pytest.mark.parametrize("loss, cond", [("ns", True), ("wgan-gp", False), ("began", False)])
+def test_resume_after_crash_is_exact(tmp_path: Path, loss: str, cond: bool) -> None:
+    cfg = GANTrainConfig(**{**TINY.__dict__, "loss": loss, "cond": cond})
+    full = _train(tmp_path / "full", 5, cfg)
+    run = tmp_path / "crash"
+    orig = GANMethod.step
+
+    def crashing(self, batch, step):  # type: ignore[no-untyped-def]
+        if step == 4:
+            raise RuntimeError("simulated crash")
+        return orig(self, batch, step)
+
+    GANMethod.step = crashing  # type: ignore[method-assign]
+    try:
+        with pytest.raises(RuntimeError):
+            _train(run, 5, cfg)
+    finally:
+        GANMethod.step = orig  # type: ignore[method-assign]
+    assert load_checkpoint(run / "checkpoint.pt")["step"] == 3
+    resumed = _train(run, 5, cfg)
+    assert resumed.history == full.history
+    a, _ = load_model_file(full.generator)
+    b, _ = load_model_file(resumed.generator)
+    assert all(torch.equal(a.state_dict()[k], b.state_dict()[k]) for k in a.state_dict())
+    if loss == "began":
+        assert resumed.method.began.k == full.method.began.k
+
+
+def test_ctrl_c_writes_checkpoint_generator_and_page(tmp_path: Path) -> None:
+    from imgforge.training.loop import Interrupted
+
+    orig = GANMethod.step
+
+    def interrupted(self, batch, step):  # type: ignore[no-untyped-def]
+        if step == 1:
+            os.kill(os.getpid(), signal.SIGINT)  # handled by the loop: this step finishes, then it stops
+        return orig(self, batch, step)
+
+    GANMethod.step = interrupted  # type: ignore[method-assign]
+    try:
+        with pytest.raises(Interrupted, match="stopped at step 2"):
+            _train(tmp_path / "r", 6, every=5)
+    finally:
+        GANMethod.step = orig  # type: ignore[method-assign]
+    run = tmp_path / "r"
+    assert load_checkpoint(run / "checkpoint.pt")["step"] == 2
+    assert (run / "G.safetensors").is_file() and (run / "samples" / "step_000002.png").is_file()
+    assert "step 2" in (run / "index.html").read_text()
+
+
+def test_resume_with_other_settings_is_refused(tmp_path: Path) -> None:
+    _train(tmp_path / "r", 1)
+    with pytest.raises(TrainingError, match="does not fit"):
+        _train(tmp_path / "r", 2, GANTrainConfig(**{**TINY.__dict__, "width": 4}))
+
+
+KILL_SCRIPT = textwrap.dedent("""
+    import sys, time
+    sys.path.insert(0, {repo!r}); sys.path.insert(0, {tests!r})
+    import torch
+    torch.set_num_threads(1)
+    from test_gan_train import TINY, squares
+    from imgforge.training.gan import GANMethod, train_gan
+    from imgforge.training.loop import LoopConfig
+    orig = GANMethod.step
+    def slow(self, batch, step):
+        time.sleep({delay})
+        return orig(self, batch, step)
+    GANMethod.step = slow
+    train_gan(squares(), TINY, LoopConfig({run!r}, 10, seed=5, checkpoint_every=2, log_every=1))
+""")
+
+
+def test_sigkill_then_resume_gives_the_same_losses(tmp_path: Path) -> None:
+    want = _train(tmp_path / "ref", 10, every=2).history
+    run = tmp_path / "killed"
+    script = tmp_path / "train.py"
+    script.write_text(KILL_SCRIPT.format(repo=str(REPO), tests=str(REPO / "tests" / "unit"), run=str(run), delay=0.3))
+    proc = subprocess.Popen([sys.executable, str(script)], env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.time() + 240
+    try:
+        while time.time() < deadline:
+            ck = run / "checkpoint.pt"
+            if ck.is_file():
+                try:
+                    if load_checkpoint(ck)["step"] >= 4:
+                        break
+                except TrainingError:
+                    pass
+            if proc.poll() is not None:
+                break
+            time.sleep(0.05)
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    step = load_checkpoint(run / "checkpoint.pt")["step"]
+    assert 4 <= step < 10
+    got = _train(run, 10, every=2).history
+    assert got == want
+
+
+def _png(path: Path, arr: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(arr).save(path)
+
+
+def test_image_folder_labels_grey_and_corrupt_files(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    for cls in ("cats", "dogs"):
+        for i in range(3):
+            _png(tmp_path / "d" / cls / f"{i}.png", rng.integers(0, 255, (12, 10), dtype=np.uint8))
+    (tmp_path / "d" / "dogs" / "broken.png").write_bytes(b"\x89PNG not really")
+    data = image_folder(tmp_path / "d", 8, labels=True)
+    assert len(data) == 6 and data.channels == 1 and data.class_names == ("cats", "dogs")
+    assert data.labels.tolist() == [0, 0, 0, 1, 1, 1] and len(data.skipped) == 1
+    x, y = data.batch([0, 5])
+    assert x.shape == (2, 1, 8, 8) and -1 <= float(x.min()) and float(x.max()) <= 1 and y.tolist() == [0, 1]
+    assert image_folder(tmp_path / "d", 8, channels=3).channels == 3
+    _png(tmp_path / "d" / "cats" / "colour.png", rng.integers(0, 255, (8, 8, 3), dtype=np.uint8))
+    assert image_folder(tmp_path / "d", 8).channels == 3  # one colour image: RGB
+    _png(tmp_path / "d" / "loose.png", rng.integers(0, 255, (8, 8), dtype=np.uint8))
+    with pytest.raises(UsageError, match="--cond needs one sub-folder per class"):
+        image_folder(tmp_path / "d", 8, labels=True)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(TrainingError, match="no images"):
+        image_folder(tmp_path / "empty", 8)
+
+
+DDP_SCRIPT = textwrap.dedent("""
+    import os, sys, json
+    sys.path.insert(0, {repo!r}); sys.path.insert(0, {tests!r})
+    import torch
+    torch.set_num_threads(1)
+    from test_gan_train import DDP_CFG, squares
+    from imgforge.training.gan import train_gan
+    from imgforge.training.loop import LoopConfig
+    res = train_gan(squares(), DDP_CFG, LoopConfig({run!r}, 4, seed=3, checkpoint_every=4, log_every=1))
+    if int(os.environ.get("RANK", 0)) == 0:
+        torch.save({{"G": res.method.G.state_dict(), "D": res.method.D.state_dict()}}, os.path.join({run!r}, "nets.pt"))
+""")
+
+#: No batch norm, no dropout: what one process computes on a global batch, two compute on its halves.
+DDP_CFG = GANTrainConfig(arch="mlp", loss="ns", resolution=8, z_dim=8, batch_size=4, width=4, d_dropout=0.0,
+                         d_steps=2, sample_grid=4)
+
+
+@pytest.mark.slow
+def test_two_torchrun_processes_equal_one_process(tmp_path: Path) -> None:
+    torchrun = shutil.which("torchrun") or str(Path(sys.executable).with_name("torchrun"))
+    if not Path(torchrun).exists():
+        pytest.skip("torchrun not found")
+    out = {}
+    for n in (1, 2):
+        run = tmp_path / f"p{n}"
+        script = tmp_path / f"ddp{n}.py"
+        script.write_text(DDP_SCRIPT.format(repo=str(REPO), tests=str(REPO / "tests" / "unit"), run=str(run)))
+        cmd = [torchrun, "--standalone", "--nproc_per_node", str(n), str(script)] if n > 1 else [sys.executable, str(script)]
+        subprocess.run(cmd, check=True, timeout=300, env={"OMP_NUM_THREADS": "1", "PATH": os.environ["PATH"]})
+        out[n] = ([json.loads(x) for x in (run / "losses.jsonl").read_text().splitlines()],
+                  torch.load(run / "nets.pt", weights_only=True))
+    (h1, n1), (h2, n2) = out[1], out[2]
+    assert json.loads((tmp_path / "p2" / "config.json").read_text())["world_size"] == 2
+    assert len(h1) == len(h2) == 4
+    for a, b in zip(h1, h2):
+        for k in ("loss_D", "loss_G", "G_grad"):
+            assert a[k] == pytest.approx(b[k], rel=1e-4, abs=1e-6), k
+    for net in ("G", "D"):
+        for k in n1[net]:
+            assert torch.allclose(n1[net][k], n2[net][k], rtol=1e-4, atol=1e-6), (net, k)
