@@ -123,11 +123,12 @@ def main() -> None:
         print("parzen:", json.dumps(out["parzen"]), flush=True)
 
     if "ppl" not in skip:
-        from imgforge.losses.perceptual import PerceptualDistance, resolve_perceptual_encoder
-        from imgforge.methods.generate import load_generator_for
+        from imgforge.generator_api import load_generator_for
+        from imgforge.losses.perceptual import PerceptualDistance
+        from imgforge.methods.encoders import resolve_perceptual_encoder
         from imgforge.metrics.ppl import perceptual_path_length
 
-        G, _ = load_generator_for(None, rt)
+        G, _ = load_generator_for(None, rt.device)
         enc, desc = resolve_perceptual_encoder(None)
         dist = PerceptualDistance(enc, normalize="none", min_size=64)
         out["ppl"] = {"distance": desc, "n": a.ppl_n}
@@ -142,7 +143,7 @@ def main() -> None:
 
         from PIL import Image
 
-        from imgforge.models.inception import load_fid_inception
+        from imgforge.hub.convert_inception import load_fid_inception
         from imgforge.metrics.resize import inception_input
 
         fx = Path(__file__).resolve().parents[2] / "shared" / "compat" / "metrics" / "I"

@@ -106,7 +106,7 @@ def sample(
 
     seed_everything(get_globals(ctx).seed)
     model, _ = load_vae(weights)
-    out = save_image(make_grid(vae_sample(model, parse_seeds(seeds)), cols, pad=1), grid)
+    out = save_image(make_grid(vae_sample(model, parse_seeds(seeds)), cols, pad=1, pad_value=0.0, border=False), grid)
     _say(ctx, f"wrote {out}")
 
 
@@ -132,7 +132,7 @@ def reconstruct(
     x = read_images(model, images)
     rec, psnr = vae_reconstruct(model, x)
     pairs = torch.stack([t for pair in zip(x.expand(-1, 3, -1, -1), rec) for t in pair])
-    path = save_image(make_grid(pairs, 2, pad=1), out)
+    path = save_image(make_grid(pairs, 2, pad=1, pad_value=0.0, border=False), out)
     for p, v in zip(images, psnr):
         _say(ctx, f"{p}: PSNR {v:.2f} dB")
     _say(ctx, f"wrote {path}")
@@ -160,7 +160,7 @@ def interpolate(
 
     model, _ = load_vae(weights)
     x = read_images(model, [a, b])
-    path = save_image(make_grid(vae_interpolate(model, x[0], x[1], n, mode), n, pad=1), out)
+    path = save_image(make_grid(vae_interpolate(model, x[0], x[1], n, mode), n, pad=1, pad_value=0.0, border=False), out)
     _say(ctx, f"wrote {path}")
 
 

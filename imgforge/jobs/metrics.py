@@ -8,7 +8,7 @@ metric-specific extras.
 Inputs (``MetricsConfig.inputs``): image folders (non-recursive) or glob patterns, read with PIL
 ``.convert("RGB")`` as uint8 in sorted path order (torch-fidelity's reader); ``.npz`` statistics files in
 pytorch-fid's format (``mu``, ``sigma``) for FID; or, for the "fake" side, a generator (``generator`` + ``n`` +
-``first_seed``: seeds ``first_seed ... first_seed + n - 1`` through :func:`imgforge.methods.generate.z_from_seeds`,
+``first_seed``: seeds ``first_seed ... first_seed + n - 1`` through :func:`imgforge.models.protocols.z_from_seeds`,
 ``noise_mode="const"``, quantised as NVIDIA's metric code does: ``(img * 127.5 + 128).clamp(0, 255)`` to uint8).
 Unreadable images are skipped, named in the progress notes and counted in ``counts``.
 
@@ -266,11 +266,12 @@ def extract_images(paths: Sequence[str], ex: Extractor, *, batch_size: int = 50,
 def generate_uint8(generator: Optional[str], n: int, first_seed: int, trunc: float, runtime: Runtime,
                    batch_size: int, progress: Optional[ProgressFn] = None):  # type: ignore[no-untyped-def]
     """Yield uint8 ``(B, H, W, 3)`` batches of generator samples for seeds ``first_seed ...`` (see module doc)."""
-    from ..methods.generate import load_generator_for, z_from_seeds
+    from ..generator_api import load_generator_for
+    from ..models.protocols import z_from_seeds
 
     if n < 1:
         raise UsageError("--n must be at least 1")
-    G, name = load_generator_for(generator, runtime, progress)
+    G, name = load_generator_for(generator, runtime.device, progress)
     for i in range(0, n, batch_size):
         seeds = range(first_seed + i, first_seed + min(n, i + batch_size))
         z = z_from_seeds(seeds, G.z_dim).to(runtime.device)
@@ -483,7 +484,8 @@ def perceptual_distance(cfg: MetricsConfig, runtime: Runtime, progress: Optional
         vgg, _ = load_style_encoder(vgg_path, device=runtime.device)
         model = LPIPS(vgg, read_lpips_linear(resolve(cfg.lpips_weights))).to(runtime.device).eval()
         return model, f"LPIPS v0.1 VGG-16 (linear layers {Path(cfg.lpips_weights).name}, VGG {Path(vgg_path).name})", True
-    from ..losses.perceptual import PerceptualDistance, resolve_perceptual_encoder
+    from ..losses.perceptual import PerceptualDistance
+    from ..methods.encoders import resolve_perceptual_encoder
 
     enc, desc = resolve_perceptual_encoder(cfg.weights, device=runtime.device, progress=progress)
     dist = PerceptualDistance(enc, normalize="none", min_size=64)
@@ -543,10 +545,10 @@ def paired_job(cfg: MetricsConfig, runtime: Runtime, progress: Optional[Progress
 
 
 def ppl_job(cfg: MetricsConfig, runtime: Runtime, progress: Optional[ProgressFn]) -> Dict[str, Any]:
-    from ..methods.generate import load_generator_for
+    from ..generator_api import load_generator_for
     from ..metrics.ppl import PPL_EPS, perceptual_path_length
 
-    G, name = load_generator_for(cfg.generator, runtime, progress)
+    G, name = load_generator_for(cfg.generator, runtime.device, progress)
     distance, desc, is_lpips = perceptual_distance(cfg, runtime, progress)
     r = perceptual_path_length(G, distance, cfg.n, space=cfg.space, sampling=cfg.sampling, eps=PPL_EPS,
                                seed=cfg.first_seed, batch_size=min(cfg.batch_size, 32), progress=progress)

@@ -28,7 +28,7 @@ PathLike = Union[str, Path]
 def load_vae(weights: PathLike) -> Tuple[VAE, dict]:
     """``(model in eval mode, metadata)`` from a ``vae.safetensors`` or a run folder holding one."""
     from ..hub.modelfile import load_model_file
-    from ..training.vae import MODEL_NAME
+    from ..models.vae import MODEL_NAME
 
     p = Path(weights).expanduser()
     if p.is_dir():
@@ -63,7 +63,7 @@ def _rgb(x: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def vae_sample(model: VAE, seeds: Sequence[int]) -> torch.Tensor:
     """Decoded mean images ``(N, 3, R, R)`` in [0, 1] of ``z = z_from_seeds(seeds)``."""
-    from .generate import z_from_seeds
+    from ..models.protocols import z_from_seeds
 
     return _rgb(model.decoder(z_from_seeds(seeds, model.latent_dim)))
 

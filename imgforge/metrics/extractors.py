@@ -141,7 +141,7 @@ def build_extractor(name: str, weights: Optional[Union[str, Path]] = None, *, re
     if name not in EXTRACTORS:
         raise UsageError(f"--extractor must be one of {', '.join(EXTRACTORS)}, got {name!r}")
     if name == "inception":
-        from ..models.inception import load_fid_inception
+        from ..hub.convert_inception import load_fid_inception
 
         if weights is None:
             raise UsageError("the inception extractor needs a weights file")

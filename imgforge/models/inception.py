@@ -21,8 +21,7 @@ TensorFlow graph, converted by pytorch-fid's author).
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Dict, List, Mapping, Tuple, Union
+from typing import Dict, List, Mapping, Tuple
 
 import torch
 import torch.nn as nn
@@ -224,36 +223,6 @@ def check_state_dict(sd: Mapping[str, object], source: str) -> Dict[str, Tensor]
             f"({len(missing)} missing key(s){', e.g. ' + missing[0] if missing else ''}; "
             f"{len(extra)} unexpected{', e.g. ' + extra[0] if extra else ''})")
     return out
-
-
-def read_inception_state_dict(path: Union[str, Path]) -> Dict[str, Tensor]:
-    """Read the published ``.pth`` (``torch.load(weights_only=True)``) or an imgforge safetensors file and check it."""
-    p = Path(path)
-    if not p.is_file():
-        raise WeightsError(f"Inception weights not found: {p}")
-    if p.suffix == ".safetensors":
-        from ..hub.modelfile import read_model_file
-
-        sd, meta = read_model_file(p)
-        if meta.get("arch") not in (None, ARCH):
-            raise WeightsError(f"{p}: holds a {meta.get('arch')!r} model, not {ARCH}")
-    else:
-        from ..hub.safe_pickle import load_torch_checkpoint
-
-        obj = load_torch_checkpoint(p, allow=())
-        if isinstance(obj, Mapping) and "state_dict" in obj and isinstance(obj["state_dict"], Mapping):
-            obj = obj["state_dict"]
-        if not isinstance(obj, Mapping):
-            raise WeightsError(f"{p}: expected a state dict, got {type(obj).__name__}")
-        sd = dict(obj)
-    return check_state_dict(sd, str(p))
-
-
-def load_fid_inception(path: Union[str, Path]) -> FIDInceptionV3:
-    """:class:`FIDInceptionV3` with the weights at ``path``, eval mode, frozen."""
-    model = FIDInceptionV3()
-    model.load_state_dict(read_inception_state_dict(path), strict=True)
-    return model.eval().requires_grad_(False)
 
 
 def inception_layout() -> List[Tuple[str, Tuple[int, ...]]]:

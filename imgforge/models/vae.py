@@ -28,6 +28,8 @@ from .registry import register
 __all__ = ["VAE", "VAEDecoder", "elbo", "iwae_log_likelihood", "log_likelihood"]
 
 LOG_2PI = math.log(2 * math.pi)
+#: File name of a whole (V)AE in a run folder (the decoder alone is written as G.safetensors).
+MODEL_NAME = "vae.safetensors"
 
 
 @register("vae_decoder")

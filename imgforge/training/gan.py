@@ -308,7 +308,7 @@ class GANMethod:
             self.G.train()
         imgs = ((imgs.float().cpu().clamp(-1, 1) + 1) / 2).expand(-1, 3, -1, -1)
         path = Path(run_dir) / "samples" / f"step_{step:06d}.png"
-        save_image(make_grid(imgs, cols or None, pad=1), path)
+        save_image(make_grid(imgs, cols or None, pad=1, pad_value=0.0, border=False), path)
         return path
 
     def export(self, path: Union[str, Path], extra: Optional[Dict[str, str]] = None) -> Path:

@@ -31,14 +31,13 @@ import torch
 
 from ..errors import TrainingError, UsageError
 from ..fsutil import atomic_write_text
-from ..models.vae import VAE, elbo, iwae_log_likelihood
+from ..models.vae import MODEL_NAME, VAE, elbo, iwae_log_likelihood
 from ..progress import ProgressFn, note
 from .gan import GENERATOR_NAME, _history, check_power_of_two, write_page
 from .loop import DeterministicBatches, DistInfo, Interrupted, LoopConfig, init_distributed, shutdown_distributed, train_loop
 from .loop import step_seed
 
 LIKELIHOODS = ("bernoulli", "gaussian")
-MODEL_NAME = "vae.safetensors"
 EVAL_NAME = "eval.json"
 HOLDOUT_EVERY = 10
 HOLDOUT_MAX = 500
@@ -154,7 +153,7 @@ class VAEMethod:
         finally:
             self.model.train()
         path = Path(run_dir) / "samples" / f"step_{step:06d}.png"
-        save_image(make_grid(imgs.float().cpu().expand(-1, 3, -1, -1), pad=1), path)
+        save_image(make_grid(imgs.float().cpu().expand(-1, 3, -1, -1), pad=1, pad_value=0.0, border=False), path)
         return path
 
     def export(self, run_dir: Path) -> Tuple[Path, Path]:

@@ -21,7 +21,8 @@ from PIL import Image
 from imgforge.jobs.metrics import extract_images, list_images
 from imgforge.metrics import scores
 from imgforge.metrics.extractors import build_extractor
-from imgforge.models.inception import N_PARAM_ENTRIES, read_inception_state_dict
+from imgforge.hub.convert_inception import read_inception_state_dict
+from imgforge.models.inception import N_PARAM_ENTRIES
 from imgforge.metrics.resize import resize_tf1
 from imgforge.runtime import Runtime
 

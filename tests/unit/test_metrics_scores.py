@@ -150,7 +150,7 @@ def test_ppl_of_a_linear_generator() -> None:
 
 
 def test_one_ssim() -> None:
-    from imgforge.methods import translate_job
+    from imgforge.jobs import translate as translate_job
     from imgforge.metrics import ssim
 
     x = torch.rand(2, 3, 24, 24, generator=torch.Generator().manual_seed(0))
