@@ -29,11 +29,12 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from imgforge.io import save_image  # noqa: E402
 from imgforge.methods.edits import (  # noqa: E402
-    edit_strip, inpaint, morph_latents, render, resolve_sources, parse_sources, sefa_directions,
+    edit_strip, inpaint, morph_latents, render, parse_sources, sefa_directions,
     strengths_for, style_groups, style_mix, superres,
 )
 from imgforge.reports import make_grid, upscale_nearest  # noqa: E402
 from imgforge.jobs.edit import build_perceptual  # noqa: E402
+from imgforge.jobs.edit import resolve_sources  # noqa: E402
 from imgforge.methods.invert import InvertConfig, Inverter  # noqa: E402
 from imgforge.ops.resize import downscale, resize  # noqa: E402
 

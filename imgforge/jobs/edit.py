@@ -16,17 +16,53 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor
 
-from ..errors import UsageError
+from ..errors import InputError, UsageError
 from ..fsutil import atomic_write_text
 from ..generator_api import DEFAULT_GENERATOR, load_generator_for
 from ..io import load_image, save_image
 from ..losses.perceptual import PerceptualDistance
 from ..methods.encoders import resolve_perceptual_encoder
-from ..methods.invert import InvertConfig, Inverter, prepare_target, save_latent
+from ..latents import LatentRecord, load_latent, save_latent
+from ..methods.edits import Source, seed_to_z
+from ..methods.invert import InvertConfig, Inverter, prepare_target
 from ..models.protocols import LatentGenerator
 from ..progress import ProgressFn, note
 from ..reports import make_grid, save_gif, side_by_side, upscale_nearest
 from ..runtime import Runtime
+
+
+# ------------------------------------------------------------------------------------------------ sources
+def resolve_sources(sources: Sequence[Source], G: LatentGenerator, inverter: Optional[Inverter] = None, *, fit: str = "crop",
+                    align: Optional[str] = None, truncation_psi: float = 1.0, max_pixels: Optional[int] = None,
+                    progress: Any = None) -> List[LatentRecord]:
+    """Turn sources into latent records: seeds through the mapping network (truncated towards ``w_avg`` by
+    ``truncation_psi``), latent files as read, images inverted together in one batch with ``inverter``."""
+    if inverter is None and any(s.kind == "image" for s in sources):
+        raise UsageError("image sources need an inverter")
+    recs: List[Optional[LatentRecord]] = [None] * len(sources)
+    images: List[Tuple[int, Tensor]] = []
+    for i, s in enumerate(sources):
+        if s.kind == "seed":
+            z = seed_to_z(int(s.value), G.z_dim).to(G.w_avg.device)
+            with torch.no_grad():
+                ws = G.mapping(z, truncation_psi=truncation_psi).float().cpu()
+            recs[i] = LatentRecord(space="z", latent=z.cpu(), ws=ws, meta={"seed": str(s.value)})
+        elif s.kind == "latent":
+            rec = load_latent(str(s.value))
+            if rec.ws.shape[1:] != (G.num_ws, G.w_dim):
+                raise InputError(f"{s.value}: latent of shape {tuple(rec.ws.shape[1:])} does not fit this generator "
+                                 f"({G.num_ws} x {G.w_dim}); was it inverted with other --weights?")
+            recs[i] = rec
+        else:
+            rgb = load_image(str(s.value), max_pixels=max_pixels).rgb
+            images.append((i, prepare_target(rgb, G.img_resolution, fit, align)))
+    if images:
+        assert inverter is not None
+        res = inverter.run(torch.cat([t for _, t in images]), progress=progress, task="invert sources")
+        for j, (i, _) in enumerate(images):
+            recs[i] = res.item(j)
+    return [r for r in recs if r is not None]
+
 
 
 # ------------------------------------------------------------------------------------------------ the batch job
@@ -200,7 +236,7 @@ class MorphJob:
 
 
 def run_morph(job: MorphJob, runtime: Runtime, progress: Optional[ProgressFn] = None) -> EditResult:
-    from ..methods.edits import morph_latents, parse_sources, render, resolve_sources
+    from ..methods.edits import morph_latents, parse_sources, render
 
     out_dir = Path(job.out_dir)
     sources = parse_sources([job.a, job.b])
@@ -232,7 +268,7 @@ class StyleMixJob:
 
 
 def run_style_mix(job: StyleMixJob, runtime: Runtime, progress: Optional[ProgressFn] = None) -> EditResult:
-    from ..methods.edits import describe_layers, parse_layers, parse_sources, resolve_sources, style_mix
+    from ..methods.edits import describe_layers, parse_layers, parse_sources, style_mix
 
     rsrc, csrc = parse_sources(job.rows), parse_sources(job.cols)
     G, inv = prepare(job.setup, runtime, progress, need_inverter=any(s.kind == "image" for s in rsrc + csrc))
@@ -273,7 +309,7 @@ class EditJob:
 
 def run_edit(job: EditJob, runtime: Runtime, progress: Optional[ProgressFn] = None) -> EditResult:
     from ..methods.edits import (
-        edit_strip, latent_arithmetic, parse_layers, parse_sources, render, resolve_sources, sefa_directions,
+        edit_strip, latent_arithmetic, parse_layers, parse_sources, render, sefa_directions,
         strengths_for,
     )
 

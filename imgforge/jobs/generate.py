@@ -23,7 +23,6 @@ The default model (no ``weights``) is the shipped digits generator :data:`DEFAUL
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
@@ -34,46 +33,15 @@ import torch
 from ..errors import InputError, UsageError
 from ..progress import ProgressEvent, ProgressFn, emit
 from ..generator_api import DEFAULT_GENERATOR, load_generator_for  # noqa: F401  (DEFAULT_GENERATOR: re-exported)
-from ..models.protocols import MAX_SEED, LatentGenerator, z_from_seed, z_from_seeds  # noqa: F401  (re-exported)
+from ..models.protocols import (MAX_SEED, MAX_SEEDS, LatentGenerator, parse_seeds, z_from_seed,  # noqa: F401
+                                z_from_seeds)  # (MAX_SEED, MAX_SEEDS, parse_seeds, z_from_seed: re-exported)
 from ..validate import check_latent
 from ..runtime import Runtime
 
 NOISE_MODES = ("const", "random", "none")
-MAX_SEEDS = 100_000
 
 
 # ---- seeds and latents -----------------------------------------------------------------------------------------------
-
-
-def parse_seeds(spec: str) -> List[int]:
-    """Parse ``"0-15"``, ``"1,5,9"``, ``"0-3,10,20-22"`` into a list of seeds (order kept, duplicates dropped).
-
-    Raises:
-        UsageError: malformed items, descending ranges, seeds outside [0, 2**32 - 1], more than 100,000 seeds.
-    """
-    seeds: List[int] = []
-    seen = set()
-    text = (spec or "").strip()
-    if not text:
-        raise UsageError("--seeds is empty; give e.g. 0-15 or 1,5,9")
-    for part in text.split(","):
-        part = part.strip()
-        m = re.fullmatch(r"(\d+)\s*(?:-\s*(\d+))?", part)
-        if not m:
-            raise UsageError(f"--seeds {spec!r}: bad item {part!r}; use ranges and lists like 0-15 or 1,5,9")
-        lo = int(m.group(1))
-        hi = int(m.group(2)) if m.group(2) is not None else lo
-        if hi < lo:
-            raise UsageError(f"--seeds {spec!r}: range {part!r} goes down; write it as {hi}-{lo}")
-        if hi > MAX_SEED:
-            raise UsageError(f"--seeds {spec!r}: seeds must be between 0 and {MAX_SEED}")
-        if len(seeds) + (hi - lo + 1) > MAX_SEEDS:
-            raise UsageError(f"--seeds {spec!r}: more than {MAX_SEEDS:,} seeds")
-        for s in range(lo, hi + 1):
-            if s not in seen:
-                seen.add(s)
-                seeds.append(s)
-    return seeds
 
 
 def _load_array_file(path: Path) -> Dict[str, torch.Tensor]:

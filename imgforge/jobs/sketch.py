@@ -10,7 +10,6 @@ the result | result) and ``<stem>.json`` (edge IoU with the sketch, steps, secon
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,8 @@ from ..errors import ImgforgeError, InputError, UsageError
 from ..fsutil import atomic_write_text
 from ..generator_api import DEFAULT_GENERATOR, load_generator_for
 from ..io import InputItem, load_image, save_image
-from ..methods.invert import InvertConfig, Inverter, save_latent
+from ..latents import save_latent
+from ..methods.invert import InvertConfig, Inverter
 from ..ops.edges import edge_iou, soft_edges
 from ..progress import ProgressFn
 from ..reports import side_by_side, upscale_nearest

@@ -2,7 +2,7 @@
 
 Latents travel as :class:`~imgforge.methods.invert.LatentRecord` (``ws (1, num_ws, w_dim)`` plus the space's own
 latent and optional noise maps). A *source* is a seed (``7``, ranges ``3-5``), a latent file written by
-``imgforge invert`` (``*.safetensors``) or an image (inverted first, see :func:`resolve_sources`).
+``imgforge invert`` (``*.safetensors``) or an image (inverted first, see :func:`imgforge.jobs.edit.resolve_sources`).
 
 Which w feeds which layer (FACTS.md 3.7): ``ws[0]`` modulates the 4x4 conv, ``ws[2k+1]`` and ``ws[2k+2]`` the two
 convs at ``2^(k+3)`` (``ws[2k+1]`` also the ToRGB of the resolution below), and the last one only the final ToRGB.
@@ -28,13 +28,13 @@ import torch
 from torch import Tensor
 
 from ..errors import InputError, UsageError
-from ..models.protocols import LatentGenerator, require_layer_styles
+from ..models.protocols import LatentGenerator, parse_seeds, require_layer_styles
 
 if TYPE_CHECKING:
     from ..models.stylegan2 import Generator as StyleGAN2Generator
 from ..ops.resize import KERNELS, downscale
 from ..reports import make_grid
-from .invert import InversionResult, Inverter, LatentRecord, load_latent, prepare_target, synthesize
+from .invert import InversionResult, Inverter, LatentRecord, prepare_target, synthesize
 
 GROUPS = ("coarse", "middle", "fine")
 
@@ -46,26 +46,6 @@ def seed_to_z(seed: int, z_dim: int) -> Tensor:
     from ..models.protocols import z_from_seed
 
     return z_from_seed(int(seed), int(z_dim)).reshape(1, int(z_dim)).float()
-
-
-def parse_seeds(spec: str) -> List[int]:
-    """``"1,2,5-7"`` -> ``[1, 2, 5, 6, 7]``."""
-    out: List[int] = []
-    for part in spec.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        m = re.fullmatch(r"(\d+)-(\d+)", part)
-        if m:
-            a, b = int(m.group(1)), int(m.group(2))
-            if b < a:
-                raise UsageError(f"seed range {part!r}: the end is before the start")
-            out.extend(range(a, b + 1))
-        elif part.isdigit():
-            out.append(int(part))
-        else:
-            raise UsageError(f"{part!r} is not a seed or seed range (e.g. 1,2,5-7)")
-    return out
 
 
 # ------------------------------------------------------------------------------------------------ layers
@@ -148,46 +128,12 @@ def parse_sources(specs: Iterable[str]) -> List[Source]:
             if p.is_file():
                 out.append(Source("latent" if p.name.endswith(".safetensors") else "image", tok))
             elif re.fullmatch(r"\d+(-\d+)?", tok):
-                out.extend(Source("seed", s) for s in parse_seeds(tok))
+                out.extend(Source("seed", s) for s in parse_seeds(tok, unique=False, option="seed range"))
             else:
                 raise InputError(f"{tok}: no such file, and not a seed (e.g. 7 or 3-5)")
     if not out:
         raise UsageError("no sources given")
     return out
-
-
-def resolve_sources(sources: Sequence[Source], G: LatentGenerator, inverter: Optional[Inverter] = None, *, fit: str = "crop",
-                    align: Optional[str] = None, truncation_psi: float = 1.0, max_pixels: Optional[int] = None,
-                    progress: Any = None) -> List[LatentRecord]:
-    """Turn sources into latent records: seeds through the mapping network (truncated towards ``w_avg`` by
-    ``truncation_psi``), latent files as read, images inverted together in one batch with ``inverter``."""
-    from ..io import load_image
-
-    if inverter is None and any(s.kind == "image" for s in sources):
-        raise UsageError("image sources need an inverter")
-    recs: List[Optional[LatentRecord]] = [None] * len(sources)
-    images: List[Tuple[int, Tensor]] = []
-    for i, s in enumerate(sources):
-        if s.kind == "seed":
-            z = seed_to_z(int(s.value), G.z_dim).to(G.w_avg.device)
-            with torch.no_grad():
-                ws = G.mapping(z, truncation_psi=truncation_psi).float().cpu()
-            recs[i] = LatentRecord(space="z", latent=z.cpu(), ws=ws, meta={"seed": str(s.value)})
-        elif s.kind == "latent":
-            rec = load_latent(str(s.value))
-            if rec.ws.shape[1:] != (G.num_ws, G.w_dim):
-                raise InputError(f"{s.value}: latent of shape {tuple(rec.ws.shape[1:])} does not fit this generator "
-                                 f"({G.num_ws} x {G.w_dim}); was it inverted with other --weights?")
-            recs[i] = rec
-        else:
-            rgb = load_image(str(s.value), max_pixels=max_pixels).rgb
-            images.append((i, prepare_target(rgb, G.img_resolution, fit, align)))
-    if images:
-        assert inverter is not None
-        res = inverter.run(torch.cat([t for _, t in images]), progress=progress, task="invert sources")
-        for j, (i, _) in enumerate(images):
-            recs[i] = res.item(j)
-    return [r for r in recs if r is not None]
 
 
 # ------------------------------------------------------------------------------------------------ rendering / grids
@@ -478,6 +424,6 @@ def superres(inverter: Inverter, lowres: Tensor, scale: int, *, kernel: str = "b
 __all__ = [
     "COMBINE", "GROUPS", "Source", "describe_layers", "edit_strip", "inpaint", "latent_arithmetic",
     "layer_resolutions", "morph_latents", "parse_layers", "parse_seeds", "parse_sources", "prepare_mask",
-    "prior_inits", "render", "resolve_sources", "sefa_directions", "seed_to_z", "slerp", "strengths_for",
+    "prior_inits", "render", "sefa_directions", "seed_to_z", "slerp", "strengths_for",
     "style_groups", "style_mix", "superres", "synthesize",
 ]

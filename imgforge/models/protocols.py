@@ -24,6 +24,8 @@ an image -- a DCGAN, a VAE decoder -- works through :func:`as_generator`, which 
 
 from __future__ import annotations
 
+import re
+
 from typing import Iterable, List, Optional, Protocol, Sequence, Tuple, runtime_checkable
 
 import numpy as np
@@ -35,6 +37,8 @@ from ..errors import UsageError, WeightsError
 
 #: Largest seed (numpy's RandomState range).
 MAX_SEED = 2**32 - 1
+#: Most seeds one spec may name (a typo like 0-999999999 is refused rather than run for days).
+MAX_SEEDS = 100_000
 
 #: Members every generator of the protocol has (checked by :func:`is_generator`).
 PROTOCOL_MEMBERS = ("z_dim", "w_dim", "num_ws", "img_resolution", "w_avg", "mapping", "get_latent", "synthesis",
@@ -169,3 +173,36 @@ def z_from_seeds(seeds: Iterable[int], z_dim: int) -> torch.Tensor:
     """``(N, z_dim)`` float32, row ``i`` = :func:`z_from_seed` of the ``i``-th seed."""
     rows = [z_from_seed(s, z_dim) for s in seeds]
     return torch.stack(rows) if rows else torch.zeros(0, int(z_dim))
+
+
+def parse_seeds(spec: str, *, unique: bool = True, option: str = "--seeds") -> List[int]:
+    """Parse ``"0-15"``, ``"1,5,9"``, ``"0-3,10,20-22"`` into a list of seeds, in order; duplicates are dropped
+    unless ``unique=False`` (e.g. the rows of a style-mix grid may repeat a seed). ``option`` names the option in
+    error messages.
+
+    Raises:
+        UsageError: malformed items, descending ranges, seeds outside [0, 2**32 - 1], more than 100,000 seeds.
+    """
+    seeds: List[int] = []
+    seen = set()
+    text = (spec or "").strip()
+    if not text:
+        raise UsageError(f"{option} is empty; give e.g. 0-15 or 1,5,9")
+    for part in text.split(","):
+        part = part.strip()
+        m = re.fullmatch(r"(\d+)\s*(?:-\s*(\d+))?", part)
+        if not m:
+            raise UsageError(f"{option} {spec!r}: bad item {part!r}; use ranges and lists like 0-15 or 1,5,9")
+        lo = int(m.group(1))
+        hi = int(m.group(2)) if m.group(2) is not None else lo
+        if hi < lo:
+            raise UsageError(f"{option} {spec!r}: range {part!r} goes down; write it as {hi}-{lo}")
+        if hi > MAX_SEED:
+            raise UsageError(f"{option} {spec!r}: seeds must be between 0 and {MAX_SEED}")
+        if len(seeds) + (hi - lo + 1) > MAX_SEEDS:
+            raise UsageError(f"{option} {spec!r}: more than {MAX_SEEDS:,} seeds")
+        for s in range(lo, hi + 1):
+            if not unique or s not in seen:
+                seen.add(s)
+                seeds.append(s)
+    return seeds

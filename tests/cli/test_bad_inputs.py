@@ -132,7 +132,7 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
     save_file({"a": torch.randn(1, 3), "b": torch.randn(1, 4)}, str(d / "latent_names.safetensors"))
     (d / "latent_text.safetensors").write_text("not a latent\n")
     # latent files as invert writes them, then broken
-    from imgforge.methods.invert import load_latent  # noqa: F401  (format reference)
+    from imgforge.latents import load_latent  # noqa: F401  (format reference)
 
     r = CliRunner().invoke(app, ["--device", "cpu", "--precision", "fp32", "--quiet", "invert", str(d / "good2.png"),
                                  "--weights", str(d / "G.safetensors"), "--steps", "1", "--loss", "mse",

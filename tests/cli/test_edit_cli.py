@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from imgforge.cli.app import app
 from imgforge.hub.modelfile import save_model_file
 from imgforge.io import save_image
-from imgforge.methods.invert import load_latent
+from imgforge.latents import load_latent
 from imgforge.models.stylegan2 import Generator
 from imgforge.models.vgg import TorchvisionVGG
 

@@ -114,7 +114,7 @@ def test_invert_in_z_with_a_plain_generator(gen: dict, tmp_path: Path) -> None:
 
     info = json.loads((tmp_path / "inv" / "t.json").read_text())
     assert info["space"] == "z" and info["steps"] == 60
-    from imgforge.methods.invert import load_latent
+    from imgforge.latents import load_latent
 
     rec = load_latent(tmp_path / "inv" / "t.latent.safetensors")
     assert rec.space == "z" and rec.latent.shape == (1, 6) and rec.ws.shape == (1, 1, 6) and rec.noise is None

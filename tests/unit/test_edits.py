@@ -11,11 +11,12 @@ import torch
 from imgforge.errors import InputError, UsageError
 from imgforge.methods.edits import (
     Source, conv_affines, describe_layers, edit_strip, inpaint, latent_arithmetic, layer_resolutions,
-    morph_latents, parse_layers, parse_seeds, parse_sources, prepare_mask, prior_inits, render, resolve_sources,
-    sefa_directions,
+    morph_latents, parse_layers, parse_seeds, parse_sources, prepare_mask, prior_inits, render, sefa_directions,
     seed_to_z, slerp, strengths_for, style_groups, style_mix, superres,
 )
-from imgforge.methods.invert import InvertConfig, Inverter, LatentRecord, save_latent
+from imgforge.jobs.edit import resolve_sources
+from imgforge.latents import LatentRecord, save_latent
+from imgforge.methods.invert import InvertConfig, Inverter
 from imgforge.metrics import psnr
 from imgforge.models.stylegan2 import Generator
 from imgforge.ops.resize import downscale

@@ -10,9 +10,10 @@ import torch
 import torch.nn.functional as F
 
 from imgforge.errors import InputError, UsageError
+from imgforge.latents import LatentRecord, load_latent, save_latent
 from imgforge.methods.invert import (
-    InvertConfig, Inverter, LatentRecord, get_aligner, latent_noise_scale, latent_stats, load_latent, lr_schedule,
-    noise_regularization, normalize_noise_, prepare_target, register_aligner, save_latent, synthesize,
+    InvertConfig, Inverter, get_aligner, latent_noise_scale, latent_stats, lr_schedule, noise_regularization,
+    normalize_noise_, prepare_target, register_aligner, synthesize,
 )
 from imgforge.metrics import psnr
 from imgforge.models.stylegan2 import Generator

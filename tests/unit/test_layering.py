@@ -21,7 +21,7 @@ LAYERS: Dict[str, int] = {
     "training": 6,
     "methods": 5, "metrics": 5,
     "losses": 4, "data": 4, "reports": 4,
-    "hub": 3, "io": 3, "batch": 3, "generator_api": 3, "validate": 3,
+    "hub": 3, "io": 3, "batch": 3, "generator_api": 3, "validate": 3, "latents": 3,
     "models": 2, "runtime": 2,
     "ops": 1,
     "errors": 0, "progress": 0, "fsutil": 0, "discovery": 0, "__init__": 0,
