@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from imgforge.methods.encoders import load_style_encoder  # noqa: E402
 from imgforge.methods.gatys import GatysConfig, content_distance, resize_long_side, style_distance, stylize_gatys  # noqa: E402
+from imgforge.runtime import Runtime  # noqa: E402
 
 
 def load(path: Path) -> torch.Tensor:
@@ -39,18 +40,19 @@ def main() -> int:
     ap.add_argument("--encoder", type=Path, default=None)
     ap.add_argument("--iterations", type=int, default=None)
     ap.add_argument("--size", type=int, default=None)
-    ap.add_argument("--autocast", default=None)
+    ap.add_argument("--precision", default="fp32", help="fp32 | bf16 | fp16 | auto (the Runtime's optimisation policy)")
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     enc, desc = load_style_encoder(a.encoder)
     cfg = GatysConfig()
-    changes = {k: v for k, v in (("iterations", a.iterations), ("size", a.size), ("autocast", a.autocast)) if v is not None}
+    changes = {k: v for k, v in (("iterations", a.iterations), ("size", a.size)) if v is not None}
     cfg = dataclasses.replace(cfg, **changes)
     content, style = load(a.content), load(a.style)
     print(f"encoder: {desc}\nconfig: {cfg}", flush=True)
     t0 = time.perf_counter()
-    out = stylize_gatys(content, [style], enc, cfg, progress=lambda e: print(
+    rt = Runtime.create("cpu", a.precision, task="optimisation")
+    out = stylize_gatys(content, [style], enc, cfg, runtime=rt, progress=lambda e: print(
         e.step, {k: round(v, 4) for k, v in e.metrics.items()}, e.message or "", flush=True) if e.step % 50 == 0 or e.message else None)
     wall = time.perf_counter() - t0
     c = resize_long_side(content, cfg.size) if cfg.size else content

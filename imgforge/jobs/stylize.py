@@ -290,7 +290,7 @@ class _GatysRunner:
         for p in self.encoder.parameters():
             p.requires_grad_(False)
         self.rt = rt
-        self.cfg = job.gatys if job.gatys.autocast is not None else dataclasses.replace(job.gatys, autocast=rt.autocast_name)
+        self.cfg = job.gatys
         check_layers(self.encoder, self.cfg.style_layers, "--style-layers")
         if job.gatys.output_size is None:  # texture synthesis has no content layers
             check_layers(self.encoder, self.cfg.content_layers, "--content-layers")
@@ -313,10 +313,10 @@ class _GatysRunner:
                 masks = [load_mask(m, tuple(content.shape[-2:]), self.save.max_pixels) for m in job.masks]
             out = stylize_gatys_ext(content, self.styles, self.encoder, self.cfg, scales=job.scales, masks=masks,
                                     preserve_color=job.preserve_color, progress=_retask(self.progress, task),
-                                    generator=gen)
+                                    generator=gen, runtime=self.rt)
         else:
             out = stylize_gatys(content, self.styles, self.encoder, self.cfg, progress=_retask(self.progress, task),
-                                generator=gen)
+                                generator=gen, runtime=self.rt)
         return out.detach().float().cpu()
 
 

@@ -31,7 +31,7 @@ from torch import Tensor
 from ..errors import InputError, UsageError
 from ..ops.stats import gram
 from ..progress import ProgressEvent, ProgressFn, emit
-from ..runtime import autocast_dtype
+from ..runtime import Runtime
 
 DEFAULT_STYLE_LAYERS: Tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 DEFAULT_CONTENT_LAYERS: Tuple[str, ...] = ("relu4_2",)
@@ -60,7 +60,6 @@ class GatysConfig:
         style_scale: style images are resized so that their long side is ``style_scale`` x the output's long side.
         style_weights: blend weights of several styles (normalised to sum 1; default equal).
         seed: seed of the noise initialisation (used when no generator is passed).
-        autocast: ``None`` (float32) or ``"bfloat16"``: dtype of the encoder forward (losses stay float32).
         progress_every: emit a progress event every this many iterations.
     """
 
@@ -81,7 +80,6 @@ class GatysConfig:
     style_scale: float = 1.0
     style_weights: Optional[Tuple[float, ...]] = None
     seed: int = 0
-    autocast: Optional[str] = None
     progress_every: int = 10
 
     def validate(self) -> None:
@@ -92,8 +90,6 @@ class GatysConfig:
             raise UsageError(f"init must be 'content' or 'noise', got {self.init!r}")
         if self.loss_normalization not in ("relative", "none"):
             raise UsageError(f"loss_normalization must be 'relative' or 'none', got {self.loss_normalization!r}")
-        if self.autocast not in (None, "bfloat16", "float16"):
-            raise UsageError(f"autocast must be None, 'bfloat16' or 'float16', got {self.autocast!r}")
         if self.iterations < 0:
             raise UsageError(f"iterations must be >= 0, got {self.iterations}")
         if self.size is not None and self.size < 16:
@@ -132,10 +128,11 @@ def resize_long_side(img: Tensor, long_side: int) -> Tensor:
     return F.interpolate(img, size=size, mode="bilinear", align_corners=False, antialias=s < 1).clamp(0, 1)
 
 
-def _features(encoder: nn.Module, x: Tensor, layers: Sequence[str], autocast: Optional[str]) -> Dict[str, Tensor]:
-    if autocast is None:
+def _features(encoder: nn.Module, x: Tensor, layers: Sequence[str], dtype: Optional[torch.dtype]) -> Dict[str, Tensor]:
+    """Encoder features of ``x``; with ``dtype`` (the Runtime's autocast dtype) the forward runs under autocast and
+    the features come back in float32 (Gram matrices and losses are accumulated in float32)."""
+    if dtype is None:
         return dict(encoder(x, layers))
-    dtype = autocast_dtype(autocast)
     with torch.autocast(device_type=x.device.type, dtype=dtype):
         feats = encoder(x, layers)
     return {k: v.float() for k, v in feats.items()}
@@ -168,9 +165,11 @@ class _Objective:
         content: Optional[Tensor],
         styles: Sequence[Tensor],
         blend: Sequence[float],
+        dtype: Optional[torch.dtype] = None,
     ) -> None:
         self.encoder = encoder
         self.cfg = cfg
+        self.dtype = dtype
         self.relative = cfg.loss_normalization == "relative"
         self.content_layers: Tuple[str, ...] = cfg.content_layers if content is not None else ()
         self.layers = tuple(dict.fromkeys(self.content_layers + cfg.style_layers))
@@ -179,11 +178,11 @@ class _Objective:
         with torch.no_grad():
             self.content_targets: Dict[str, Tensor] = {}
             if content is not None and self.content_layers:
-                feats = _features(encoder, content, self.content_layers, cfg.autocast)
+                feats = _features(encoder, content, self.content_layers, dtype)
                 self.content_targets = {k: v.detach() for k, v in feats.items()}
             self.gram_targets: Dict[str, Tensor] = {}
             for a, s in zip(blend, styles):
-                feats = _features(encoder, s, cfg.style_layers, cfg.autocast)
+                feats = _features(encoder, s, cfg.style_layers, dtype)
                 for k in cfg.style_layers:
                     g = gram(feats[k].float()) * a
                     self.gram_targets[k] = self.gram_targets[k] + g if k in self.gram_targets else g
@@ -192,7 +191,7 @@ class _Objective:
 
     def __call__(self, x: Tensor) -> Dict[str, Tensor]:
         cfg = self.cfg
-        feats = _features(self.encoder, x, self.layers, cfg.autocast)
+        feats = _features(self.encoder, x, self.layers, self.dtype)
         zero = x.new_zeros(())
         c_loss = zero
         if cfg.content_weight > 0:
@@ -218,6 +217,7 @@ def stylize_gatys(
     *,
     progress: Optional[ProgressFn] = None,
     generator: Optional[torch.Generator] = None,
+    runtime: Optional[Runtime] = None,
 ) -> Tensor:
     """Optimise an image to have the content of ``content`` and the style of ``styles`` (Gatys et al. 2016).
 
@@ -231,6 +231,8 @@ def stylize_gatys(
         progress: receives a :class:`ProgressEvent` every ``cfg.progress_every`` iterations, with metrics
             ``content``, ``style``, ``tv``, ``total`` (weighted losses) and ``sec_per_it``.
         generator: random source of the noise initialisation (default: ``torch.Generator`` seeded with ``cfg.seed``).
+        runtime: precision policy (:class:`~imgforge.runtime.Runtime`): its autocast dtype, if any, is used for the
+            encoder forward; None = float32.
     Returns:
         (1, 3, H', W') float in [0, 1]: the content image's size scaled so that the long side is ``cfg.size`` (or
         the content size when ``cfg.size`` is None), or ``cfg.output_size`` in texture mode. Deterministic for a
@@ -275,7 +277,7 @@ def stylize_gatys(
     for p in encoder.parameters():
         p.requires_grad_(False)
     try:
-        objective = _Objective(encoder, cfg, content, style_imgs, blend)
+        objective = _Objective(encoder, cfg, content, style_imgs, blend, runtime.dtype if runtime else None)
         if cfg.init == "content" and content is not None:
             x0 = content.clone()
         else:

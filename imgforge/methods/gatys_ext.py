@@ -24,6 +24,7 @@ from torch import Tensor
 from ..errors import InputError, UsageError
 from ..ops.stats import gram
 from ..progress import ProgressFn
+from ..runtime import Runtime
 from .gatys import GatysConfig, _blend_weights, _check_image, _features, _Objective, _optimise, _tv, resize_long_side
 
 __all__ = ["rgb_to_ycbcr", "ycbcr_to_rgb", "luminance_transfer", "match_luminance", "histogram_match",
@@ -101,13 +102,13 @@ class MaskedObjective(_Objective):
     """
 
     def __init__(self, encoder: nn.Module, cfg: GatysConfig, content: Optional[Tensor], styles: Sequence[Tensor],
-                 masks: Sequence[Tensor]) -> None:
-        super().__init__(encoder, cfg, content, [styles[0]], [1.0])
+                 masks: Sequence[Tensor], dtype: Optional[torch.dtype] = None) -> None:
+        super().__init__(encoder, cfg, content, [styles[0]], [1.0], dtype)
         self.masks = list(masks)
         self.per_style: List[Dict[str, Tensor]] = []
         with torch.no_grad():
             for s in styles:
-                feats = _features(encoder, s, cfg.style_layers, cfg.autocast)
+                feats = _features(encoder, s, cfg.style_layers, dtype)
                 self.per_style.append({k: gram(feats[k].float()).detach() for k in cfg.style_layers})
         self.per_norm = [{k: v.pow(2).mean().clamp_min(1e-12) for k, v in d.items()} for d in self.per_style]
         self._small: Dict[tuple, Tensor] = {}
@@ -120,7 +121,7 @@ class MaskedObjective(_Objective):
 
     def __call__(self, x: Tensor) -> Dict[str, Tensor]:
         cfg = self.cfg
-        feats = _features(self.encoder, x, self.layers, cfg.autocast)
+        feats = _features(self.encoder, x, self.layers, self.dtype)
         zero = x.new_zeros(())
         c_loss = zero
         if cfg.content_weight > 0:
@@ -152,6 +153,7 @@ def stylize_gatys_ext(
     preserve_color: bool = False,
     progress: Optional[ProgressFn] = None,
     generator: Optional[torch.Generator] = None,
+    runtime: Optional[Runtime] = None,
 ) -> Tensor:
     """Gatys style transfer with coarse-to-fine optimisation, per-style masks and colour preservation.
 
@@ -163,6 +165,7 @@ def stylize_gatys_ext(
         masks: one (1, 1, H', W') mask in [0, 1] per style (any size; resized to the content).
         preserve_color: luminance-only transfer (see the module docstring).
         generator: noise of the first scale when ``cfg.init == "noise"``.
+        runtime: precision policy (its autocast dtype is used for the encoder forward; None = float32).
     Returns:
         (1, 3, H_out, W_out) in [0, 1] (long side ``cfg.size``, or the content size when it is None).
     """
@@ -183,6 +186,7 @@ def stylize_gatys_ext(
         styles = [match_luminance(s.to(device=device, dtype=torch.float32), full) for s in styles]
         full = rgb_to_ycbcr(full)[:, :1].expand(-1, 3, -1, -1).contiguous()
     blend = _blend_weights(len(styles), cfg.style_weights)
+    dtype = runtime.dtype if runtime is not None else None
     long_side = max(full.shape[-2:])
     sizes = [max(16, round(long_side / 2 ** (scales - 1 - k))) for k in range(scales)]
     x: Optional[Tensor] = None
@@ -201,9 +205,9 @@ def stylize_gatys_ext(
             if masks is not None:
                 ms = [F.interpolate(m.to(device=device, dtype=torch.float32), size=c.shape[-2:], mode="bilinear",
                                     align_corners=False).clamp(0, 1) for m in masks]
-                objective: _Objective = MaskedObjective(encoder, cfg, c, ss, ms)
+                objective: _Objective = MaskedObjective(encoder, cfg, c, ss, ms, dtype)
             else:
-                objective = _Objective(encoder, cfg, c, ss, blend)
+                objective = _Objective(encoder, cfg, c, ss, blend, dtype)
             if x is None:
                 if cfg.init == "content":
                     x0 = c.clone()

@@ -6,6 +6,8 @@ from typing import List
 
 import pytest
 import torch
+
+from imgforge.runtime import Runtime
 import torch.nn as nn
 
 from imgforge.errors import InputError, UsageError
@@ -130,8 +132,9 @@ def test_encoder_left_untouched(encoder: nn.Module) -> None:
 
 def test_bfloat16_autocast_runs(encoder: nn.Module) -> None:
     events: List[ProgressEvent] = []
-    cfg = GatysConfig(autocast="bfloat16", **FAST)  # type: ignore[arg-type]
-    out = stylize_gatys(_img(10), [_stripes()], encoder, cfg, progress=events.append)
+    cfg = GatysConfig(**FAST)  # type: ignore[arg-type]
+    rt = Runtime(torch.device("cpu"), torch.bfloat16)
+    out = stylize_gatys(_img(10), [_stripes()], encoder, cfg, progress=events.append, runtime=rt)
     assert out.dtype == torch.float32
     assert events[-1].metrics["style"] < 0.8 * events[0].metrics["style"]
 
