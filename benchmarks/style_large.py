@@ -69,7 +69,7 @@ def seams(content: Path, size: int, tile: int, a: argparse.Namespace) -> list:
     rows = []
     rt = Runtime.create("cpu", a.precision)
     net, _ = load_fast_model(a.model)
-    fwd = FastStyleForward(net, unit=True)
+    fwd = FastStyleForward(net, unit=True, native_dtype=rt.native_dtype)
     with torch.inference_mode(), rt.autocast():
         ref = fwd(x).float().clamp(0, 1)
         for thumb in (size, size // 4):

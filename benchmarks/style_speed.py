@@ -86,7 +86,7 @@ def run_one(a: argparse.Namespace) -> dict:
                 with torch.no_grad():
                     return (net(x * 255.0) / 255.0).clamp(0, 1)
         else:
-            fwd = FastStyleForward(net, channels_last=True, unit=True)
+            fwd = FastStyleForward(net, channels_last=True, unit=True, native_dtype=rt.native_dtype)
 
             def fn():  # type: ignore[no-untyped-def]
                 with torch.inference_mode(), rt.autocast():
@@ -114,7 +114,7 @@ def run_one(a: argparse.Namespace) -> dict:
         else:
             enc = rt.prepare(net)
             e = enc_of(enc)
-            dfw = DecoderForward(dec, channels_last=True)
+            dfw = DecoderForward(dec, channels_last=True, native_dtype=rt.native_dtype)
             with torch.inference_mode(), rt.autocast():
                 sf = e(rt.to_input(style)).float()
 

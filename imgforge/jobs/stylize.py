@@ -329,7 +329,8 @@ class _FastRunner:
         job.validate()
         net, desc = load_fast_model(job.model, progress)
         note(progress, "model", f"fast style network: {desc}")
-        self.fwd = FastStyleForward(net.to(rt.device), channels_last=rt.channels_last, unit=True)
+        self.fwd = FastStyleForward(net.to(rt.device), channels_last=rt.channels_last, unit=True,
+                                    native_dtype=rt.native_dtype)
         self.job, self.rt, self.progress = job, rt, progress
 
     def __call__(self, content: torch.Tensor, task: str) -> torch.Tensor:
@@ -370,7 +371,7 @@ class _AdainRunner:
         note(progress, "model", f"AdaIN: {desc}")
         self.encoder = rt.prepare(enc)
         self.pad8 = _pad8(enc)
-        self.decoder = DecoderForward(dec.to(rt.device), channels_last=rt.channels_last)
+        self.decoder = DecoderForward(dec.to(rt.device), channels_last=rt.channels_last, native_dtype=rt.native_dtype)
         self.job, self.rt, self.save, self.progress = job, rt, save, progress
         self.styles = [_shorter_side_at_most(s, job.style_size) for s in _load_styles(job.styles, save.max_pixels, "adain")]
         self.style_stats: Optional[list] = None

@@ -15,7 +15,11 @@
 
 Results equal the module forward up to float32 rounding (different summation order). Call under
 ``torch.inference_mode()``; autocast is honoured: on GPUs as autocast (statistics and normalisation in float32), on
-the CPU under bf16 autocast natively in bf16 (see :func:`native_lowp_dtype`; float32 accumulation in the norms).
+the CPU natively in bf16 when constructed with ``native_dtype=torch.bfloat16`` (what :attr:`imgforge.runtime.Runtime.
+native_dtype` gives under bf16 on a CPU): weights are cast once, activations stay bf16 from the first convolution to
+the last (InstanceNorm as a mixed-type batch norm: bf16 data, float32 parameters and float32 accumulation) with
+autocast switched off inside. On a 1024x1024 image that removes the float32<->bf16 copies of autocast and halves the
+traffic of the padding and normalisation passes, which dominated the time.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from ..models.fast_style import ConvLayer, ResidualBlock, TransformerNet, Upsamp
 from ..ops.narrow_conv import split_narrow_conv
 
 __all__ = ["FastStyleForward", "DecoderForward", "INStats", "StatsRecorder", "subpixel_kernels", "IN_LAYERS",
-           "native_lowp_dtype", "split_narrow_conv"]
+           "split_narrow_conv"]
 
 #: InstanceNorm layers of TransformerNet in forward order, with the stride of their input relative to the image.
 IN_LAYERS: Tuple[Tuple[str, int], ...] = (
@@ -64,19 +68,6 @@ def subpixel_kernels(weight: Tensor) -> List[List[Tensor]]:
         cols = [torch.stack([r[..., 0], r[..., 1] + r[..., 2]], 3), torch.stack([r[..., 0] + r[..., 1], r[..., 2]], 3)]
         out.append(cols)
     return out
-
-
-def native_lowp_dtype(device: torch.device) -> Optional[torch.dtype]:
-    """bf16 when bf16 autocast is active for a CPU ``device``: the fast paths then run natively in bf16.
-
-    Under autocast every op re-casts its inputs; the fast paths here instead cast their weights once, keep the
-    activations in bf16 from the first convolution to the last (InstanceNorm as a mixed-type batch norm: bf16 data,
-    float32 parameters and float32 accumulation) with autocast switched off inside. On a 1024x1024 image that removes
-    the float32<->bf16 copies and halves the traffic of the padding and normalisation passes, which dominated the time.
-    """
-    if device.type != "cpu" or not torch.is_autocast_enabled("cpu"):
-        return None
-    return torch.bfloat16 if torch.get_autocast_dtype("cpu") == torch.bfloat16 else None
 
 
 def _cl(t: Tensor, on: bool) -> Tensor:
@@ -171,11 +162,12 @@ class FastStyleForward:
     """
 
     def __init__(self, net: TransformerNet, *, channels_last: bool = True, device: Optional[torch.device] = None,
-                 unit: bool = False) -> None:
+                 unit: bool = False, native_dtype: Optional[torch.dtype] = None) -> None:
         p = next(net.parameters())
         self.unit = unit
         self.device = device or p.device
         self.channels_last = channels_last
+        self.native_dtype = native_dtype if self.device.type == "cpu" else None
         self.convs: Dict[str, Tuple[Tensor, Optional[Tensor], int, int]] = {}
         self.norms: Dict[str, Tuple[Tensor, Tensor, float]] = {}
         self.subpixel: Dict[str, _SubpixelConv] = {}
@@ -263,7 +255,7 @@ class FastStyleForward:
 
     def __call__(self, x255: Tensor, stats: Optional[INStats] = None,
                  recorder: Optional[StatsRecorder] = None) -> Tensor:
-        lowp = native_lowp_dtype(self.device)
+        lowp = self.native_dtype
         if lowp is not None:
             with torch.autocast("cpu", enabled=False):
                 return self._forward(_cl(x255.to(self.device, lowp), self.channels_last), stats, recorder)
@@ -297,10 +289,12 @@ class DecoderForward:
     ``forward(feat)``: (B, 512, h, w) -> (B, 3, 8h, 8w), unclamped, like :class:`AdaINDecoder`.
     """
 
-    def __init__(self, decoder: AdaINDecoder, *, channels_last: bool = True, device: Optional[torch.device] = None) -> None:
+    def __init__(self, decoder: AdaINDecoder, *, channels_last: bool = True, device: Optional[torch.device] = None,
+                 native_dtype: Optional[torch.dtype] = None) -> None:
         p = next(decoder.parameters())
         self.device = device or p.device
         self.channels_last = channels_last
+        self.native_dtype = native_dtype if self.device.type == "cpu" else None
         self.steps: List[Tuple[str, object]] = []
         mods = list(decoder.children())
         i = 0
@@ -328,7 +322,7 @@ class DecoderForward:
         self._by_dtype: Dict[torch.dtype, List[Tuple[str, object]]] = {torch.float32: self.steps}
 
     def __call__(self, feat: Tensor) -> Tensor:
-        lowp = native_lowp_dtype(self.device)
+        lowp = self.native_dtype
         if lowp is not None:
             with torch.autocast("cpu", enabled=False):
                 return self._forward(_cl(feat.to(self.device, lowp), self.channels_last))
