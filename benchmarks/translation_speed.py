@@ -152,7 +152,7 @@ def bench_apply(arch: str, kwargs: dict, size: int, reps: int, variants: List[st
 
             def run_native(net16=net16, x16=x16) -> torch.Tensor:
                 with torch.inference_mode():
-                    return run_generator(x16, net16, eval_mode=True)
+                    return run_generator(x16, net16, eval_mode=True, dtype=torch.bfloat16)
 
             fns[name] = run_native
             continue

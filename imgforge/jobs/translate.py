@@ -218,14 +218,15 @@ class Translator:
         with (torch.autocast("cpu", enabled=False) if self.native else self.rt.autocast()):
             if self.job.eval_mode:
                 overlap = self.job.tile_overlap if tile is None or self.job.tile_overlap < tile else tile // 4
-                y = run_generator(x, self.G, eval_mode=True, tile=tile, tile_overlap=overlap)
+                y = run_generator(x, self.G, eval_mode=True, tile=tile, tile_overlap=overlap, dtype=self.rt.native_dtype)
             else:
                 outs = []
                 for i, key in enumerate(keys):
                     gen = None
                     if self.job.seed is not None:
                         gen = torch.Generator().manual_seed(image_seed(self.job.seed, key))
-                    outs.append(run_generator(x[i:i + 1], self.G, eval_mode=False, generator=gen))
+                    outs.append(run_generator(x[i:i + 1], self.G, eval_mode=False, generator=gen,
+                                             dtype=self.rt.native_dtype))
                 y = torch.cat(outs, 0)
         return y.float().cpu()
 

@@ -171,16 +171,10 @@ def inference_copy(G: nn.Module, dtype: Optional[torch.dtype] = None, *, rewrite
     return out
 
 
-def _compute_dtype(G: nn.Module, default_device: torch.device) -> Tuple[torch.device, torch.dtype]:
-    """Device of ``G`` and the dtype its input should have: that of its first convolution, else of its first
-    parameter; ``(default_device, float32)`` for a model without parameters."""
+def _model_device(G: nn.Module, default_device: torch.device) -> torch.device:
+    """Device of ``G`` (of its first parameter), ``default_device`` for a model without parameters."""
     p = next(iter(G.parameters()), None)
-    if p is None:
-        return default_device, torch.float32
-    for m in G.modules():
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
-            return m.weight.device, m.weight.dtype
-    return p.device, p.dtype
+    return default_device if p is None else p.device
 
 
 def run_generator(
@@ -195,6 +189,7 @@ def run_generator(
     tile_overlap: int = 32,
     max_pixels: Optional[int] = None,
     progress: Optional[ProgressFn] = None,
+    dtype: Optional[torch.dtype] = None,
 ) -> torch.Tensor:
     """Run generator ``G`` on ``x: (B, C_in, H, W) float in [-1, 1]`` -> ``(B, C_out, H, W) float in [-1, 1]``.
 
@@ -209,8 +204,10 @@ def run_generator(
             dropout). ``max_pixels``: tile with ``tile`` (default 512) only when ``H * W > max_pixels``.
         progress: receives one event per tile when tiling.
 
-    The model's device and dtype (that of its first convolution: see :func:`inference_copy`) are used for the
-    computation; the result comes back on ``x``'s device as float32.
+        dtype: the dtype of a native low-precision copy of ``G`` (:func:`inference_copy` with the Runtime's
+            ``native_dtype``): the input is cast to it; None = float32.
+
+    The computation runs on the model's device; the result comes back on ``x``'s device as float32.
     ``G``'s modes and BatchNorm statistics are left as they were.
     """
     if x.dim() != 4:
@@ -234,7 +231,8 @@ def run_generator(
         tile = -(-tile // multiple) * multiple
         if tile_overlap >= tile:
             raise UsageError(f"tile_overlap ({tile_overlap}) must be smaller than the tile ({tile})")
-    device, dtype = _compute_dtype(G, x.device)
+    device = _model_device(G, x.device)
+    dtype = dtype or torch.float32
     min_size = int(getattr(G, "min_input_size", 1))
     xin, pads = pad_to_multiple(x.to(device=device, dtype=dtype), multiple, min_size)
     with torch.no_grad(), inference_state(G, eval_mode=eval_mode, dropout=dropout) as stochastic:

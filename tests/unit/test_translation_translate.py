@@ -204,7 +204,7 @@ def test_native_bf16_copy_tracks_fp32_in_both_modes() -> None:
         assert any(p.dtype == torch.bfloat16 for p in G16.parameters())
         for eval_mode in (True, False):
             ref = run_generator(x, G, eval_mode=eval_mode, dropout=False)
-            got = run_generator(x, G16, eval_mode=eval_mode, dropout=False)
+            got = run_generator(x, G16, eval_mode=eval_mode, dropout=False, dtype=torch.bfloat16)
             with torch.autocast("cpu", dtype=torch.bfloat16):
                 auto = run_generator(x, G, eval_mode=eval_mode, dropout=False)
             assert got.dtype == torch.float32 and got.shape == ref.shape
