@@ -48,10 +48,9 @@ VggOpt = Annotated[Optional[str], typer.Option("--vgg", help="Loss network / enc
 StepsOpt = Annotated[Optional[int], typer.Option("--steps", min=1, help="Optimisation steps (overrides --epochs).")]
 
 
-def _autocast(ctx: typer.Context) -> tuple:
+def _runtime(ctx: typer.Context) -> tuple:
     g = get_globals(ctx)
-    rt = g.runtime("training")
-    return rt, rt.autocast_name, g
+    return g.runtime("training"), g
 
 
 def _seed(g, default: int) -> int:  # type: ignore[no-untyped-def]
@@ -91,7 +90,7 @@ def fast_train(
 ) -> None:
     from ..training.fast_style import FastStyleTrainConfig, train_fast_style
 
-    rt, autocast, g = _autocast(ctx)
+    rt, g = _runtime(ctx)
     if not content_dir:
         raise UsageError("give --content-dir (a folder of training images)")
     run = run_dir or Path("runs") / f"fast-{Path(style).stem}"
@@ -102,10 +101,10 @@ def fast_train(
         content_weight=content_weight, style_weight=style_weight,
         style_layers=tuple(x.strip() for x in style_layers.split(",") if x.strip()), content_layer=content_layer,
         shuffle=shuffle, seed=_seed(g, 42), checkpoint_every=checkpoint_every, log_every=log_every,
-        autocast=autocast, sample=sample, device=str(rt.device),
+        sample=sample, device=str(rt.device),
     )
     with RichProgress(quiet=g.quiet) as progress:
-        train_fast_style(cfg, progress=progress)
+        train_fast_style(cfg, runtime=rt, progress=progress)
         _finish(progress, run, "model.safetensors", g.quiet)
 
 
@@ -132,7 +131,7 @@ def adain_train(
 ) -> None:
     from ..training.adain import AdaINTrainConfig, train_adain
 
-    rt, autocast, g = _autocast(ctx)
+    rt, g = _runtime(ctx)
     if not content_dir or not style_dir:
         raise UsageError("give --content-dir and --style-dir (folders of training images)")
     run = run_dir or Path("runs") / "adain"
@@ -141,11 +140,11 @@ def adain_train(
         content_dirs=tuple(content_dir), style_dirs=tuple(style_dir), run_dir=str(run), vgg=vgg,
         image_size=image_size, resize=resize, batch_size=batch_size, lr=lr, lr_decay=lr_decay, steps=steps,
         content_weight=content_weight, style_weight=style_weight, seed=_seed(g, 0),
-        checkpoint_every=checkpoint_every, log_every=log_every, autocast=autocast, sample_content=sample_content,
+        checkpoint_every=checkpoint_every, log_every=log_every, sample_content=sample_content,
         sample_style=sample_style, init_decoder=init_decoder, device=str(rt.device),
     )
     with RichProgress(quiet=g.quiet) as progress:
-        train_adain(cfg, progress=progress)
+        train_adain(cfg, runtime=rt, progress=progress)
         _finish(progress, run, "decoder.safetensors", g.quiet)
 
 

@@ -35,7 +35,7 @@ from ..errors import TrainingError, UsageError
 from ..validate import make_dir
 from ..ops.stats import adain, calc_mean_std
 from ..progress import ProgressFn, note
-from ..runtime import autocast_dtype, seed_everything
+from ..runtime import Runtime, precision_name, seed_everything
 from .fast_style import load_loss_network
 from .loop import DeterministicBatches, LoopConfig, train_loop
 
@@ -57,7 +57,6 @@ class AdaINTrainConfig:
         batch_size, lr, lr_decay, steps: reference 8, 1e-4, 5e-5, 160000.
         content_weight, style_weight: reference 1, 10.
         seed, checkpoint_every (reference save_model_interval 10000), log_every.
-        autocast: None (float32) or "bfloat16"/"float16".
         sample_content, sample_style: images for the sample at each checkpoint (default: the first of each folder).
         init_decoder: start from this decoder (a weights name or file, e.g. a published ``decoder.pth`` to
             fine-tune, or a least-squares initialisation as in ``weights/recipes/train_adain_decoder.py``) instead of
@@ -86,7 +85,6 @@ class AdaINTrainConfig:
     seed: int = 0
     checkpoint_every: int = 10000
     log_every: int = 100
-    autocast: Optional[str] = None
     sample_content: Optional[str] = None
     sample_style: Optional[str] = None
     init_decoder: Optional[str] = None
@@ -101,8 +99,6 @@ class AdaINTrainConfig:
             raise UsageError(f"--resize ({self.resize}) must be at least --image-size ({self.image_size})")
         if self.batch_size < 1 or self.lr <= 0 or self.lr_decay < 0 or self.steps < 1:
             raise UsageError("--batch-size and --steps must be >= 1, --lr > 0, --lr-decay >= 0")
-        if self.autocast not in (None, "bfloat16", "float16"):
-            raise UsageError(f"autocast must be None, 'bfloat16' or 'float16', got {self.autocast!r}")
         if not self.content_dirs or not self.style_dirs:
             raise UsageError("give --content-dir and --style-dir (folders of training images)")
 
@@ -110,11 +106,12 @@ class AdaINTrainConfig:
 class AdaINMethod:
     """The TrainMethod: a decoder + Adam with the reference's inverse learning-rate decay; frozen encoder."""
 
-    def __init__(self, cfg: AdaINTrainConfig, encoder: nn.Module) -> None:
+    def __init__(self, cfg: AdaINTrainConfig, encoder: nn.Module, dtype: Optional[torch.dtype] = None) -> None:
         from ..models.adain import AdaINDecoder
 
         self.cfg = cfg
         self.device = torch.device(cfg.device)
+        self.dtype = dtype  #: autocast dtype of the forward passes (the Runtime's), None = float32
         self.encoder = encoder.to(self.device).eval()
         for p in self.encoder.parameters():
             p.requires_grad_(False)
@@ -145,10 +142,9 @@ class AdaINMethod:
     def _ctx(self):  # type: ignore[no-untyped-def]
         import contextlib
 
-        if self.cfg.autocast is None:
+        if self.dtype is None:
             return contextlib.nullcontext()
-        dt = autocast_dtype(self.cfg.autocast)
-        return torch.autocast(device_type=self.device.type, dtype=dt)
+        return torch.autocast(device_type=self.device.type, dtype=self.dtype)
 
     def _enc(self, x: Tensor) -> Dict[str, Tensor]:
         with self._ctx():
@@ -203,8 +199,10 @@ class AdaINMethod:
         return {**{k: float(v.detach()) for k, v in losses.items()}, "lr": lr}
 
 
-def train_adain(cfg: AdaINTrainConfig, *, progress: Optional[ProgressFn] = None) -> List[Dict[str, float]]:
-    """Train (or resume) an AdaIN decoder; returns the loss history.
+def train_adain(cfg: AdaINTrainConfig, *, runtime: Optional[Runtime] = None,
+                progress: Optional[ProgressFn] = None) -> List[Dict[str, float]]:
+    """Train (or resume) an AdaIN decoder; returns the loss history. ``runtime``: the precision policy (its
+    autocast dtype for the forward passes; None = float32).
 
     Raises:
         Interrupted: on Ctrl-C / SIGTERM, after writing a checkpoint (run again to resume).
@@ -224,7 +222,8 @@ def train_adain(cfg: AdaINTrainConfig, *, progress: Optional[ProgressFn] = None)
     encoder, enc_desc, enc_id = load_loss_network(cfg.vgg, progress, prefer="adain-vgg-normalised")
     note(progress, "train", f"{len(content)} content and {len(styles)} style images; encoder: {enc_desc}")
     seed_everything(cfg.seed)
-    method = AdaINMethod(cfg, encoder)
+    dtype = runtime.dtype if runtime is not None else None
+    method = AdaINMethod(cfg, encoder, dtype)
     c_order = DeterministicBatches(len(content), cfg.batch_size, seed=cfg.seed)
     s_order = DeterministicBatches(len(styles), cfg.batch_size, seed=cfg.seed + 1)
     run = Path(cfg.run_dir)
@@ -233,6 +232,7 @@ def train_adain(cfg: AdaINTrainConfig, *, progress: Optional[ProgressFn] = None)
     meta = {
         "trained_with": "imgforge adain train",
         "encoder": enc_id,
+        "precision": precision_name(dtype),
         "config": json.dumps({k: v for k, v in dataclasses.asdict(cfg).items() if k != "run_dir"}, sort_keys=True,
                              default=str),
     }
@@ -259,7 +259,8 @@ def train_adain(cfg: AdaINTrainConfig, *, progress: Optional[ProgressFn] = None)
         save_model_file(run_dir / "decoder.safetensors", method.decoder.state_dict(), arch="adain_decoder",
                         extra={**meta, "steps": str(step)})
 
-    record = {**dataclasses.asdict(cfg), "encoder_id": enc_id, "n_content": len(content), "n_style": len(styles)}
+    record = {**dataclasses.asdict(cfg), "precision": precision_name(dtype), "encoder_id": enc_id,
+              "n_content": len(content), "n_style": len(styles)}
     loop = LoopConfig(run_dir=str(run), steps=cfg.steps, seed=cfg.seed, checkpoint_every=cfg.checkpoint_every,
                       sample_every=cfg.checkpoint_every, log_every=cfg.log_every)
     history = train_loop(method, get_batch, loop, config_record=record, sample=sample, progress=progress,

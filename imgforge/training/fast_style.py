@@ -36,7 +36,7 @@ from ..validate import make_dir
 from ..io import load_image, save_image
 from ..ops.stats import gram
 from ..progress import ProgressFn, note
-from ..runtime import autocast_dtype, seed_everything
+from ..runtime import Runtime, precision_name, seed_everything
 from .loop import DeterministicBatches, LoopConfig, train_loop
 
 __all__ = ["FastStyleTrainConfig", "FastStyleMethod", "train_fast_style", "load_loss_network", "REFERENCE_LAYERS"]
@@ -65,7 +65,6 @@ class FastStyleTrainConfig:
         seed: reference 42.
         checkpoint_every: steps between checkpoints, model exports and sample images (reference 2000).
         log_every: steps between progress events (reference 500).
-        autocast: ``None`` (float32) or ``"bfloat16"``/``"float16"``: forward passes under autocast.
         sample: image to stylise at each checkpoint (default: the first content image, centre crop).
         warm_output: not in the reference: start the last convolution at a useful output range (bias = the
             content images' mean colour, weights scaled so that the initial output's std is 40 grey levels) instead
@@ -94,7 +93,6 @@ class FastStyleTrainConfig:
     seed: int = 42
     checkpoint_every: int = 2000
     log_every: int = 500
-    autocast: Optional[str] = None
     sample: Optional[str] = None
     warm_output: bool = False
     device: str = "cpu"
@@ -108,8 +106,6 @@ class FastStyleTrainConfig:
             raise UsageError(f"--steps must be >= 1, got {self.steps}")
         if self.epochs < 1:
             raise UsageError(f"--epochs must be >= 1, got {self.epochs}")
-        if self.autocast not in (None, "bfloat16", "float16"):
-            raise UsageError(f"autocast must be None, 'bfloat16' or 'float16', got {self.autocast!r}")
         if not self.content_dirs:
             raise UsageError("give --content-dir (a folder of training images)")
 
@@ -139,11 +135,13 @@ def load_loss_network(spec: Optional[str], progress: Optional[ProgressFn] = None
 class FastStyleMethod:
     """The TrainMethod: TransformerNet + Adam; loss as the reference."""
 
-    def __init__(self, cfg: FastStyleTrainConfig, vgg: nn.Module, style: Tensor) -> None:
+    def __init__(self, cfg: FastStyleTrainConfig, vgg: nn.Module, style: Tensor,
+                 dtype: Optional[torch.dtype] = None) -> None:
         from ..models.fast_style import TransformerNet
 
         self.cfg = cfg
         self.device = torch.device(cfg.device)
+        self.dtype = dtype  #: autocast dtype of the forward passes (the Runtime's), None = float32
         self.net = TransformerNet().to(self.device).train()
         self.opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
         self.vgg = vgg.to(self.device).eval()
@@ -169,10 +167,9 @@ class FastStyleMethod:
         last.bias.copy_(batch.mean(dim=(0, 2, 3)).to(self.device) * 255.0)
 
     def _features(self, x01: Tensor) -> Dict[str, Tensor]:
-        if self.cfg.autocast is None:
+        if self.dtype is None:
             return self.vgg(x01, self.layers)
-        dt = autocast_dtype(self.cfg.autocast)
-        with torch.autocast(device_type=self.device.type, dtype=dt):
+        with torch.autocast(device_type=self.device.type, dtype=self.dtype):
             return self.vgg(x01, self.layers)
 
     def state_dict(self) -> Dict[str, Any]:
@@ -186,11 +183,10 @@ class FastStyleMethod:
         """``batch``: (B, 3, S, S) in [0, 1]. Returns content, style and total loss (weighted, float32)."""
         cfg = self.cfg
         x = batch.to(self.device) * 255.0
-        if cfg.autocast is None:
+        if self.dtype is None:
             y = self.net(x)
         else:
-            dt = autocast_dtype(cfg.autocast)
-            with torch.autocast(device_type=self.device.type, dtype=dt):
+            with torch.autocast(device_type=self.device.type, dtype=self.dtype):
                 y = self.net(x)
         fy = self._features(y.float() / 255.0)
         with torch.no_grad():
@@ -230,8 +226,10 @@ def _load_style(cfg: FastStyleTrainConfig) -> Tensor:
     return style
 
 
-def train_fast_style(cfg: FastStyleTrainConfig, *, progress: Optional[ProgressFn] = None) -> List[Dict[str, float]]:
-    """Train (or resume) a fast-style network; returns the loss history (one row per step).
+def train_fast_style(cfg: FastStyleTrainConfig, *, runtime: Optional[Runtime] = None,
+                     progress: Optional[ProgressFn] = None) -> List[Dict[str, float]]:
+    """Train (or resume) a fast-style network; returns the loss history (one row per step). ``runtime``: the
+    precision policy (its autocast dtype for the forward passes; None = float32).
 
     Raises:
         Interrupted: on Ctrl-C / SIGTERM, after writing a checkpoint (run again to resume).
@@ -246,7 +244,8 @@ def train_fast_style(cfg: FastStyleTrainConfig, *, progress: Optional[ProgressFn
     note(progress, "train", f"{len(data)} content images; loss network: {vgg_desc}; {steps} steps")
     style = _load_style(cfg)
     seed_everything(cfg.seed)  # the network's initial weights follow the seed
-    method = FastStyleMethod(cfg, vgg, style)
+    dtype = runtime.dtype if runtime is not None else None
+    method = FastStyleMethod(cfg, vgg, style, dtype)
     order = DeterministicBatches(len(data), cfg.batch_size, seed=cfg.seed, shuffle=cfg.shuffle)
     if cfg.warm_output:  # before the loop: on resume the checkpoint's weights replace these
         method.warm_output(data.batch(order.global_batch(0), 0))
@@ -257,6 +256,7 @@ def train_fast_style(cfg: FastStyleTrainConfig, *, progress: Optional[ProgressFn
         "style_image": Path(cfg.style).name,
         "style_sha256": sha256_file(cfg.style),
         "loss_network": vgg_id,
+        "precision": precision_name(dtype),
         "config": json.dumps({k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("run_dir",)},
                              sort_keys=True, default=str),
     }
@@ -273,7 +273,8 @@ def train_fast_style(cfg: FastStyleTrainConfig, *, progress: Optional[ProgressFn
         save_image((out / 255.0).clamp(0, 1).cpu(), run_dir / "samples" / f"step_{step:06d}.png")
         export_model(method, run_dir / "model.safetensors", {**meta, "steps": str(step)})
 
-    record = {**dataclasses.asdict(cfg), "steps_total": steps, "loss_network": vgg_id, "n_images": len(data)}
+    record = {**dataclasses.asdict(cfg), "precision": precision_name(dtype), "steps_total": steps,
+              "loss_network": vgg_id, "n_images": len(data)}
     loop = LoopConfig(run_dir=str(run), steps=steps, seed=cfg.seed, checkpoint_every=cfg.checkpoint_every,
                       sample_every=cfg.checkpoint_every, log_every=cfg.log_every)
     history = train_loop(method, get_batch, loop, config_record=record, sample=sample, progress=progress,
