@@ -59,7 +59,8 @@ def seams(content: Path, size: int, tile: int, a: argparse.Namespace) -> list:
     from imgforge.io import load_rgb
     from imgforge.jobs.stylize import _AdainRunner, load_fast_model
     from imgforge.methods.style_fastpath import FastStyleForward
-    from imgforge.methods.style_tiles import fast_tiled, plan_tiles, seam_difference
+    from imgforge.methods.style_tiles import fast_tiled, seam_difference
+    from imgforge.ops.tiling import plan_tiles
     from imgforge.jobs.stylize import StylizeJob
     from imgforge.batch import SaveOptions
     from imgforge.runtime import Runtime

@@ -31,7 +31,6 @@ The output image is assembled on the CPU (float32) unless the input lives on a G
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
@@ -41,116 +40,13 @@ from torch import Tensor
 
 from ..errors import UsageError
 from ..ops.stats import calc_mean_std
+from ..ops.tiling import Tile, plan_axis, plan_tiles, tiled_map
 from .style_fastpath import FastStyleForward, INStats, StatsRecorder
 
 __all__ = [
-    "Tile", "plan_axis", "plan_tiles", "tiled_map", "fast_tiled", "fast_thumbnail_stats", "seam_difference",
+    "fast_tiled", "fast_thumbnail_stats", "seam_difference",
     "FeatStats", "adain_from_stats", "feature_stats",
 ]
-
-
-@dataclass(frozen=True)
-class Tile:
-    """One tile: ``out`` is the region it contributes (blended over ``overlap``), ``win`` the network input window
-    (``out`` plus the halo, clipped to the image), ``core`` the non-overlapping cell it owns (for statistics).
-    All as ``(start, end)`` pairs per axis: ``(y0, y1), (x0, x1)``."""
-
-    win: Tuple[Tuple[int, int], Tuple[int, int]]
-    out: Tuple[Tuple[int, int], Tuple[int, int]]
-    core: Tuple[Tuple[int, int], Tuple[int, int]]
-    ramps: Tuple[Tuple[int, int], Tuple[int, int]]  # ramp length at (start, end) of ``out`` per axis (0 at the image edge)
-
-
-def plan_axis(size: int, tile: int, align: int, overlap: int, halo: int) -> List[Tuple[Tuple[int, int], Tuple[int, int], Tuple[int, int], Tuple[int, int]]]:
-    """Split one axis of ``size`` pixels into cells of at most ``tile`` pixels (cut points multiples of ``align``).
-
-    Returns per cell ``(win, out, core, ramps)`` (see :class:`Tile`). ``overlap`` and ``halo`` are rounded up to
-    multiples of ``2 * align`` and ``align``.
-    """
-    half = int(math.ceil(overlap / (2 * align))) * align
-    halo = int(math.ceil(halo / align)) * align
-    if size <= tile:
-        return [((0, size), (0, size), (0, size), (0, 0))]
-    n = int(math.ceil(size / tile))
-    cuts = [0]
-    for k in range(1, n):
-        c = int(round(k * size / n / align)) * align
-        cuts.append(min(max(c, cuts[-1] + align), size))
-    cuts.append(size)
-    cells = []
-    for k in range(n):
-        c0, c1 = cuts[k], cuts[k + 1]
-        if c1 <= c0:
-            continue
-        o0 = c0 - half if k > 0 else 0
-        o1 = c1 + half if k < n - 1 else size
-        o0, o1 = max(0, o0), min(size, o1)
-        w0, w1 = max(0, o0 - halo), min(size, o1 + halo)
-        r0 = c0 - o0 + half if k > 0 else 0  # ramp spans [c0 - half, c0 + half)
-        r1 = o1 - c1 + half if k < n - 1 else 0
-        cells.append(((w0, w1), (o0, o1), (c0, c1), (min(r0, o1 - o0), min(r1, o1 - o0))))
-    return cells
-
-
-def plan_tiles(h: int, w: int, tile: int, align: int, overlap: int, halo: int) -> List[Tile]:
-    """The tiles of an ``h x w`` image, row by row (see :func:`plan_axis`)."""
-    ys = plan_axis(h, tile, align, overlap, halo)
-    xs = plan_axis(w, tile, align, overlap, halo)
-    return [Tile((yw, xw), (yo, xo), (yc, xc), (yr, xr)) for yw, yo, yc, yr in ys for xw, xo, xc, xr in xs]
-
-
-def _ramp_weights(n: int, r0: int, r1: int) -> Tensor:
-    """1-D weights of an ``out`` range of length n: rising over the first r0 px, falling over the last r1 px.
-
-    Two neighbours' ramps over the same 2*half pixels are ``(i + 0.5) / L`` and ``1 - (i + 0.5) / L``: they sum to 1.
-    """
-    w = torch.ones(n)
-    if r0 > 0:
-        w[:r0] = (torch.arange(r0, dtype=torch.float32) + 0.5) / r0
-    if r1 > 0:
-        w[n - r1:] = torch.minimum(w[n - r1:], 1.0 - (torch.arange(r1, dtype=torch.float32) + 0.5) / r1)
-    return w
-
-
-def tiled_map(
-    fn: Callable[[Tensor, Tile], Tensor],
-    image: Tensor,
-    tiles: Sequence[Tile],
-    *,
-    out_channels: int = 3,
-    out: Optional[Tensor] = None,
-    progress: Optional[Callable[[int, int], None]] = None,
-) -> Tensor:
-    """Run ``fn(window, tile) -> (1, C, win_h, win_w)`` on every tile's window and blend the ``out`` regions.
-
-    Args:
-        fn: maps the window crop of ``image`` (1, C_in, wh, ww) to an output of the same spatial size (at least).
-        image: (1, C_in, H, W).
-        tiles: from :func:`plan_tiles`.
-        out: optional preallocated (1, out_channels, H, W) float32 buffer (zeroed here).
-    Returns:
-        (1, out_channels, H, W) float32 on the CPU (on the image's device when that is a GPU).
-    """
-    _, _, h, w = image.shape
-    dev = image.device if image.device.type != "cpu" else torch.device("cpu")
-    if out is None:
-        out = torch.zeros((1, out_channels, h, w), dtype=torch.float32, device=dev)
-    else:
-        out.zero_()
-    for i, t in enumerate(tiles):
-        (wy0, wy1), (wx0, wx1) = t.win
-        (oy0, oy1), (ox0, ox1) = t.out
-        res = fn(image[:, :, wy0:wy1, wx0:wx1], t)
-        part = res[:, :, oy0 - wy0:oy1 - wy0, ox0 - wx0:ox1 - wx0].float().to(dev)
-        (ry0, ry1), (rx0, rx1) = t.ramps
-        wy = _ramp_weights(oy1 - oy0, ry0, ry1).to(dev)
-        wx = _ramp_weights(ox1 - ox0, rx0, rx1).to(dev)
-        if ry0 or ry1 or rx0 or rx1:
-            part = part * wy[:, None] * wx[None, :]
-        out[:, :, oy0:oy1, ox0:ox1] += part
-        if progress is not None:
-            progress(i + 1, len(tiles))
-    return out
 
 
 def _core_local(t: Tile) -> Tuple[int, int, int, int]:

@@ -17,9 +17,9 @@ from imgforge.methods.style_fastpath import (
     DecoderForward, FastStyleForward, StatsRecorder, split_narrow_conv, subpixel_kernels,
 )
 from imgforge.methods.style_tiles import (
-    FeatAccumulator, adain_from_stats, adain_tiled, fast_tiled, feature_stats, plan_axis, plan_tiles, seam_difference,
-    tiled_map,
+    FeatAccumulator, adain_from_stats, adain_tiled, fast_tiled, feature_stats, seam_difference,
 )
+from imgforge.ops.tiling import plan_axis, plan_tiles, tiled_map
 from imgforge.models.adain import AdaINDecoder
 from imgforge.models.fast_style import TransformerNet
 from imgforge.models.vgg import vgg19
