@@ -66,14 +66,17 @@ TASKS = ("inference", "optimisation", "training", "sampling", "fp32-training")
 #: channels_last), which explicit precisions a task takes, and whether it uses channels_last (CPU and CUDA only).
 #: ``sampling`` (``imgforge generate``) stays fp32 on CPUs so that seeds give the same pixels on every machine (bf16
 #: would be 1.5-1.7x faster on CPUs with fast bf16: benchmarks/results/stylegan2_forward.md; ask for
-#: ``--precision bf16``). ``fp32-training`` (StyleGAN2 training) runs in fp32 only.
+#: ``--precision bf16``). ``fp32-training`` (StyleGAN2 training) runs in fp32 only. ``training`` uses channels_last on
+#: GPUs only: on the CPUs measured (benchmarks/translation_speed.py) it changed a pix2pix step by -50 % to +5 %
+#: depending on size and load, and channels_last InstanceNorm backward needs a guard there. ``optimisation`` (Gatys,
+#: inversion) stays fp32 on CPUs: bf16 sends the optimiser elsewhere (28 dB from the fp32 result).
 POLICY = {
     "inference": {"auto": {"cpu": "hardware", "cuda": "hardware", "mps": "hardware"}, "allowed": PRECISIONS,
                   "channels_last": True},
     "optimisation": {"auto": {"cpu": "fp32", "cuda": "hardware", "mps": "hardware"}, "allowed": PRECISIONS,
                      "channels_last": True},
     "training": {"auto": {"cpu": "hardware", "cuda": "hardware", "mps": "hardware"}, "allowed": PRECISIONS,
-                 "channels_last": True},
+                 "channels_last": {"cpu": False, "cuda": True}},
     "sampling": {"auto": {"cpu": "fp32-plain", "cuda": "hardware", "mps": "hardware"}, "allowed": PRECISIONS,
                  "channels_last": True},
     "fp32-training": {"auto": {"cpu": "fp32", "cuda": "fp32", "mps": "fp32"}, "allowed": ("auto", "fp32"),
@@ -213,7 +216,9 @@ class Runtime:
         rule = policy["auto"].get(dev.type, "hardware") if name == "auto" else "explicit"
         dtype = None if rule in ("fp32", "fp32-plain") else resolve_precision(name, dev)
         if channels_last is None:
-            channels_last = bool(policy["channels_last"]) and rule != "fp32-plain" and dev.type in ("cpu", "cuda")
+            cl = policy["channels_last"]
+            cl = cl.get(dev.type, False) if isinstance(cl, dict) else cl
+            channels_last = bool(cl) and rule != "fp32-plain" and dev.type in ("cpu", "cuda")
         return cls(device=dev, dtype=dtype, channels_last=channels_last)
 
     @property

@@ -37,12 +37,12 @@ def _direction(value: Optional[str]) -> Optional[str]:
     return norm
 
 
-def _runtime(g: Any) -> Any:
+def _runtime(g: Any, task: str = "inference") -> Any:
     from ..jobs.translate import translation_runtime
     from ..runtime import set_threads_from_env
 
     set_threads_from_env()  # IMGFORGE_THREADS
-    return translation_runtime(g.device, g.precision)
+    return translation_runtime(g.device, g.precision, task)
 
 
 # ---- shared option types ------------------------------------------------------------------------------------------
@@ -194,7 +194,7 @@ def _train(ctx: typer.Context, method: str, data: str, run_dir: Optional[Path], 
     with RichProgress(quiet=g.quiet or not main) as progress:
         root = resolve_dataset(data, method, progress=progress)
         fn = train_pix2pix if method == "pix2pix" else train_cyclegan
-        result = fn(root, _run_dir(run_dir, method, data), cfg, runtime=_runtime(g), precision=g.precision,
+        result = fn(root, _run_dir(run_dir, method, data), cfg, runtime=_runtime(g, "training"), precision=g.precision,
                     resume=resume, progress=progress, data_label=data)
     if main and not g.quiet:
         last = result.history[-1] if result.history else {}

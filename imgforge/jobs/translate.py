@@ -87,9 +87,10 @@ class TranslateJob:
             raise UsageError(f"half must be A or B, got {self.half!r}")
 
 
-def translation_runtime(device: str = "auto", precision: str = "auto") -> Runtime:
-    """The runtime for translation commands (precision ``auto``: bf16 on fast-bf16 CPUs and GPUs; see runtime)."""
-    return Runtime.create(device, precision)
+def translation_runtime(device: str = "auto", precision: str = "auto", task: str = "inference") -> Runtime:
+    """The runtime for translation commands (precision ``auto``: bf16 on fast-bf16 CPUs and GPUs; training uses
+    channels_last on GPUs only; see :data:`imgforge.runtime.POLICY`)."""
+    return Runtime.create(device, precision, task=task)
 
 
 # ---- loading ------------------------------------------------------------------------------------------------------

@@ -59,13 +59,6 @@ def training_precision(runtime: Runtime, precision: str) -> Optional[torch.dtype
     return runtime.dtype
 
 
-def training_channels_last(runtime: Runtime) -> bool:
-    """channels_last for training only on GPUs: on the CPUs measured (benchmarks/translation_speed.py) it changed a
-    pix2pix step by -50 % to +5 % depending on size and load, and channels_last InstanceNorm backward needs a
-    workaround on CPU (:func:`~imgforge.training.translation_common.guard_instance_norm_grads`)."""
-    return runtime.channels_last and runtime.device.type != "cpu"
-
-
 class _Recorder:
     """Wraps a method so the run page can show the losses of steps not yet in ``losses.jsonl``."""
 
@@ -290,7 +283,7 @@ def train_pix2pix(
 
     def factory(d: DistInfo, n: int) -> Pix2PixMethod:
         return Pix2PixMethod(cfg, device=runtime.device, autocast_dtype=dtype,
-                             channels_last=training_channels_last(runtime), dist=d, n_data=n)
+                             channels_last=runtime.channels_last, dist=d, n_data=n)
 
     return run_training(factory, ds, ds.get, ("input", "target"), sample_batch, cfg, run_dir=run_dir, record=record,
                         resume=resume, progress=progress, device=runtime.device)
@@ -334,7 +327,7 @@ def train_cyclegan(
 
     def factory(d: DistInfo, n: int) -> CycleGANMethod:
         return CycleGANMethod(cfg, device=runtime.device, autocast_dtype=dtype,
-                              channels_last=training_channels_last(runtime), dist=d, n_data=n)
+                              channels_last=runtime.channels_last, dist=d, n_data=n)
 
     return run_training(factory, ds, make_item, ("A", "B"), sample_batch, cfg, run_dir=run_dir, record=record,
                         resume=resume, progress=progress, device=runtime.device)

@@ -21,7 +21,8 @@ def test_policy_on_cpu(monkeypatch: pytest.MonkeyPatch, fast_bf16: str) -> None:
         rt = Runtime.create("cpu", "auto", task=task)
         # optimisation (Gatys, inversion) stays fp32 on CPUs: bf16 sends the optimiser elsewhere (< 40 dB vs fp32)
         want = None if task == "optimisation" else hw
-        assert (rt.dtype, rt.channels_last) == (want, True), task
+        # training: channels_last on GPUs only (it slowed CPU training steps, and InstanceNorm backward needs a guard)
+        assert (rt.dtype, rt.channels_last) == (want, task != "training"), task
         assert Runtime.create("cpu", "fp32", task=task).dtype is None
         assert Runtime.create("cpu", "bf16", task=task).dtype is torch.bfloat16
     # sampling (generate): fp32 without channels_last on CPUs whatever the hardware, unless asked for

@@ -20,7 +20,7 @@ from imgforge.training.translation_common import generator_arch, guard_instance_
 from imgforge.training.translation_run import train_cyclegan, train_pix2pix
 from tests.unit.test_translation_train_support import make_aligned, make_unaligned, one_thread  # noqa: F401
 
-RT = Runtime.create("cpu", "fp32")
+RT = Runtime.create("cpu", "fp32", task="training")
 P2P = dict(netG="unet_32", ngf=8, ndf=8, load_size=36, crop_size=32, log_every=1, sample_every=0)
 CG = dict(netG="resnet_1blocks", ngf=8, ndf=8, load_size=36, crop_size=32, log_every=1, sample_every=0, pool_size=3)
 
