@@ -164,6 +164,7 @@ def run_pca(job: PCAJob, progress: Optional[ProgressFn] = None) -> PCAResult:
     out = Path(job.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     shown = held if held.shape[0] else train
+    shown = shown[:: max(1, shown.shape[0] // 8)]  # spread over the set (held-out digits are sorted by class)
     ks = sorted({k for k in RECON_KS if k <= model.n_components} | {model.n_components})
     psnr_by_k = {}
     if held.shape[0]:
