@@ -31,8 +31,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from train_adain_decoder import collect_styles  # noqa: E402  (same style set)
-from train_fast_style import collect_content  # noqa: E402  (same content set)
+from train_adain_decoder import fitting_setup  # noqa: E402  (same encoder and images)
 
 
 def main() -> None:
@@ -47,22 +46,13 @@ def main() -> None:
     a = ap.parse_args()
 
     import torch
-    import torch.nn.functional as F
 
-    from imgforge.hub.modelfile import load_model_file, save_model_file
-    from imgforge.io import load_rgb
-    from imgforge.methods.encoders import EMBEDDED_NAME, embedded_encoder_path
+    from imgforge.hub.modelfile import save_model_file
+    from imgforge.methods.encoders import EMBEDDED_NAME
     from imgforge.models.wct import WCTDecoders
     from imgforge.training.decoder_fit import fit_decoder_lsq
 
-    enc_path = Path(a.encoder) if a.encoder else embedded_encoder_path()
-    encoder, _ = load_model_file(enc_path)
-    encoder.eval()
-    content = collect_content(a.data, a.skimage_wheel, a.run_dir / "content")
-    styles = collect_styles(a.data, a.skimage_wheel, a.run_dir / "styles")
-    paths = sorted(content.iterdir()) + sorted(styles.iterdir())
-    images = [F.interpolate(load_rgb(p), size=(a.size, a.size), mode="bilinear", align_corners=False,
-                            antialias=True).clamp(0, 1) for p in paths]
+    enc_path, encoder, _, _, images = fitting_setup(a)
     levels = tuple(int(v) for v in a.levels.split(","))
     print(f"fitting levels {levels} on {len(images)} images with encoder {enc_path.name}", flush=True)
     torch.manual_seed(0)

@@ -68,6 +68,26 @@ def collect_styles(data: Path, wheel: Path | None, dest: Path) -> Path:
     return dest
 
 
+def fitting_setup(a):  # type: ignore[no-untyped-def]
+    """The encoder and the fitting images (content + style sets at ``a.size`` px) of the least-squares decoder
+    recipes (this one and fit_wct_decoders.py): ``(encoder path, encoder, content dir, style dir, images)``."""
+    import torch.nn.functional as F
+
+    from imgforge.hub.modelfile import load_model_file
+    from imgforge.io import load_rgb
+    from imgforge.methods.encoders import embedded_encoder_path
+
+    enc_path = Path(a.encoder) if a.encoder else embedded_encoder_path()
+    encoder, _ = load_model_file(enc_path)
+    encoder.eval()
+    content = collect_content(a.data, a.skimage_wheel, a.run_dir / "content")
+    styles = collect_styles(a.data, a.skimage_wheel, a.run_dir / "styles")
+    paths = sorted(content.iterdir()) + sorted(styles.iterdir())
+    images = [F.interpolate(load_rgb(p), size=(a.size, a.size), mode="bilinear", align_corners=False,
+                            antialias=True).clamp(0, 1) for p in paths]
+    return enc_path, encoder, content, styles, images
+
+
 def lsq_decoder(encoder, images: List, per_image: int = 600, ridge: float = 1e-2, seed: int = 0, log=print):  # type: ignore[no-untyped-def]
     """Fit an AdaINDecoder layer by layer (see the module docstring). ``images``: (1, 3, H, W) in [0, 1]."""
     from imgforge.models.adain import AdaINDecoder
@@ -91,20 +111,11 @@ def main() -> None:
     a = ap.parse_args()
 
     import torch
-    import torch.nn.functional as F
 
-    from imgforge.hub.modelfile import load_model_file, read_model_file, save_model_file
-    from imgforge.io import load_rgb
-    from imgforge.methods.encoders import EMBEDDED_NAME, embedded_encoder_path
+    from imgforge.hub.modelfile import read_model_file, save_model_file
+    from imgforge.methods.encoders import EMBEDDED_NAME
 
-    enc_path = Path(a.encoder) if a.encoder else embedded_encoder_path()
-    encoder, _ = load_model_file(enc_path)
-    encoder.eval()
-    content = collect_content(a.data, a.skimage_wheel, a.run_dir / "content")
-    styles = collect_styles(a.data, a.skimage_wheel, a.run_dir / "styles")
-    paths = sorted(content.iterdir()) + sorted(styles.iterdir())
-    images = [F.interpolate(load_rgb(p), size=(a.size, a.size), mode="bilinear", align_corners=False,
-                            antialias=True).clamp(0, 1) for p in paths]
+    enc_path, encoder, content, styles, images = fitting_setup(a)
     print(f"fitting on {len(images)} images with encoder {enc_path.name}", flush=True)
     torch.manual_seed(0)
     dec = lsq_decoder(encoder, images, log=lambda m: print(m, flush=True))
