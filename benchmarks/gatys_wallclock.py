@@ -19,7 +19,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from imgforge.methods.encoders import load_style_encoder  # noqa: E402
+from imgforge.hub.encoders import load_style_encoder  # noqa: E402
 from imgforge.methods.gatys import GatysConfig, content_distance, resize_long_side, style_distance, stylize_gatys  # noqa: E402
 from imgforge.runtime import Runtime  # noqa: E402
 

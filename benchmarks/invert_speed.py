@@ -87,7 +87,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     from imgforge.generator_api import load_generator
-    from imgforge.methods.encoders import resolve_perceptual_encoder
+    from imgforge.hub.encoders import resolve_perceptual_encoder
 
     G = load_generator(args.weights)
     enc, desc = resolve_perceptual_encoder(args.encoder)

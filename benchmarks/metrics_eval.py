@@ -125,7 +125,7 @@ def main() -> None:
     if "ppl" not in skip:
         from imgforge.generator_api import load_generator_for
         from imgforge.losses.perceptual import PerceptualDistance
-        from imgforge.methods.encoders import resolve_perceptual_encoder
+        from imgforge.hub.encoders import resolve_perceptual_encoder
         from imgforge.metrics.ppl import perceptual_path_length
 
         G, _ = load_generator_for(None, rt.device)

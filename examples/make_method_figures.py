@@ -56,7 +56,7 @@ def texture_figure(data: Path) -> None:
 
 def wct_figure(data: Path) -> None:
     from imgforge.hub.loader import load
-    from imgforge.methods.encoders import embedded_encoder_path
+    from imgforge.hub.encoders import embedded_encoder_path
     from imgforge.methods.wct import wct_stylize
 
     enc, _ = load(str(embedded_encoder_path()))

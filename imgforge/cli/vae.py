@@ -102,7 +102,8 @@ def sample(
     from ..io import save_image
     from ..jobs.generate import parse_seeds
     from ..reports import make_grid
-    from ..methods.vae import load_vae, vae_sample
+    from ..jobs.vae import load_vae
+    from ..methods.vae import vae_sample
 
     seed_everything(get_globals(ctx).seed)
     model, _ = load_vae(weights)
@@ -126,7 +127,8 @@ def reconstruct(
 
     from ..io import save_image
     from ..reports import make_grid
-    from ..methods.vae import load_vae, read_images, vae_reconstruct
+    from ..jobs.vae import load_vae, read_images
+    from ..methods.vae import vae_reconstruct
 
     model, _ = load_vae(weights)
     x = read_images(model, images)
@@ -156,7 +158,8 @@ def interpolate(
 ) -> None:
     from ..io import save_image
     from ..reports import make_grid
-    from ..methods.vae import load_vae, read_images, vae_interpolate
+    from ..jobs.vae import load_vae, read_images
+    from ..methods.vae import vae_interpolate
 
     model, _ = load_vae(weights)
     x = read_images(model, [a, b])

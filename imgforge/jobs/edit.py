@@ -21,7 +21,7 @@ from ..fsutil import atomic_write_text
 from ..generator_api import DEFAULT_GENERATOR, load_generator_for
 from ..io import load_image, save_image
 from ..losses.perceptual import PerceptualDistance
-from ..methods.encoders import resolve_perceptual_encoder
+from ..hub.encoders import resolve_perceptual_encoder
 from ..latents import LatentRecord, load_latent, save_latent
 from ..methods.edits import Source, seed_to_z
 from ..methods.invert import InvertConfig, Inverter, prepare_target

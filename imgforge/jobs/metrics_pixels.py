@@ -96,7 +96,7 @@ def perceptual_distance(cfg: MetricsConfig, runtime: Runtime, progress: Optional
     from ..hub.store import resolve
 
     if cfg.lpips_weights:
-        from ..methods.encoders import load_style_encoder
+        from ..hub.encoders import load_style_encoder
         from ..metrics.lpips import LPIPS, read_lpips_linear
 
         try:
@@ -108,7 +108,7 @@ def perceptual_distance(cfg: MetricsConfig, runtime: Runtime, progress: Optional
         model = LPIPS(vgg, read_lpips_linear(resolve(cfg.lpips_weights))).to(runtime.device).eval()
         return model, f"LPIPS v0.1 VGG-16 (linear layers {Path(cfg.lpips_weights).name}, VGG {Path(vgg_path).name})", True
     from ..losses.perceptual import PerceptualDistance
-    from ..methods.encoders import resolve_perceptual_encoder
+    from ..hub.encoders import resolve_perceptual_encoder
 
     enc, desc = resolve_perceptual_encoder(cfg.weights, device=runtime.device, progress=progress)
     dist = PerceptualDistance(enc, normalize="none", min_size=64)

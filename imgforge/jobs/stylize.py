@@ -152,7 +152,7 @@ def load_fast_model(spec: Optional[str], progress: Optional[ProgressFn] = None) 
 
 
 def _is_embedded(info: "ModelInfo") -> bool:
-    from ..methods.encoders import EMBEDDED_NAME
+    from ..hub.encoders import EMBEDDED_NAME
 
     return info.path.stem == EMBEDDED_NAME or info.meta.get("name") == EMBEDDED_NAME
 
@@ -171,7 +171,7 @@ def load_adain_pair(encoder: Optional[str], decoder: Optional[str],
     Returns ``(encoder, decoder, description)``.
     """
     from ..hub.loader import Kind, load, published_if_present
-    from ..methods.encoders import EMBEDDED_NAME, embedded_encoder_path
+    from ..hub.encoders import EMBEDDED_NAME, embedded_encoder_path
 
     if encoder is None and decoder is None:
         if published_if_present("adain-vgg-normalised") and published_if_present("adain-decoder"):
@@ -282,7 +282,7 @@ class _GatysRunner:
 
     def __init__(self, job: StylizeJob, rt: Runtime, save: SaveOptions, progress: Optional[ProgressFn]) -> None:
         job.validate()
-        from ..methods.encoders import style_encoder_for
+        from ..hub.encoders import style_encoder_for
 
         encoder, description = style_encoder_for(job.encoder, "vgg19", progress=progress)
         note(progress, "encoder", f"loss network: {description}")

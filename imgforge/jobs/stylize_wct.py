@@ -31,7 +31,7 @@ def load_wct_models(encoder: Optional[str], decoders: Optional[str],
                     progress: Optional[ProgressFn] = None) -> Tuple[nn.Module, nn.Module, str]:
     """``(encoder, decoders, description)`` for WCT (see the module docstring)."""
     from ..hub.loader import load
-    from ..methods.encoders import EMBEDDED_NAME, embedded_encoder_path
+    from ..hub.encoders import EMBEDDED_NAME, embedded_encoder_path
     from ..models.vgg import VGGEncoder
     from ..models.wct import WCTDecoders
 

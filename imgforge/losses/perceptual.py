@@ -11,7 +11,7 @@ Only the layers up to the deepest requested one run, target features are compute
 optional ``mask`` (1 = counts) is applied to both images before the encoder, as Image2StyleGAN++ does for
 inpainting.
 
-Which encoder: :func:`imgforge.methods.encoders.resolve_perceptual_encoder` -- an explicit name or file, else the published torchvision VGG-16
+Which encoder: :func:`imgforge.hub.encoders.resolve_perceptual_encoder` -- an explicit name or file, else the published torchvision VGG-16
 when it is present locally (``imgforge weights fetch vgg16``), else the encoder shipped in ``weights/``; it always
 says which one it picked.
 """

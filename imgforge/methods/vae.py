@@ -6,54 +6,19 @@
 - :func:`vae_interpolate`: encode two real images and decode ``n`` codes on the line (``lerp``) or great circle
   (``slerp``) between their means: interpolation between two real images through the encoder.
 
-Images are read with :func:`imgforge.io.load_image`, centre-cropped and resized to the model's resolution, and made
-grey when the model is. The model is a ``vae.safetensors`` written by ``imgforge vae train`` (arch ``vae``), or the run
-folder holding it.
+Tensors in, tensors out: loading the model and reading images are in :mod:`imgforge.jobs.vae`.
 """
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
-from typing import List, Sequence, Tuple, Union
+from typing import List, Sequence, Tuple
 
 import torch
 
-from ..errors import UsageError, WeightsError
+from ..errors import UsageError
 from ..models.vae import VAE
 
-PathLike = Union[str, Path]
-
-
-def load_vae(weights: PathLike) -> Tuple[VAE, dict]:
-    """``(model in eval mode, metadata)`` from a ``vae.safetensors`` or a run folder holding one."""
-    from ..hub.modelfile import load_model_file
-    from ..models.vae import MODEL_NAME
-
-    p = Path(weights).expanduser()
-    if p.is_dir():
-        p = p / MODEL_NAME
-    if not p.is_file():
-        raise WeightsError(f"{p}: no such file; give the vae.safetensors of a `imgforge vae train` run (or its folder)")
-    model, meta = load_model_file(p)
-    if not isinstance(model, VAE):
-        raise WeightsError(f"{p}: holds a {meta.get('arch')!r} model, not a VAE (use the run's vae.safetensors)")
-    return model.eval().requires_grad_(False), meta
-
-
-def read_images(model: VAE, paths: Sequence[PathLike]) -> torch.Tensor:
-    """Images ``(N, C, R, R)`` in [0, 1] at the model's resolution and channels."""
-    from ..data.stylegan_images import _square_resize
-    from ..io import load_image
-
-    r = model.decoder.img_resolution
-    c = model.encoder[0].in_channels
-    out = []
-    for p in paths:
-        arr = _square_resize(load_image(p).rgb.permute(1, 2, 0).numpy(), r)
-        x = torch.from_numpy(arr.copy()).permute(2, 0, 1).float() / 255.0
-        out.append(x.mean(0, keepdim=True) if c == 1 else x)
-    return torch.stack(out)
 
 
 def _rgb(x: torch.Tensor) -> torch.Tensor:

@@ -154,7 +154,7 @@ def build_extractor(name: str, weights: Optional[Union[str, Path]] = None, *, re
         p = Path(weights) if weights is not None else default_classifier_path()
         return DigitsExtractor(load_digit_classifier(p), weights=p.name, weights_sha256=_sha256(p), resize=resize,
                                runtime=runtime)
-    from ..methods.encoders import embedded_encoder_path, load_style_encoder
+    from ..hub.encoders import embedded_encoder_path, load_style_encoder
 
     p = Path(weights) if weights is not None else embedded_encoder_path()
     enc, _desc = load_style_encoder(weights)

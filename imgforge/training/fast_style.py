@@ -115,7 +115,7 @@ def load_loss_network(spec: Optional[str], progress: Optional[ProgressFn] = None
     """The frozen loss network: ``spec`` (name or file) or the published ``prefer`` when present locally, else the
     embedded encoder. Returns ``(encoder, description, identifier)`` where the identifier names it in metadata."""
     from ..hub.loader import Kind, load, published_if_present
-    from ..methods.encoders import EMBEDDED_NAME, load_style_encoder
+    from ..hub.encoders import EMBEDDED_NAME, load_style_encoder
 
     if spec is None:
         if published_if_present(prefer) is None:

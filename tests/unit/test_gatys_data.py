@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from imgforge.methods.encoders import embedded_encoder_path, load_style_encoder
+from imgforge.hub.encoders import embedded_encoder_path, load_style_encoder
 from imgforge.methods.gatys import GatysConfig, content_distance, resize_long_side, style_distance, stylize_gatys
 from tests.conftest import require
 

@@ -9,7 +9,7 @@ import torch
 
 from imgforge.errors import UsageError, WeightsError
 from imgforge.losses.perceptual import IMAGE2STYLEGAN_LAYERS, PerceptualDistance
-from imgforge.methods.encoders import resolve_perceptual_encoder
+from imgforge.hub.encoders import resolve_perceptual_encoder
 from imgforge.models.vgg import TorchvisionVGG
 
 
@@ -53,7 +53,7 @@ def test_mask_and_min_size(enc: TorchvisionVGG) -> None:
 
 def test_encoder_choice(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import imgforge.hub.store as store
-    import imgforge.methods.encoders as encoders
+    import imgforge.hub.encoders as encoders
 
     calls = []
 

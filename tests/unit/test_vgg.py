@@ -186,7 +186,7 @@ def test_adain_converter_prefix_and_rejects(tmp_path: Path) -> None:
 
 def test_load_style_encoder_paths(tmp_path: Path) -> None:
     from imgforge.hub.modelfile import save_model_file
-    from imgforge.methods.encoders import load_style_encoder
+    from imgforge.hub.encoders import load_style_encoder
 
     enc, desc = load_style_encoder(_tiny_torchvision_file(tmp_path, "vgg16"))
     assert desc == "torchvision vgg16 from vgg16.pth" and not enc.training

@@ -10,7 +10,7 @@ import pytest
 
 import imgforge
 from imgforge.hub import manifest
-from imgforge.methods.encoders import EMBEDDED_FILE, embedded_encoder_path
+from imgforge.hub.encoders import EMBEDDED_FILE, embedded_encoder_path
 
 REPO = Path(__file__).resolve().parents[2]
 

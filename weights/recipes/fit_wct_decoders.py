@@ -48,7 +48,7 @@ def main() -> None:
     import torch
 
     from imgforge.hub.modelfile import save_model_file
-    from imgforge.methods.encoders import EMBEDDED_NAME
+    from imgforge.hub.encoders import EMBEDDED_NAME
     from imgforge.models.wct import WCTDecoders
     from imgforge.training.decoder_fit import fit_decoder_lsq
 

@@ -75,7 +75,7 @@ def fitting_setup(a):  # type: ignore[no-untyped-def]
 
     from imgforge.hub.modelfile import load_model_file
     from imgforge.io import load_rgb
-    from imgforge.methods.encoders import embedded_encoder_path
+    from imgforge.hub.encoders import embedded_encoder_path
 
     enc_path = Path(a.encoder) if a.encoder else embedded_encoder_path()
     encoder, _ = load_model_file(enc_path)
@@ -113,7 +113,7 @@ def main() -> None:
     import torch
 
     from imgforge.hub.modelfile import read_model_file, save_model_file
-    from imgforge.methods.encoders import EMBEDDED_NAME
+    from imgforge.hub.encoders import EMBEDDED_NAME
 
     enc_path, encoder, content, styles, images = fitting_setup(a)
     print(f"fitting on {len(images)} images with encoder {enc_path.name}", flush=True)

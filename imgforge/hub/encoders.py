@@ -13,7 +13,7 @@ from typing import Optional, Tuple, Union
 import torch
 
 from ..errors import WeightsError
-from ..hub.loader import published_if_present
+from .loader import published_if_present
 from ..progress import ProgressFn
 from ..models.vgg import VGGEncoder
 
@@ -23,7 +23,7 @@ EMBEDDED_FILE = EMBEDDED_NAME + ".safetensors"
 
 def embedded_encoder_path() -> Path:
     """Path of the shipped embedded encoder file (it may be missing in a partial install)."""
-    from ..hub.manifest import repo_weights_dir
+    from .manifest import repo_weights_dir
 
     return repo_weights_dir() / EMBEDDED_FILE
 
@@ -44,7 +44,7 @@ def load_style_encoder(
     Raises:
         WeightsError: the file is missing, unsafe or not a VGG encoder.
     """
-    from ..hub.loader import Kind, load
+    from .loader import Kind, load
 
     if path is None:
         emb = embedded_encoder_path()
@@ -83,7 +83,7 @@ def style_encoder_for(spec: Optional[str], published: str = "vgg19", *,
     """The encoder named by ``spec`` (a weights name or file, resolved through the weights store, downloading when
     allowed) or, when None, the ``published`` one if it is present locally, else the embedded encoder.
     Returns ``(encoder, one-line description)``."""
-    from ..hub.store import resolve
+    from .store import resolve
 
     if spec is not None:
         return load_style_encoder(resolve(spec, progress=progress), device=device)
