@@ -37,14 +37,15 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import torch
 import torch.nn as nn
 
-from ..errors import TrainingError, UsageError
+from ..errors import UsageError
 from ..losses.gan_family import (LOSSES, BeganState, clip_weights, d_loss, dragan_penalty, g_loss, loss_defaults,
                                  wgan_gp_penalty)
 from ..models.registry import build
 from ..progress import ProgressFn, note
-from .loop import (DeterministicBatches, DistInfo, Interrupted, LoopConfig, init_distributed, shutdown_distributed,
-                   train_loop)
-from .loop import step_seed
+from .loop import (
+    DeterministicBatches, DistInfo, Interrupted, LoopConfig, init_distributed, load_states, shutdown_distributed,
+    step_seed, train_loop,
+)
 
 ARCHS = ("mlp", "dcgan")
 GENERATOR_NAME = "G.safetensors"
@@ -186,15 +187,7 @@ class GANMethod:
                 "train_seconds": self.train_seconds, "images_seen": self.images_seen}
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
-        try:
-            self.G.load_state_dict(state["G"])
-            self.D.load_state_dict(state["D"])
-            self.g_opt.load_state_dict(state["g_opt"])
-            self.d_opt.load_state_dict(state["d_opt"])
-        except (RuntimeError, ValueError, KeyError) as exc:
-            raise TrainingError(f"the checkpoint does not fit these settings ({type(exc).__name__}: "
-                                f"{str(exc).splitlines()[0]}); use the settings it was started with, or a new "
-                                "--run-dir") from None
+        load_states(state, {"G": self.G, "D": self.D, "g_opt": self.g_opt, "d_opt": self.d_opt})
         if self.began is not None:
             self.began.k = float(state.get("began_k", 0.0))
         self.train_seconds = float(state.get("train_seconds", 0.0))

@@ -286,6 +286,18 @@ def shutdown_distributed() -> None:
 # ---- checkpoints ---------------------------------------------------------------------------------------------------
 
 
+def load_states(state: Dict[str, Any], objects: Dict[str, Any]) -> None:
+    """``obj.load_state_dict(state[name])`` for every ``name: obj`` (networks, optimisers); a checkpoint that does not
+    fit the current settings is one :class:`TrainingError` line, not a traceback."""
+    try:
+        for name, obj in objects.items():
+            obj.load_state_dict(state[name])
+    except (RuntimeError, ValueError, KeyError) as exc:
+        raise TrainingError(f"the checkpoint does not fit these settings ({type(exc).__name__}: "
+                            f"{str(exc).splitlines()[0]}); use the settings it was started with, or a new "
+                            "--run-dir") from None
+
+
 def save_checkpoint(path: Path, method: TrainMethod, step: int, history: List[Dict[str, float]], config: Dict[str, Any]) -> None:
     """Write the checkpoint atomically (tensors + plain containers only, readable with weights_only=True)."""
     payload = {

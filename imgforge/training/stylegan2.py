@@ -51,7 +51,9 @@ from ..losses.gan import GANLoss, gradient_penalty
 from ..models.stylegan2 import Discriminator, Generator
 from ..progress import ProgressFn, note
 from .augment import DEFAULT_OPS, AdaptiveAugment, check_ops
-from .loop import DistInfo, Interrupted, LoopConfig, init_distributed, shutdown_distributed, step_seed, train_loop  # noqa: F401  (step_seed: re-exported)
+from .loop import (  # noqa: F401  (step_seed: re-exported)
+    DistInfo, Interrupted, LoopConfig, init_distributed, load_states, shutdown_distributed, step_seed, train_loop,
+)
 
 LOSSES = ("logistic", "lsgan", "wgan-gp", "hinge")
 AUGMENT_MODES = ("none", "ada", "fixed")
@@ -215,16 +217,7 @@ class StyleGAN2Method:
         }
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
-        try:
-            self.G.load_state_dict(state["G"])
-            self.D.load_state_dict(state["D"])
-            self.G_ema.load_state_dict(state["G_ema"])
-            self.g_opt.load_state_dict(state["g_opt"])
-            self.d_opt.load_state_dict(state["d_opt"])
-        except (RuntimeError, ValueError, KeyError) as exc:
-            raise TrainingError(f"the checkpoint does not fit these settings ({type(exc).__name__}: "
-                                f"{str(exc).splitlines()[0]}); use the settings it was started with, or a new "
-                                "--run-dir") from None
+        load_states(state, {"G": self.G, "D": self.D, "G_ema": self.G_ema, "g_opt": self.g_opt, "d_opt": self.d_opt})
         self.aug.load_state_dict(state["aug"])
         self.pl_mean = state["pl_mean"].to(self.device)
         self.train_seconds = float(state.get("train_seconds", 0.0))

@@ -34,8 +34,10 @@ from ..fsutil import atomic_write_text
 from ..models.vae import MODEL_NAME, VAE, elbo, iwae_log_likelihood
 from ..progress import ProgressFn, note
 from .gan import GENERATOR_NAME, _history, check_power_of_two, write_page
-from .loop import DeterministicBatches, DistInfo, Interrupted, LoopConfig, init_distributed, shutdown_distributed, train_loop
-from .loop import step_seed
+from .loop import (
+    DeterministicBatches, DistInfo, Interrupted, LoopConfig, init_distributed, load_states, shutdown_distributed,
+    step_seed, train_loop,
+)
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 EVAL_NAME = "eval.json"
@@ -111,13 +113,7 @@ class VAEMethod:
                 "images_seen": self.images_seen}
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
-        try:
-            self.model.load_state_dict(state["model"])
-            self.opt.load_state_dict(state["opt"])
-        except (RuntimeError, ValueError, KeyError) as exc:
-            raise TrainingError(f"the checkpoint does not fit these settings ({type(exc).__name__}: "
-                                f"{str(exc).splitlines()[0]}); use the settings it was started with, or a new "
-                                "--run-dir") from None
+        load_states(state, {"model": self.model, "opt": self.opt})
         self.train_seconds = float(state.get("train_seconds", 0.0))
         self.images_seen = int(state.get("images_seen", 0))
 
