@@ -26,7 +26,7 @@ from .errors import ComputeError, InputError, OutputError, UsageError
 #: with reflection padding after it; the AdaIN encoder downsamples by 8 and its statistics and the decoder's
 #: reflection padding need at least 2x2 features; Gatys builds a VGG pyramid down to 1/16; WCT encodes down to
 #: relu5_1 (1/16) at its deepest level.
-MIN_SIDE: Mapping[str, int] = {"fast": 5, "adain": 16, "gatys": 16, "wct": 16, "translate": 1}
+MIN_SIDE: Mapping[str, int] = {"fast": 5, "adain": 16, "gatys": 16, "mrf": 16, "wct": 16, "translate": 1}
 
 #: Bytes of working memory per output pixel, (untiled, tiled), kept at the low end of what the methods use so that
 #: only sizes that cannot work are refused. Image buffers alone are ~24 B/px (float input and output, the encoded
@@ -34,6 +34,7 @@ MIN_SIDE: Mapping[str, int] = {"fast": 5, "adain": 16, "gatys": 16, "wct": 16, "
 #: forward, about twice that with the gradients Gatys needs).
 BYTES_PER_PIXEL: Mapping[str, Tuple[int, int]] = {
     "gatys": (2000, 2000),  # never tiled
+    "mrf": (2000, 2000),  # Gatys' loop, plus the patch matching (done in chunks)
     "fast": (400, 24),
     "adain": (500, 24),
     "translate": (500, 24),

@@ -9,7 +9,8 @@ import typer
 
 from ..errors import UsageError
 from ..methods.gatys import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, GatysConfig
-from ..jobs.stylize import StylizeJob, run_stylize, run_texture
+from ..jobs.stylize import OPTIMISING, StylizeJob, run_stylize, run_texture
+from ..methods.mrf import MRF_LAYERS
 from ..runtime import seed_everything
 from .common import (
     BatchArgs, Inputs, JsonOpt, MaxPixelsOpt, OutDirOpt, OutputOpt, OverwriteOpt, QualityOpt, RecursiveOpt,
@@ -17,7 +18,8 @@ from .common import (
 )
 
 STYLIZE_HELP = """Stylize photos: gatys (optimisation, any style images), fast (a trained network, one style, instant),
-adain (any style images, one pass), wct (whitening and colouring of encoder features, level by level, any styles).
+adain (any style images, one pass), wct (whitening and colouring of encoder features, level by level, any styles),
+mrf (CNNMRF, experimental: Gatys' optimisation with style as nearest-neighbour feature patches).
 
 Examples:
 
@@ -30,6 +32,8 @@ Examples:
   imgforge stylize photo.jpg --method adain --style a.jpg --style b.jpg --mask left.png --mask right.png -o out.png
 
   imgforge stylize photo.jpg --method wct --style starry.jpg --alpha 0.6 -o wct.png
+
+  imgforge stylize photo.jpg --method mrf --style starry.jpg --size 256 --scales 2 -o mrf.png
 
   imgforge stylize frames/ --method fast --model mosaic --out-dir styled/ --name "{stem}.png"
 
@@ -71,7 +75,7 @@ def _layers(spec: Optional[str], default: Tuple[str, ...]) -> Tuple[str, ...]:
 
 StyleOpt = Annotated[List[str], typer.Option("--style", "-s", help="Style image (repeat for a blend of several).")]
 StyleWeightsOpt = Annotated[Optional[str], typer.Option("--style-weights", help="Blend weights of the styles, e.g. 0.7,0.3 (normalised).")]
-MethodOpt = Annotated[str, typer.Option("--method", "-m", help="gatys (optimisation), fast (trained network), adain (arbitrary style, one pass) or wct (whitening/colouring per encoder level).")]
+MethodOpt = Annotated[str, typer.Option("--method", "-m", help="gatys (optimisation), fast (trained network), adain (arbitrary style, one pass) wct (whitening/colouring per encoder level) or mrf (CNNMRF patches, optimisation; experimental).")]
 SizeOpt = Annotated[Optional[int], typer.Option("--size", help="Long side of the output in pixels (gatys default 512; fast/adain keep the input size).")]
 ModelOpt = Annotated[Optional[str], typer.Option("--model", help="fast: trained network, a name (imgforge weights list) or file (.pth or .safetensors); default the shipped starry-night network.")]
 DecoderOpt = Annotated[Optional[str], typer.Option("--decoder", help="adain: decoder name or file (decoder.pth, or one from `imgforge adain train`); wct: file of per-level decoders (default the shipped ones).")]
@@ -91,7 +95,7 @@ CwOpt = Annotated[float, typer.Option("--content-weight", help="Weight of the co
 SwOpt = Annotated[float, typer.Option("--style-weight", help="Weight of the style loss (higher = stronger style).")]
 TvOpt = Annotated[float, typer.Option("--tv-weight", help="Weight of the total-variation smoothness loss.")]
 ClOpt = Annotated[Optional[str], typer.Option("--content-layers", help=f"Comma-separated layers (default {','.join(DEFAULT_CONTENT_LAYERS)}).")]
-SlOpt = Annotated[Optional[str], typer.Option("--style-layers", help=f"Comma-separated layers (default {','.join(DEFAULT_STYLE_LAYERS)}).")]
+SlOpt = Annotated[Optional[str], typer.Option("--style-layers", help=f"Comma-separated layers (default {','.join(DEFAULT_STYLE_LAYERS)}; mrf: {','.join(MRF_LAYERS)}).")]
 StyleScaleOpt = Annotated[float, typer.Option("--style-scale", help="Style images are resized to this multiple of the output size.")]
 EncoderOpt = Annotated[Optional[str], typer.Option("--encoder", help="gatys: loss network; adain: encoder (vgg_normalised.pth, ...). Weights name or file (default: the published one if present, else the embedded encoder).")]
 
@@ -145,19 +149,20 @@ def stylize(
     if not content and method != "gatys":
         raise typer.BadParameter(f"--method {method} needs content images (texture synthesis is gatys only)")
     cfg = GatysConfig(
-        content_layers=_layers(content_layers, DEFAULT_CONTENT_LAYERS), style_layers=_layers(style_layers, DEFAULT_STYLE_LAYERS),
+        content_layers=_layers(content_layers, DEFAULT_CONTENT_LAYERS),
+        style_layers=_layers(style_layers, MRF_LAYERS if method == "mrf" else DEFAULT_STYLE_LAYERS),
         content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight, optimizer=optimizer, lr=lr,
         iterations=iterations, init=init, size=size if size is not None else _DEFAULT.size, style_scale=style_scale,
         style_weights=_floats(style_weights, "--style-weights"), seed=g.seed if g.seed is not None else _DEFAULT.seed,
     )
     job = StylizeJob(styles=tuple(style or ()), method=method, encoder=encoder, decoder=decoder, model=model,
                      gatys=cfg, seed=g.seed, alpha=alpha, preserve_color=preserve_color, masks=tuple(mask or ()),
-                     size=size if method != "gatys" else None, style_size=style_size or None, tile=tile,
+                     size=size if method not in OPTIMISING else None, style_size=style_size or None, tile=tile,
                      tile_stats=tile_stats, scales=scales,
                      levels=tuple(int(v) for v in _floats(levels, "--levels")) if levels else None)
     job.validate()
     args = BatchArgs(content or [], output, out_dir, name, overwrite, quality, recursive, shard, json_out, max_pixels)
-    rt = g.runtime("optimisation" if method == "gatys" else "inference")
+    rt = g.runtime("optimisation" if method in OPTIMISING else "inference")
     with RichProgress(quiet=g.quiet) as progress:
         if not content:
             side = size or _DEFAULT.size or 512

@@ -41,7 +41,9 @@ from ..methods.gatys import GatysConfig, resize_long_side, stylize_gatys
 if TYPE_CHECKING:
     from ..hub.loader import ModelInfo
 
-METHODS = ("gatys", "fast", "adain", "wct")
+METHODS = ("gatys", "fast", "adain", "wct", "mrf")
+#: Methods that optimise an image (Gatys' loop): their size is ``gatys.size``, they run as optimisation tasks.
+OPTIMISING = ("gatys", "mrf")
 #: Default tile size (pixels) of fast and AdaIN: images up to this size on both sides run in one piece.
 DEFAULT_TILE = 1024
 #: Shipped defaults (files in ``weights/``).
@@ -55,7 +57,8 @@ class StylizeJob:
 
     Attributes:
         styles: style image paths (gatys, adain: one or more; fast: none, the model is the style).
-        method: ``"gatys"``, ``"fast"`` or ``"adain"``.
+        method: ``"gatys"``, ``"fast"``, ``"adain"``, ``"wct"`` or ``"mrf"`` (CNNMRF patches instead of Gram
+            matrices, in Gatys' optimisation; :mod:`imgforge.methods.mrf`).
         encoder: gatys: loss network; adain: the encoder (weights name or file). None = defaults (module docstring).
         decoder: adain decoder (weights name or file).
         model: fast-style network (weights name or file).
@@ -120,7 +123,9 @@ class StylizeJob:
         if self.levels is not None and (self.method != "wct" or not self.levels
                                         or any(lv not in (1, 2, 3, 4, 5) for lv in self.levels)):
             raise UsageError(f"--levels is for --method wct: encoder levels 1-5, e.g. 3,2,1 (got {self.levels})")
-        if self.method == "gatys":
+        if self.method == "mrf" and self.masks:
+            raise UsageError("--mask works with --method adain, wct and gatys, not mrf")
+        if self.method in OPTIMISING:
             self.gatys.validate()
             if self.masks and self.gatys.style_weights is not None:
                 raise UsageError("--style-weights and --mask cannot be combined; scale the masks instead")
@@ -305,7 +310,7 @@ class _GatysRunner:
         job = self.job
         if content is not None:
             content = content.to(self.rt.device)
-        if content is not None and (job.scales > 1 or job.masks or job.preserve_color):
+        if content is not None and (job.scales > 1 or job.masks or job.preserve_color or job.method == "mrf"):
             from ..methods.gatys_ext import stylize_gatys_ext
 
             masks = None
@@ -313,7 +318,8 @@ class _GatysRunner:
                 masks = [load_mask(m, tuple(content.shape[-2:]), self.save.max_pixels) for m in job.masks]
             out = stylize_gatys_ext(content, self.styles, self.encoder, self.cfg, scales=job.scales, masks=masks,
                                     preserve_color=job.preserve_color, progress=_retask(self.progress, task),
-                                    generator=gen, runtime=self.rt)
+                                    generator=gen, runtime=self.rt,
+                                    style_loss="mrf" if job.method == "mrf" else "gram")
         else:
             out = stylize_gatys(content, self.styles, self.encoder, self.cfg, progress=_retask(self.progress, task),
                                 generator=gen, runtime=self.rt)
@@ -442,7 +448,7 @@ def run_stylize(
     _check_requested_size(job, runtime, save)
     runner = make_runner(job, runtime, save, progress)
 
-    size = job.gatys.size if job.method == "gatys" else job.size
+    size = job.gatys.size if job.method in OPTIMISING else job.size
 
     def process(img: LoadedImage) -> torch.Tensor:
         if size:  # the image the method sees: long side resized to --size
@@ -460,9 +466,9 @@ def run_stylize(
 
 def _check_requested_size(job: StylizeJob, runtime: Runtime, save: SaveOptions) -> None:
     """Refuse a ``--size`` whose (square, worst case) output would not fit, before any model is loaded."""
-    size = job.gatys.size if job.method == "gatys" else job.size
+    size = job.gatys.size if job.method in OPTIMISING else job.size
     if size:
-        tiled = job.method != "gatys" and bool(job.tile) and size > job.tile
+        tiled = job.method not in OPTIMISING and bool(job.tile) and size > job.tile
         check_output_size(size, size, method=job.method, option=f"--size {size}", tiled=tiled,
                           device=runtime.device, max_pixels=save.max_pixels)
 

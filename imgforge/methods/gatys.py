@@ -198,15 +198,20 @@ class _Objective:
             for k, t in self.content_targets.items():
                 term = F.mse_loss(feats[k].float(), t)
                 c_loss = c_loss + (term / self.content_norm[k] if self.relative else term)
-        s_loss = zero
-        for k, t in self.gram_targets.items():
-            term = F.mse_loss(gram(feats[k].float()), t)
-            s_loss = s_loss + self.style_layer_weights[k] * (term / self.gram_norm[k] if self.relative else term)
+        s_loss = self._style(feats, zero)
         tv = _tv(x, self.relative) if cfg.tv_weight > 0 else zero
         c_loss = cfg.content_weight * c_loss
         s_loss = cfg.style_weight * s_loss
         tv = cfg.tv_weight * tv
         return {"content": c_loss, "style": s_loss, "tv": tv, "total": c_loss + s_loss + tv}
+
+    def _style(self, feats: Dict[str, Tensor], zero: Tensor) -> Tensor:
+        """The (unweighted) style term: Gram-matrix distances per layer (subclasses measure style otherwise)."""
+        s_loss = zero
+        for k, t in self.gram_targets.items():
+            term = F.mse_loss(gram(feats[k].float()), t)
+            s_loss = s_loss + self.style_layer_weights[k] * (term / self.gram_norm[k] if self.relative else term)
+        return s_loss
 
 
 def stylize_gatys(

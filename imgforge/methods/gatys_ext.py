@@ -25,7 +25,7 @@ from ..errors import InputError, UsageError
 from ..ops.stats import gram
 from ..progress import ProgressFn
 from ..runtime import Runtime
-from .gatys import GatysConfig, _blend_weights, _check_image, _features, _Objective, _optimise, _tv, resize_long_side
+from .gatys import GatysConfig, _blend_weights, _check_image, _features, _Objective, _optimise, resize_long_side
 
 __all__ = ["rgb_to_ycbcr", "ycbcr_to_rgb", "luminance_transfer", "match_luminance", "histogram_match",
            "stylize_gatys_ext", "MaskedObjective"]
@@ -119,15 +119,7 @@ class MaskedObjective(_Objective):
             self._small[key] = F.interpolate(self.masks[i], size=size, mode="area")
         return self._small[key]
 
-    def __call__(self, x: Tensor) -> Dict[str, Tensor]:
-        cfg = self.cfg
-        feats = _features(self.encoder, x, self.layers, self.dtype)
-        zero = x.new_zeros(())
-        c_loss = zero
-        if cfg.content_weight > 0:
-            for k, t in self.content_targets.items():
-                term = F.mse_loss(feats[k].float(), t)
-                c_loss = c_loss + (term / self.content_norm[k] if self.relative else term)
+    def _style(self, feats: Dict[str, Tensor], zero: Tensor) -> Tensor:
         s_loss = zero
         for i, targets in enumerate(self.per_style):
             for k, t in targets.items():
@@ -137,9 +129,7 @@ class MaskedObjective(_Objective):
                 g = gram(f * m, normalize="none") / (f.shape[1] * area)
                 term = F.mse_loss(g, t)
                 s_loss = s_loss + self.style_layer_weights[k] * (term / self.per_norm[i][k] if self.relative else term)
-        tv = _tv(x, self.relative) if cfg.tv_weight > 0 else zero
-        c_loss, s_loss, tv = cfg.content_weight * c_loss, cfg.style_weight * s_loss, cfg.tv_weight * tv
-        return {"content": c_loss, "style": s_loss, "tv": tv, "total": c_loss + s_loss + tv}
+        return s_loss
 
 
 def stylize_gatys_ext(
@@ -154,6 +144,7 @@ def stylize_gatys_ext(
     progress: Optional[ProgressFn] = None,
     generator: Optional[torch.Generator] = None,
     runtime: Optional[Runtime] = None,
+    style_loss: str = "gram",
 ) -> Tensor:
     """Gatys style transfer with coarse-to-fine optimisation, per-style masks and colour preservation.
 
@@ -166,10 +157,16 @@ def stylize_gatys_ext(
         preserve_color: luminance-only transfer (see the module docstring).
         generator: noise of the first scale when ``cfg.init == "noise"``.
         runtime: precision policy (its autocast dtype is used for the encoder forward; None = float32).
+        style_loss: ``"gram"`` (Gatys) or ``"mrf"`` (CNNMRF patches on ``cfg.style_layers``, see
+            :mod:`imgforge.methods.mrf`; not with masks).
     Returns:
         (1, 3, H_out, W_out) in [0, 1] (long side ``cfg.size``, or the content size when it is None).
     """
     cfg.validate()
+    if style_loss not in ("gram", "mrf"):
+        raise UsageError(f"style_loss must be 'gram' or 'mrf', got {style_loss!r}")
+    if style_loss == "mrf" and masks is not None:
+        raise UsageError("--mask works with the Gram style loss (gatys, adain, wct), not with mrf")
     if scales < 1:
         raise UsageError(f"scales must be >= 1, got {scales}")
     _check_image(content, "content image")
@@ -206,6 +203,10 @@ def stylize_gatys_ext(
                 ms = [F.interpolate(m.to(device=device, dtype=torch.float32), size=c.shape[-2:], mode="bilinear",
                                     align_corners=False).clamp(0, 1) for m in masks]
                 objective: _Objective = MaskedObjective(encoder, cfg, c, ss, ms, dtype)
+            elif style_loss == "mrf":
+                from .mrf import MRFObjective
+
+                objective = MRFObjective(encoder, cfg, c, ss, blend, dtype)
             else:
                 objective = _Objective(encoder, cfg, c, ss, blend, dtype)
             if x is None:
