@@ -75,7 +75,7 @@ def _layers(spec: Optional[str], default: Tuple[str, ...]) -> Tuple[str, ...]:
 
 StyleOpt = Annotated[List[str], typer.Option("--style", "-s", help="Style image (repeat for a blend of several).")]
 StyleWeightsOpt = Annotated[Optional[str], typer.Option("--style-weights", help="Blend weights of the styles, e.g. 0.7,0.3 (normalised).")]
-MethodOpt = Annotated[str, typer.Option("--method", "-m", help="gatys (optimisation), fast (trained network), adain (arbitrary style, one pass) wct (whitening/colouring per encoder level) or mrf (CNNMRF patches, optimisation; experimental).")]
+MethodOpt = Annotated[str, typer.Option("--method", "-m", help="gatys (optimisation), fast (trained network), adain (arbitrary style, one pass), wct (whitening/colouring per encoder level) or mrf (CNNMRF patches, optimisation; experimental).")]
 SizeOpt = Annotated[Optional[int], typer.Option("--size", help="Long side of the output in pixels (gatys default 512; fast/adain keep the input size).")]
 ModelOpt = Annotated[Optional[str], typer.Option("--model", help="fast: trained network, a name (imgforge weights list) or file (.pth or .safetensors); default the shipped starry-night network.")]
 DecoderOpt = Annotated[Optional[str], typer.Option("--decoder", help="adain: decoder name or file (decoder.pth, or one from `imgforge adain train`); wct: file of per-level decoders (default the shipped ones).")]
