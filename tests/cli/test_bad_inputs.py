@@ -209,6 +209,10 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
         photo(20 + i, (12, 12)).save(d / "sg_data" / f"{i}.png")
     (d / "sg_data" / "bomb.png").write_bytes(png_header_only(30000, 30000))
     (d / "sg_data" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 30)
+    # the methods added after the first table: a flat style, a sketch folder, an empty folder
+    Image.new("RGB", (40, 40), (90, 160, 40)).save(d / "flat.png")
+    Image.new("RGB", (40, 40), "white").save(d / "blank_sketch.png")
+    (d / "nothing").mkdir()
     # blocked output places
     (d / "afile").write_text("i am a file\n")
     (d / "existing_dir").mkdir()
@@ -588,6 +592,56 @@ MORE: List[Case] = [
 ]
 CASES += MORE
 
+# Commands and methods added later (WCT, patch textures, Perlin, PCA, sketch2image, variation, noise layers, the GAN
+# family, metrics): their rows.
+WCT = "--method wct --style {d}/style.png"
+LATER: List[Case] = [
+    C("wct-flat-style", "stylize {d}/good.png --method wct --style {d}/flat.png -o out/wct1.png", 1,
+      ["flat colour"], absent=["out/wct1.png"]),
+    C("wct-bad-levels", f"stylize {{d}}/good.png {WCT} --levels 7 -o out/wct2.png", 2, ["--levels"]),
+    C("wct-levels-not-in-file", f"stylize {{d}}/good.png {WCT} --levels 5,4 -o out/wct3.png", 2, ["--levels", "1,2,3"]),
+    C("wct-batch-1px", f"stylize {{d}}/batch_1px {WCT} --out-dir out/wct4", 3, ["b_onepx.png"],
+      made=["out/wct4/a_good_wct.png", "out/wct4/c_good_wct.png"]),
+    C("wct-decoder-wrong", f"stylize {{d}}/good.png {WCT} --decoder {{d}}/fast.safetensors -o out/wct5.png", 1,
+      ["fast.safetensors", "wct"]),
+    C("mrf-mask", "stylize {d}/good.png --method mrf --style {d}/style.png --mask {d}/good.png -o out/mrf1.png", 2,
+      ["--mask", "mrf"]),
+    C("el-window-even", "texture --method efros-leung --style {d}/style.png --window 4 -o out/t1.png", 2,
+      ["--window"]),
+    C("el-sample-small", "texture --method efros-leung --style {d}/small4.png --window 5 --width 16 --height 16 "
+      "-o out/t2.png", 2, ["smaller than the window"]),
+    C("el-too-large", "texture --method efros-leung --style {d}/style.png --width 2000 --height 2000 -o out/t3.png", 2,
+      ["efros-leung", "quilting"]),
+    C("quilt-no-sample", "texture --method quilting -o out/t4.png", 2, ["needs a texture sample"]),
+    C("quilt-overlap", "texture --method quilting --style {d}/style.png --block 16 --overlap 16 -o out/t5.png", 2,
+      ["--overlap"]),
+    C("perlin-octaves", "texture --method perlin --octaves 0 -o out/t6.png", 2, ["--octaves"]),
+    C("perlin-huge", "texture --method perlin --width 100000 --height 100000 -o out/t7.png", 2, ["100000"],
+      absent=["out/t7.png"]),
+    C("texture-method-unknown", "texture --method nope --style {d}/style.png -o out/t8.png", 2, ["--method"]),
+    C("pca-too-many", "pca {d}/batch_mixed --components 30 --out-dir out/pca1", 2, ["--components 30"]),
+    C("pca-empty", "pca {d}/nothing --out-dir out/pca2", 1, ["no readable images"]),
+    C("pca-outdir-file", "pca {d}/sg_data --out-dir {d}/afile", 2, ["afile", "not a directory"]),
+    C("sketch-empty", "sketch2image {d}/blank_sketch.png -o out/sk1.png", 1, ["blank_sketch.png", "empty"],
+      absent=["out/sk1.png"]),
+    C("sketch-o-many", "sketch2image {d}/good.png {d}/good2.png -o out/sk2.png", 2, ["-o"]),
+    C("sketch-corrupt", "sketch2image {d}/corrupt.png --steps 1 --out-dir out/sk3", 1, ["corrupt.png"]),
+    C("variation-n1", "variation --n 1 -o out/v1.png", 2, ["--n"]),
+    C("variation-layers", "variation --noise-layers 3-1 -o out/v2.png", 2, ["--noise-layers"]),
+    C("variation-ok", f"variation {G} --n 3 -o out/v3.png", 0, made=["out/v3.png"]),
+    C("gen-noise-layers", f"generate {G} --seeds 0 --noise-layers sideways --out-dir out/gn", 2,
+      ["--noise-layers"]),
+    C("gan-loss", "gan train {d}/sg_data --loss minimax --run-dir out/gan1", 2, ["--loss", "minimax"]),
+    C("gan-resolution", "gan train {d}/sg_data --resolution 24 --run-dir out/gan2", 2, ["power of two"]),
+    C("gan-empty", "gan train {d}/nothing --run-dir out/gan3", 1, ["no images"]),
+    C("gan-cond-flat", "gan train {d}/sg_data --cond --run-dir out/gan4", 2, ["--cond"]),
+    C("vae-resolution", "vae train {d}/sg_data --resolution 12 --run-dir out/vae1", 2, ["power of two"]),
+    C("metrics-empty", "metrics fid {d}/nothing {d}/sg_data --extractor digits", 1, ["nothing"]),
+    C("metrics-inception-offline", "metrics fid {d}/sg_data {d}/batch_1px", 1, ["imgforge weights fetch fid-inception"]),
+    C("metrics-psnr-sizes", "metrics psnr {d}/good.png {d}/good2.png", 1, ["size"]),
+]
+CASES += LATER
+
 
 # ------------------------------------------------------------------------------------------------------- runner
 
@@ -713,7 +767,7 @@ def test_table_covers_every_command_group() -> None:
     want = {"stylize", "texture", "generate", "invert", "morph", "style-mix", "edit", "inpaint", "superres",
             "pix2pix apply", "pix2pix train", "pix2pix test", "cyclegan apply", "cyclegan train", "cyclegan test",
             "stylegan train", "fast-style train", "adain train", "weights list", "weights fetch", "weights import",
-            "weights verify", "weights path"}
+            "weights verify", "weights path", "pca", "sketch2image", "variation", "gan", "vae", "metrics"}
     assert want <= firsts, want - firsts
     assert len(CASES) >= 120
 
