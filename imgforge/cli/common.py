@@ -148,3 +148,19 @@ def report_batch(result: BatchResult, *, as_json: bool, quiet: bool) -> int:
     elif not quiet or result.failed:
         print_error(result.summary())
     return result.exit_code
+
+
+# ---- options of the training commands that run on the common loop (stylegan, gan, vae train) ------------------------
+CheckpointEveryOpt = Annotated[int, typer.Option("--checkpoint-every", min=1, help="Steps between checkpoints.")]
+SampleEveryOpt = Annotated[int, typer.Option("--sample-every", min=0, help="Steps between sample grids (0: only at the end).")]
+LogEveryOpt = Annotated[int, typer.Option("--log-every", min=1, help="Steps between progress updates.")]
+LoopResumeOpt = Annotated[bool, typer.Option("--resume/--restart", help="Continue from RUN/checkpoint.pt when it exists (--restart: start over).")]
+
+
+def loop_config(run: Path, steps: int, g: GlobalOptions, checkpoint_every: int, sample_every: int, log_every: int,
+                resume: bool):  # type: ignore[no-untyped-def]
+    """The :class:`~imgforge.training.loop.LoopConfig` of a training command (seed: ``--seed``, else 0)."""
+    from ..training.loop import LoopConfig
+
+    return LoopConfig(str(run), steps, seed=g.seed if g.seed is not None else 0, checkpoint_every=checkpoint_every,
+                      sample_every=sample_every, log_every=log_every, resume=resume)

@@ -11,8 +11,10 @@ from ..errors import UsageError
 from ..losses.gan_family import LOSS_DEFAULTS, LOSSES
 from ..runtime import set_threads_from_env
 from ..training.gan import ARCHS, GANTrainConfig, check_power_of_two, train_gan
-from ..training.loop import LoopConfig, dist_info
-from .common import RichProgress, get_globals
+from ..training.loop import dist_info
+from .common import (
+    CheckpointEveryOpt, LogEveryOpt, LoopResumeOpt, RichProgress, SampleEveryOpt, get_globals, loop_config,
+)
 
 app = typer.Typer(help="GANs before StyleGAN: the original MLP GAN, DCGAN, conditional GAN, eight losses.",
                   no_args_is_help=True)
@@ -88,10 +90,10 @@ def train(
     gp_lambda: Annotated[Optional[float], typer.Option("--gp-lambda", min=0.0, help="Penalty weight of wgan-gp / dragan (default 10).")] = None,
     gamma: Annotated[Optional[float], typer.Option("--gamma", min=0.0, help="BEGAN's diversity ratio (default 0.5).")] = None,
     run_dir: Annotated[Optional[Path], typer.Option("--run-dir", help="Folder of the run (default runs/gan-<arch>-<loss>-<data name>).")] = None,
-    checkpoint_every: Annotated[int, typer.Option("--checkpoint-every", min=1, help="Steps between checkpoints.")] = 200,
-    sample_every: Annotated[int, typer.Option("--sample-every", min=0, help="Steps between sample grids (0: only at the end).")] = 500,
-    log_every: Annotated[int, typer.Option("--log-every", min=1, help="Steps between progress updates.")] = 10,
-    resume: Annotated[bool, typer.Option("--resume/--restart", help="Continue from RUN/checkpoint.pt when it exists (--restart: start over).")] = True,
+    checkpoint_every: CheckpointEveryOpt = 200,
+    sample_every: SampleEveryOpt = 500,
+    log_every: LogEveryOpt = 10,
+    resume: LoopResumeOpt = True,
 ) -> None:
     g = get_globals(ctx)
     set_threads_from_env()
@@ -113,8 +115,7 @@ def train(
     run = run_dir or Path("runs") / f"gan-{arch}-{loss}-{name}"
     if not resume and (run / "checkpoint.pt").exists() and dist_info().is_main:
         (run / "checkpoint.pt").unlink()
-    loop = LoopConfig(str(run), steps, seed=g.seed if g.seed is not None else 0, checkpoint_every=checkpoint_every,
-                      sample_every=sample_every, log_every=log_every, resume=resume)
+    loop = loop_config(run, steps, g, checkpoint_every, sample_every, log_every, resume)
     quiet = g.quiet or not dist_info().is_main
     with RichProgress(quiet=quiet) as progress:
         train_gan(data, cfg, loop, channels=channels, device=g.runtime().device, progress=progress)

@@ -11,9 +11,11 @@ from ..errors import UsageError
 from ..validate import check_output_dir, check_output_file
 from ..runtime import set_threads_from_env
 from ..training.augment import DEFAULT_OPS
-from ..training.loop import LoopConfig, dist_info
+from ..training.loop import dist_info
 from ..training.stylegan2 import AUGMENT_MODES, LOSSES, StyleGAN2TrainConfig, train_stylegan2
-from .common import RichProgress, get_globals
+from .common import (
+    CheckpointEveryOpt, LogEveryOpt, LoopResumeOpt, RichProgress, SampleEveryOpt, get_globals, loop_config,
+)
 
 #: Position in ``imgforge --help`` (cli/app.py registers every command module of this folder).
 HELP_ORDER = 60
@@ -68,10 +70,10 @@ def train(
     channel_max: Annotated[int, typer.Option("--channel-max", min=1, help="Maximum width.")] = _D.channel_max,
     lr: Annotated[float, typer.Option("--lr", min=0.0, help="Adam learning rate of G and D.")] = _D.lr,
     ema_kimg: Annotated[Optional[float], typer.Option("--ema-kimg", min=0.0, help="EMA half-life in thousands of images (default batch*10/32).")] = None,
-    checkpoint_every: Annotated[int, typer.Option("--checkpoint-every", min=1, help="Steps between checkpoints.")] = 200,
-    sample_every: Annotated[int, typer.Option("--sample-every", min=0, help="Steps between sample grids (0: only at the end).")] = 500,
-    log_every: Annotated[int, typer.Option("--log-every", min=1, help="Steps between progress updates.")] = 10,
-    resume: Annotated[bool, typer.Option("--resume/--restart", help="Continue from RUN/checkpoint.pt when it exists (--restart: start over).")] = True,
+    checkpoint_every: CheckpointEveryOpt = 200,
+    sample_every: SampleEveryOpt = 500,
+    log_every: LogEveryOpt = 10,
+    resume: LoopResumeOpt = True,
     export: Annotated[Optional[Path], typer.Option("--export", help="Also write the EMA generator to this .safetensors file.")] = None,
 ) -> None:
     g = get_globals(ctx)
@@ -92,8 +94,7 @@ def train(
         check_output_file(export, "--export")
     if not resume and (run / "checkpoint.pt").exists() and dist_info().is_main:
         (run / "checkpoint.pt").unlink()
-    loop = LoopConfig(str(run), steps, seed=g.seed if g.seed is not None else 0, checkpoint_every=checkpoint_every,
-                      sample_every=sample_every, log_every=log_every, resume=resume)
+    loop = loop_config(run, steps, g, checkpoint_every, sample_every, log_every, resume)
     quiet = g.quiet or not dist_info().is_main
     with RichProgress(quiet=quiet) as progress:
         train_stylegan2(data, cfg, loop, device=device, export_to=export, progress=progress)

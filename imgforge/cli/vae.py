@@ -9,9 +9,11 @@ import typer
 
 from ..errors import UsageError
 from ..runtime import seed_everything, set_threads_from_env
-from ..training.loop import LoopConfig, dist_info
+from ..training.loop import dist_info
 from ..training.vae import LIKELIHOODS, VAETrainConfig, train_vae
-from .common import RichProgress, get_globals
+from .common import (
+    CheckpointEveryOpt, LogEveryOpt, LoopResumeOpt, RichProgress, SampleEveryOpt, get_globals, loop_config,
+)
 
 app = typer.Typer(help="Variational autoencoder and autoencoder: train, sample, reconstruct, interpolate.",
                   no_args_is_help=True)
@@ -55,10 +57,10 @@ def train(
     lr: Annotated[float, typer.Option("--lr", min=0.0, help="Adam learning rate.")] = _D.lr,
     iwae_k: Annotated[int, typer.Option("--iwae-k", min=1, help="Importance samples of the held-out log-likelihood.")] = _D.iwae_k,
     run_dir: Annotated[Optional[Path], typer.Option("--run-dir", help="Folder of the run (default runs/vae-<data name> or runs/ae-<data name>).")] = None,
-    checkpoint_every: Annotated[int, typer.Option("--checkpoint-every", min=1, help="Steps between checkpoints.")] = 200,
-    sample_every: Annotated[int, typer.Option("--sample-every", min=0, help="Steps between sample grids (0: only at the end).")] = 500,
-    log_every: Annotated[int, typer.Option("--log-every", min=1, help="Steps between progress updates.")] = 10,
-    resume: Annotated[bool, typer.Option("--resume/--restart", help="Continue from RUN/checkpoint.pt when it exists (--restart: start over).")] = True,
+    checkpoint_every: CheckpointEveryOpt = 200,
+    sample_every: SampleEveryOpt = 500,
+    log_every: LogEveryOpt = 10,
+    resume: LoopResumeOpt = True,
 ) -> None:
     g = get_globals(ctx)
     set_threads_from_env()
@@ -70,8 +72,7 @@ def train(
     run = run_dir or Path("runs") / f"{'ae' if ae else 'vae'}-{name}"
     if not resume and (run / "checkpoint.pt").exists() and dist_info().is_main:
         (run / "checkpoint.pt").unlink()
-    loop = LoopConfig(str(run), steps, seed=g.seed if g.seed is not None else 0, checkpoint_every=checkpoint_every,
-                      sample_every=sample_every, log_every=log_every, resume=resume)
+    loop = loop_config(run, steps, g, checkpoint_every, sample_every, log_every, resume)
     with RichProgress(quiet=g.quiet or not dist_info().is_main) as progress:
         train_vae(data, cfg, loop, channels=channels, device=g.runtime().device, progress=progress)
 
