@@ -69,6 +69,12 @@ class WctRunner:
         self.styles = [_shorter_side_at_most(s, job.style_size).to(rt.device)
                        for s in _load_styles(job.styles, save.max_pixels, "wct")]
         self.job, self.rt, self.save, self.progress = job, rt, save, progress
+        self.stats = None  # the styles' statistics per level, once (preserve colour: per content image instead)
+        if not job.preserve_color:
+            from ..methods.wct import style_stats
+
+            with torch.inference_mode():
+                self.stats = style_stats(self.styles, self.encoder, self.levels)
 
     def __call__(self, content: torch.Tensor, task: str) -> torch.Tensor:
         from ..methods.wct import wct_stylize
@@ -80,6 +86,6 @@ class WctRunner:
         with torch.inference_mode():
             out = wct_stylize(x, self.styles, self.encoder, self.decoders, alpha=job.alpha,
                               style_weights=job.gatys.style_weights, masks=masks,
-                              preserve_color=job.preserve_color, levels=self.levels,
+                              preserve_color=job.preserve_color, levels=self.levels, stats=self.stats,
                               progress=_retask(self.progress, task))
             return out.float().cpu().clamp_(0, 1)

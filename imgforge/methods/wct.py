@@ -15,7 +15,7 @@ level (:class:`imgforge.models.wct.WCTDecoders`).
 
 from __future__ import annotations
 
-from typing import Callable, Dict, Mapping, Optional, Sequence
+from typing import Callable, Dict, List, Mapping, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -23,11 +23,11 @@ from torch import Tensor
 
 from ..errors import InputError, UsageError
 from ..ops.stats import coral
-from ..ops.wct import EIG_FLOOR, feature_stats, wct
+from ..ops.wct import EIG_FLOOR, FeatureStats, feature_stats, wct
 from ..progress import ProgressEvent, ProgressFn, emit
 from .adain import normalise_weights, resize_masks
 
-__all__ = ["wct_stylize", "DEFAULT_LEVELS"]
+__all__ = ["wct_stylize", "style_stats", "DEFAULT_LEVELS"]
 
 DEFAULT_LEVELS = (5, 4, 3, 2, 1)
 
@@ -46,6 +46,27 @@ def _combine(content_feat: Tensor, per_style: Sequence[Tensor], weights: Sequenc
 
 
 @torch.no_grad()
+def style_stats(styles: Sequence[Tensor], encoder: Encoder, levels: Sequence[int], floor: float = EIG_FLOOR
+                ) -> List[Dict[int, FeatureStats]]:
+    """Per style image, the feature statistics at each level (what the colouring needs); computed once and reused
+    for every content image. A flat-colour style image is an :class:`InputError` (zero-padded encoders would hide
+    it in the features)."""
+    out = []
+    for i, s in enumerate(styles):
+        which = f"style image {i + 1}" if len(styles) > 1 else "the style image"
+        if float(s.float().flatten(2).std(dim=-1).max()) < 1.0 / 255:
+            raise InputError(f"{which} is a flat colour (a flat-colour image has a singular feature covariance: "
+                             f"nothing to colour with); use an image with some texture")
+        per_level = {}
+        for level in levels:
+            name = f"relu{int(level)}_1"
+            per_level[int(level)] = feature_stats(encoder(s, [name])[name].float(), floor,
+                                                  f"{which}'s features at {name}")
+        out.append(per_level)
+    return out
+
+
+@torch.no_grad()
 def wct_stylize(
     content: Tensor,
     styles: Sequence[Tensor],
@@ -58,6 +79,7 @@ def wct_stylize(
     preserve_color: bool = False,
     levels: Sequence[int] = DEFAULT_LEVELS,
     floor: float = EIG_FLOOR,
+    stats: Optional[List[Dict[int, FeatureStats]]] = None,
     progress: Optional[ProgressFn] = None,
 ) -> Tensor:
     """Stylize ``content`` with ``styles`` by multi-level WCT; returns ``(1, 3, H, W)`` (unclamped).
@@ -68,6 +90,8 @@ def wct_stylize(
         style_weights: one per style (normalised to sum 1); default equal.
         masks: one ``(1, 1, H, W)`` mask in [0, 1] per style (instead of weights).
         levels: the levels to run, in order (default 5, 4, 3, 2, 1: coarse to fine).
+        stats: the styles' :func:`style_stats` at ``levels``, to reuse over many content images (not with
+            ``preserve_color``, whose recoloured styles depend on the content).
     """
     if not styles:
         raise UsageError("give at least one --style image")
@@ -76,22 +100,13 @@ def wct_stylize(
     if masks is not None and len(masks) != len(styles):
         raise UsageError(f"{len(masks)} masks given for {len(styles)} styles; give one --mask per --style")
     weights = normalise_weights(style_weights, len(styles))
-    for i, s in enumerate(styles):
-        if float(s.float().flatten(2).std(dim=-1).max()) < 1.0 / 255:  # zero-padded encoders hide it in features
-            which = f"style image {i + 1}" if len(styles) > 1 else "the style image"
-            raise InputError(f"{which} is a flat colour (a flat-colour image has a singular feature covariance: "
-                             f"nothing to colour with); use an image with some texture")
-    if preserve_color:
-        styles = [coral(s, content) for s in styles]
+    if stats is None or preserve_color:
+        stats = style_stats([coral(s, content) for s in styles] if preserve_color else styles, encoder, levels, floor)
     x = content
     for n, level in enumerate(levels, start=1):
         name = f"relu{int(level)}_1"
         fc = encoder(x, [name])[name].float()
-        per_style = []
-        for i, s in enumerate(styles):
-            fs = encoder(s, [name])[name].float()
-            what = f"style image {i + 1}'s features at {name}" if len(styles) > 1 else f"the style image's features at {name}"
-            per_style.append(wct(fc, feature_stats(fs, floor, what), 1.0, floor))
+        per_style = [wct(fc, st[int(level)], 1.0, floor) for st in stats]
         feat = _combine(fc, per_style, weights, masks, alpha)
         x = decoders[int(level)](feat)  # type: ignore[index]
         if x.shape[2:] != content.shape[2:]:  # odd sizes: pools with ceil_mode give a slightly larger image

@@ -91,3 +91,17 @@ def test_bad_inputs():
         wct_stylize(content, [style], enc, Spy(content), alpha=2)
     with pytest.raises(UsageError, match="--mask"):
         wct_stylize(content, [style], enc, Spy(content), masks=[])
+
+
+def test_precomputed_style_statistics_give_the_same_result():
+    from imgforge.methods.wct import style_stats
+
+    torch.manual_seed(0)
+    enc = vgg19_normalised().eval()
+    content, style = _images()
+    levels = (2, 1)
+    once = style_stats([style], enc, levels)
+    a, b = Spy(content), Spy(content)
+    wct_stylize(content, [style], enc, a, levels=levels)
+    wct_stylize(content, [style], enc, b, levels=levels, stats=once)
+    assert all(torch.equal(a.seen[lv], b.seen[lv]) for lv in levels)
