@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO))
 
 from imgforge.data.mnist import classify, held_out_indices, load_digit_classifier, pad32, read_mnist_5k, to_tensor01  # noqa: E402
 from imgforge.generator_api import DEFAULT_GENERATOR, load_generator_for  # noqa: E402
-from imgforge.jobs.sketch import _edges3  # noqa: E402
+from imgforge.jobs.sketch import edges_rgb  # noqa: E402
 from imgforge.methods.invert import InvertConfig, Inverter  # noqa: E402
 from imgforge.ops.edges import edge_iou, sketch_from_image, soft_edges  # noqa: E402
 from imgforge.runtime import Runtime  # noqa: E402
@@ -57,7 +57,7 @@ def main() -> None:
     t0 = time.perf_counter()
     outs = []
     for s in range(0, len(pick), a.batch):
-        res = inv.run(sketches[s:s + a.batch].expand(-1, 3, -1, -1), degrade=_edges3)
+        res = inv.run(sketches[s:s + a.batch].expand(-1, 3, -1, -1), degrade=edges_rgb)
         outs.append(res.images)
         print(f"{s + len(res.images)}/{len(pick)} ({time.perf_counter() - t0:.0f} s)", flush=True)
     out = torch.cat(outs)

@@ -96,7 +96,7 @@ def digits_figures(mnist: Path) -> None:
     from imgforge.data.mnist import held_out_indices, pad32, read_mnist_5k, to_tensor01
     from imgforge.generator_api import load_generator_for
     from imgforge.jobs.pca import PCAJob, run_pca
-    from imgforge.jobs.sketch import _edges3
+    from imgforge.jobs.sketch import edges_rgb
     from imgforge.methods.invert import InvertConfig, Inverter
     from imgforge.ops.edges import sketch_from_image, soft_edges
 
@@ -108,7 +108,7 @@ def digits_figures(mnist: Path) -> None:
     G, _ = load_generator_for(None)
     res = Inverter(G, InvertConfig(space="w+", steps=300, loss="mse"),
                    runtime=Runtime.create("cpu", task="optimisation")).run(sketches.expand(-1, 3, -1, -1),
-                                                                           degrade=_edges3)
+                                                                           degrade=edges_rgb)
     rows = torch.cat([digits, sketches.expand(-1, 3, -1, -1), soft_edges(res.images).expand(-1, 3, -1, -1),
                       res.images])
     save_image(upscale_nearest(make_grid(rows, cols=10), 3), OUT / "sketch2image.png")

@@ -13,7 +13,6 @@ to ``size x size``, fits :func:`imgforge.methods.pca.fit_pca` and writes into ``
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
@@ -25,6 +24,7 @@ from ..errors import InputError, UsageError
 from ..fsutil import atomic_write_text
 from ..io import expand_inputs, load_image, save_image
 from ..methods.pca import PCAModel, fit_pca
+from ..metrics import psnr
 from ..progress import ProgressFn, note
 from ..reports import make_grid
 
@@ -111,12 +111,6 @@ def _load_mnist(job: PCAJob) -> Tuple[torch.Tensor, torch.Tensor]:
     return x[torch.as_tensor(train_indices(labels))], x[torch.as_tensor(held_out_indices(labels))]
 
 
-def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    """Mean PSNR (dB) of images in [0, 1] (per image, then averaged)."""
-    mse = (a.clamp(0, 1) - b).square().flatten(1).mean(1).clamp_min(1e-12)
-    return float((10 * torch.log10(1 / mse)).mean())
-
-
 def _rgb(x: torch.Tensor) -> torch.Tensor:
     """(1 or 3, H, W) -> (3, H, W) for writing."""
     return x.expand(3, -1, -1) if x.shape[0] == 1 else x
@@ -169,7 +163,7 @@ def run_pca(job: PCAJob, progress: Optional[ProgressFn] = None) -> PCAResult:
     psnr_by_k = {}
     if held.shape[0]:
         steps = sorted({1, 2, 5, 7, 10, 20, 50, 100, 200, model.n_components} & set(range(1, model.n_components + 1)))
-        psnr_by_k = {k: round(psnr(model.reconstruct(held, k), held), 3) for k in steps}
+        psnr_by_k = {k: round(float(psnr(model.reconstruct(held, k).clamp(0, 1), held).mean()), 3) for k in steps}
     c, h, w = model.shape
     save_image(_rgb(model.mean.float().reshape(c, h, w).clamp(0, 1)), out / "mean.png")
     save_image(_rgb(make_grid(_component_tiles(model, min(16, model.n_components)))), out / "components.png")

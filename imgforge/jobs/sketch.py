@@ -29,7 +29,7 @@ from ..ops.edges import edge_iou, soft_edges
 from ..progress import ProgressFn
 from ..reports import side_by_side, upscale_nearest
 
-__all__ = ["SketchJob", "read_sketch", "sketch_paths", "run_sketch2image"]
+__all__ = ["SketchJob", "edges_rgb", "read_sketch", "sketch_paths", "run_sketch2image"]
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,8 @@ def sketch_paths(out_dir: Union[str, Path], stem: str) -> Dict[str, Path]:
             "compare": d / f"{stem}.compare.png", "json": d / f"{stem}.json"}
 
 
-def _edges3(x01: Tensor) -> Tensor:
+def edges_rgb(x01: Tensor) -> Tensor:
+    """The inversion's ``degrade``: images ``(B, 3, R, R)`` in [0, 1] -> their soft edge maps as 3 channels."""
     return soft_edges(x01).expand(-1, 3, -1, -1)
 
 
@@ -116,7 +117,7 @@ def run_sketch2image(job: SketchJob, inputs: Sequence[str], out_dir: Union[str, 
     for start in range(0, len(todo), job.batch_size):
         chunk = todo[start:start + job.batch_size]
         target = torch.cat([s for _, _, s, _ in chunk]).expand(-1, 3, -1, -1)
-        res = inv.run(target, degrade=_edges3, seeds=[cfg.seed + i for i, _, _, _ in chunk], progress=progress,
+        res = inv.run(target, degrade=edges_rgb, seeds=[cfg.seed + i for i, _, _, _ in chunk], progress=progress,
                       task=f"sketch2image {Path(chunk[0][1]).name}"[:60])
         edges = soft_edges(res.images)
         iou = edge_iou(edges, target[:, :1])

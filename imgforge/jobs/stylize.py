@@ -30,10 +30,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..batch import BatchResult, SaveOptions, run_batch
-from ..io import format_for
-from ..validate import MIN_SIDE, check_image_size, check_layers, check_output_file, check_output_size
 from ..errors import UsageError, WeightsError
-from ..io import InputItem, LoadedImage, OutputNamer, load_image, save_image
+from ..io import InputItem, LoadedImage, OutputNamer, format_for, load_image, save_image
+from ..validate import MIN_SIDE, check_image_size, check_layers, check_output_file, check_output_size
 from ..progress import ProgressEvent, ProgressFn, emit, note
 from ..runtime import Runtime, make_generator
 from ..methods.gatys import GatysConfig, resize_long_side, stylize_gatys

@@ -40,7 +40,7 @@ from torch import Tensor
 
 from ..errors import UsageError
 from ..ops.stats import calc_mean_std
-from ..ops.tiling import Tile, plan_axis, plan_tiles, tiled_map
+from ..ops.tiling import Tile, plan_tiles, tiled_map
 from .style_fastpath import FastStyleForward, INStats, StatsRecorder
 
 __all__ = [

@@ -48,15 +48,16 @@ def tile_starts(size: int, tile: int, overlap: int) -> List[int]:
     return starts
 
 
+def _overlaps(starts: List[int], length: int) -> List[Tuple[int, int]]:
+    """``(rise, fall)`` of fixed-size tiles at ``starts``: their overlap with the previous and the next tile."""
+    return [(max(0, starts[i - 1] + length - s) if i > 0 else 0,
+             max(0, s + length - starts[i + 1]) if i + 1 < len(starts) else 0) for i, s in enumerate(starts)]
+
+
 def ramp_weights(starts: List[int], length: int, device: torch.device) -> List[torch.Tensor]:
     """Per-tile 1-D blending weights of fixed-size tiles at ``starts``: :func:`ramp` over the overlap with each
     neighbour (complementary, so two overlapping tiles' weights sum to 1), 1 elsewhere."""
-    out = []
-    for i, s in enumerate(starts):
-        rise = max(0, starts[i - 1] + length - s) if i > 0 else 0
-        fall = max(0, s + length - starts[i + 1]) if i + 1 < len(starts) else 0
-        out.append(ramp(length, rise, fall, device))
-    return out
+    return [ramp(length, rise, fall, device) for rise, fall in _overlaps(starts, length)]
 
 
 @dataclass(frozen=True)
@@ -164,12 +165,7 @@ def fixed_tiles(h: int, w: int, tile: int, overlap: int) -> List[Tile]:
 
     def axis(size: int, length: int) -> List[Tuple[Tuple[int, int], Tuple[int, int]]]:
         starts = tile_starts(size, length, overlap)
-        cells = []
-        for i, s in enumerate(starts):
-            rise = max(0, starts[i - 1] + length - s) if i > 0 else 0
-            fall = max(0, s + length - starts[i + 1]) if i + 1 < len(starts) else 0
-            cells.append(((s, s + length), (rise, fall)))
-        return cells
+        return [((s, s + length), ramps) for s, ramps in zip(starts, _overlaps(starts, length))]
 
     return [Tile((yr, xr), (yr, xr), (yr, xr), (yramp, xramp)) for yr, yramp in axis(h, th) for xr, xramp in axis(w, tw)]
 
