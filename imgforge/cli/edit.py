@@ -13,7 +13,7 @@ from ..generator_api import DEFAULT_GENERATOR
 from ..methods.invert import FITS, LOSSES, SPACES, InvertConfig
 from ..progress import ProgressEvent
 from ..validate import check_output_dir
-from .common import JsonOpt, MaxPixelsOpt, OverwriteOpt, RichProgress, get_globals, report_batch
+from .common import ClassOpt, JsonOpt, MaxPixelsOpt, OverwriteOpt, RichProgress, get_globals, report_batch
 
 _D = InvertConfig()
 
@@ -41,10 +41,12 @@ def _config(ctx: typer.Context, space: str, steps: int, noise: bool, loss: str, 
 
 
 def _setup(ctx: typer.Context, weights: str, cfg: InvertConfig, encoder: Optional[str], fit: str = "crop",
-           align: Optional[str] = None, max_pixels: Optional[int] = None):  # type: ignore[no-untyped-def]
+           align: Optional[str] = None, max_pixels: Optional[int] = None,
+           class_label: Optional[int] = None):  # type: ignore[no-untyped-def]
     from ..jobs.edit import EditSetup
 
-    return EditSetup(weights=weights, config=cfg, encoder=encoder, fit=fit, align=align, max_pixels=max_pixels)
+    return EditSetup(weights=weights, config=cfg, encoder=encoder, fit=fit, align=align, max_pixels=max_pixels,
+                     class_label=class_label)
 
 
 def _run(ctx: typer.Context, fn: Any, job: Any) -> None:
@@ -178,6 +180,7 @@ def morph(
     upscale: Annotated[int, typer.Option("--upscale", min=1, help="Enlarge the GIF and sheet by pixel repetition.")] = 1,
     out_dir: Annotated[Path, typer.Option("--out-dir", help="Output folder.")] = Path("morph"),
     overwrite: OverwriteOpt = False,
+    class_label: ClassOpt = None,
 ) -> None:
     from ..jobs.edit import MorphJob, run_morph
 
@@ -190,7 +193,7 @@ def morph(
         raise UsageError(f"{sheet_path} exists; pass --overwrite to replace it")
     cfg = _config(ctx, "z" if space == "z" else "w+", steps, noise, loss, lr)
     _run(ctx, run_morph, MorphJob(a, b, frames, space, fps, upscale, str(out_dir),
-                                  _setup(ctx, weights, cfg, encoder, fit, align)))
+                                  _setup(ctx, weights, cfg, encoder, fit, align, class_label=class_label)))
 
 # ------------------------------------------------------------------------------------------------ style-mix
 STYLE_MIX_HELP = """Style-mixing grid: each cell takes the row source's latent with some layers copied from the column source.

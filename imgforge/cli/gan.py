@@ -89,6 +89,7 @@ def train(
     clip: Annotated[Optional[float], typer.Option("--clip", min=0.0, help="Weight clipping of the critic (default: 0.01 for wgan, else off).")] = None,
     gp_lambda: Annotated[Optional[float], typer.Option("--gp-lambda", min=0.0, help="Penalty weight of wgan-gp / dragan (default 10).")] = None,
     gamma: Annotated[Optional[float], typer.Option("--gamma", min=0.0, help="BEGAN's diversity ratio (default 0.5).")] = None,
+    ema_kimg: Annotated[float, typer.Option("--ema-kimg", min=0.0, help="Moving average of G's weights with this half-life in thousands of images (Karras et al.; 0: off). When on, the samples and G.safetensors are the average.")] = 0.0,
     run_dir: Annotated[Optional[Path], typer.Option("--run-dir", help="Folder of the run (default runs/gan-<arch>-<loss>-<data name>).")] = None,
     checkpoint_every: CheckpointEveryOpt = 200,
     sample_every: SampleEveryOpt = 500,
@@ -110,7 +111,7 @@ def train(
         betas = (d[0] if beta1 is None else beta1, d[1] if beta2 is None else beta2)
     cfg = GANTrainConfig(arch=arch, loss=loss, resolution=resolution, z_dim=z_dim, batch_size=batch_size, cond=cond,
                          width=width, optimizer=optimizer, lr_g=lr_g, lr_d=lr_d, betas=betas, d_steps=d_steps,
-                         clip=clip, gp_lambda=gp_lambda, gamma=gamma).validate()
+                         clip=clip, gp_lambda=gp_lambda, gamma=gamma, ema_kimg=ema_kimg).validate()
     name = data.name.split(".")[0] or "data"
     run = run_dir or Path("runs") / f"gan-{arch}-{loss}-{name}"
     if not resume and (run / "checkpoint.pt").exists() and dist_info().is_main:

@@ -10,7 +10,7 @@ import typer
 from ..errors import UsageError
 from ..jobs.generate import DEFAULT_GENERATOR, NOISE_MODES, GenerateJob, parse_seeds, run_generate
 from ..runtime import seed_everything, set_threads_from_env
-from .common import RichProgress, get_globals
+from .common import ClassOpt, RichProgress, get_globals
 
 GENERATE_HELP = f"""Generate images with a StyleGAN2 generator (default: the shipped digits model {DEFAULT_GENERATOR}).
 
@@ -44,6 +44,7 @@ def generate(
     grid: Annotated[Optional[Path], typer.Option("--grid", help="Also write all images as one grid picture (e.g. grid.png).")] = None,
     grid_cols: Annotated[Optional[int], typer.Option("--grid-cols", min=1, help="Columns of the grid (default: square).")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per forward pass.")] = 16,
+    class_label: ClassOpt = None,
 ) -> None:
     g = get_globals(ctx)
     seed_everything(g.seed)
@@ -56,7 +57,8 @@ def generate(
     job = GenerateJob(weights=weights, seeds=seed_list, z_file=str(z_file) if z_file else None,
                       w_file=str(w_file) if w_file else None, trunc=trunc, trunc_cutoff=trunc_cutoff,
                       noise_mode=noise_mode, noise_layers=noise_layers, batch_size=batch_size, out_dir=str(out_dir) if out_dir else None,
-                      grid=str(grid) if grid else None, grid_cols=grid_cols, seed=g.seed)
+                      grid=str(grid) if grid else None, grid_cols=grid_cols, seed=g.seed,
+                      class_label=class_label)
     rt = g.runtime("sampling")
     with RichProgress(quiet=g.quiet) as progress:
         res = run_generate(job, runtime=rt, progress=progress)

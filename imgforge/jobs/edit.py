@@ -25,7 +25,7 @@ from ..hub.encoders import resolve_perceptual_encoder
 from ..latents import LatentRecord, load_latent, save_latent
 from ..methods.edits import Source, seed_to_z
 from ..methods.invert import InvertConfig, Inverter, prepare_target
-from ..models.protocols import LatentGenerator
+from ..models.protocols import LatentGenerator, set_class
 from ..progress import ProgressFn, note
 from ..reports import make_grid, save_gif, side_by_side, upscale_nearest
 from ..runtime import Runtime
@@ -189,6 +189,7 @@ class EditSetup:
         encoder: perceptual encoder (None: VGG-16 if present locally, else the embedded encoder).
         fit, align: input preparation (:func:`~imgforge.methods.invert.prepare_target`).
         max_pixels: refuse larger input images.
+        class_label: the class of a class-conditional generator (``--class``; None for the others).
     """
 
     weights: str = DEFAULT_GENERATOR
@@ -197,6 +198,7 @@ class EditSetup:
     fit: str = "crop"
     align: Optional[str] = None
     max_pixels: Optional[int] = None
+    class_label: Optional[int] = None
 
 
 def prepare(setup: EditSetup, runtime: Runtime, progress: Optional[ProgressFn] = None,
@@ -204,6 +206,7 @@ def prepare(setup: EditSetup, runtime: Runtime, progress: Optional[ProgressFn] =
     """The generator on the runtime's device and, when needed, an inverter with its perceptual encoder."""
     cfg = setup.config
     G, _ = load_generator_for(setup.weights, runtime.device)
+    set_class(G, setup.class_label)
     inv = None
     if need_inverter:
         perceptual, desc = build_perceptual(cfg, setup.encoder, runtime.device, progress)

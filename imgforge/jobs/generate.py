@@ -33,7 +33,7 @@ import torch
 from ..errors import InputError, UsageError
 from ..progress import ProgressEvent, ProgressFn, emit
 from ..generator_api import DEFAULT_GENERATOR, load_generator_for  # noqa: F401  (DEFAULT_GENERATOR: re-exported)
-from ..models.protocols import (MAX_SEED, MAX_SEEDS, LatentGenerator, parse_seeds, z_from_seed,  # noqa: F401
+from ..models.protocols import (MAX_SEED, MAX_SEEDS, LatentGenerator, parse_seeds, set_class, z_from_seed,  # noqa: F401
                                 z_from_seeds)  # (MAX_SEED, MAX_SEEDS, parse_seeds, z_from_seed: re-exported)
 from ..validate import check_latent
 from ..runtime import Runtime
@@ -108,6 +108,7 @@ class GenerateJob:
             ``coarse`` or ``A-B``, see :mod:`imgforge.methods.noise_control`); overrides ``noise_mode``.
         out_dir: folder for the images and latents (None: none written, e.g. grid only). grid: grid image path.
         grid_cols: grid columns (None: square-ish). seed: seed of the random noise for latent-file inputs.
+        class_label: the class of a class-conditional generator (``--class``; None for the others).
     """
 
     weights: Optional[str] = None
@@ -123,6 +124,7 @@ class GenerateJob:
     grid: Optional[str] = None
     grid_cols: Optional[int] = None
     seed: Optional[int] = None
+    class_label: Optional[int] = None
 
     def validate(self) -> None:
         given = sum(x is not None and x != () for x in (self.seeds or None, self.z_file, self.w_file))
@@ -210,6 +212,7 @@ def run_generate(job: GenerateJob, *, runtime: Optional[Runtime] = None, generat
         from ..models.protocols import as_generator
 
         G, desc = as_generator(generator).to(rt.device), job.weights or "generator"  # type: ignore[attr-defined]
+    set_class(G, job.class_label)
     G.eval()
     if job.noise_layers is not None:
         from ..methods.noise_control import noise_layer_mask

@@ -98,6 +98,9 @@ class ZSpaceGenerator(nn.Module):
 
     ``num_ws = 1`` and ``w = z`` (the mapping is the identity; truncation pulls z towards ``w_avg = 0``); no noise
     maps; ``synthesis`` maps the network's ``output_range`` onto [-1, 1] and grey images to 3 channels.
+
+    Class-conditional networks (``net.n_classes > 0``, called ``net(z, labels)``): every image is of the class set
+    with :meth:`set_class` (``imgforge generate|morph --class K``); synthesis without one is a :class:`UsageError`.
     """
 
     def __init__(self, net: nn.Module, z_dim: int, img_resolution: int,
@@ -113,6 +116,16 @@ class ZSpaceGenerator(nn.Module):
         self.output_range = (lo, hi)
         self.memory_format = torch.contiguous_format
         self.register_buffer("w_avg", torch.zeros(self.z_dim), persistent=False)
+        self.n_classes = int(getattr(net, "n_classes", 0) or 0)
+        self.class_label: Optional[int] = None
+
+    def set_class(self, label: Optional[int]) -> "ZSpaceGenerator":
+        """Condition every image on class ``label`` (``0 <= label < n_classes``; None: unset)."""
+        if label is not None and not 0 <= int(label) < self.n_classes:
+            raise UsageError(f"--class {label}: this generator has classes 0-{self.n_classes - 1}" if self.n_classes
+                             else f"--class {label}: this generator is not class-conditional")
+        self.class_label = None if label is None else int(label)
+        return self
 
     def set_fused_modconv(self, fused: bool) -> "ZSpaceGenerator":
         return self
@@ -134,7 +147,13 @@ class ZSpaceGenerator(nn.Module):
         z = ws[:, 0] if ws.ndim == 3 else ws
         if z.ndim != 2 or z.shape[1] != self.z_dim:
             raise ValueError(f"ws must be (N, 1, {self.z_dim}) or (N, {self.z_dim}), got {tuple(ws.shape)}")
-        img = self.net(z)
+        if self.n_classes:
+            if self.class_label is None:
+                raise UsageError(f"this generator is class-conditional ({self.n_classes} classes): pass --class K "
+                                 f"(0-{self.n_classes - 1}) to generate or morph")
+            img = self.net(z, torch.full((z.shape[0],), self.class_label, dtype=torch.long, device=z.device))
+        else:
+            img = self.net(z)
         if img.shape[1] == 1:
             img = img.expand(-1, 3, -1, -1)
         lo, hi = self.output_range
@@ -144,6 +163,16 @@ class ZSpaceGenerator(nn.Module):
 
     def forward(self, z: Tensor, truncation_psi: float = 1.0, noise_mode: str = "const") -> Tensor:
         return self.synthesis(self.mapping(z, truncation_psi), noise_mode=noise_mode)
+
+
+def set_class(G: LatentGenerator, label: Optional[int]) -> LatentGenerator:
+    """Condition ``G`` on class ``label`` (see :meth:`ZSpaceGenerator.set_class`); None leaves G as it is, a label
+    for a generator without classes is a :class:`UsageError`."""
+    if label is None:
+        return G
+    if not isinstance(G, ZSpaceGenerator):
+        raise UsageError(f"--class {label}: this generator is not class-conditional")
+    return G.set_class(label)
 
 
 def as_generator(model: nn.Module, what: str = "model") -> LatentGenerator:

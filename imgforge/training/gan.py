@@ -28,6 +28,7 @@ with ``arch`` + ``arch_kwargs`` metadata).
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -37,14 +38,14 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import torch
 import torch.nn as nn
 
-from ..errors import UsageError
+from ..errors import TrainingError, UsageError
 from ..losses.gan_family import (LOSSES, BeganState, clip_weights, d_loss, dragan_penalty, g_loss, loss_defaults,
                                  wgan_gp_penalty)
 from ..models.registry import build
 from ..progress import ProgressFn, note
 from .loop import (
-    DeterministicBatches, DistInfo, Interrupted, LoopConfig, init_distributed, load_states, shutdown_distributed,
-    step_seed, train_loop,
+    DeterministicBatches, DistInfo, Interrupted, LoopConfig, ema_update, init_distributed, load_states,
+    shutdown_distributed, step_seed, train_loop,
 )
 
 ARCHS = ("mlp", "dcgan")
@@ -73,6 +74,8 @@ class GANTrainConfig:
         d_dropout: dropout of the MLP discriminator. began_h: BEGAN's bottleneck size.
         optimizer, lr_g, lr_d, betas, d_steps, clip, gp_lambda, gamma, lambda_k: None = the loss's paper default.
         sample_grid: images in the sample grids (conditional: seeds per class row).
+        ema_kimg: half-life, in thousands of images, of a moving average of G's weights (Karras et al.; ramp-up
+            0.05 as StyleGAN2). 0: off. When on, the sample grids and ``G.safetensors`` are the average.
     """
 
     arch: str = "dcgan"
@@ -94,6 +97,7 @@ class GANTrainConfig:
     gamma: Optional[float] = None
     lambda_k: Optional[float] = None
     sample_grid: int = 64
+    ema_kimg: float = 0.0
 
     def validate(self) -> "GANTrainConfig":
         if self.arch not in ARCHS:
@@ -102,6 +106,8 @@ class GANTrainConfig:
         check_power_of_two(self.resolution)
         if self.optimizer not in (None, "adam", "rmsprop"):
             raise UsageError(f"--optimizer {self.optimizer!r}: adam or rmsprop")
+        if not self.ema_kimg >= 0:
+            raise UsageError(f"--ema-kimg {self.ema_kimg}: must be >= 0 (0: no moving average)")
         if self.batch_size < 1 or self.z_dim < 1 or self.width < 1 or (self.d_steps is not None and self.d_steps < 1):
             raise UsageError("--batch-size, --z-dim, --width and --d-steps must be >= 1")
         return self
@@ -169,6 +175,7 @@ class GANMethod:
         if dist.world_size > 1:  # identical start on every rank
             for t in list(self.G.state_dict().values()) + list(self.D.state_dict().values()):
                 torch.distributed.broadcast(t, src=0)
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False) if cfg.ema_kimg > 0 else None
         self.g_opt = self._opt(self.G, self.hp["lr_g"])
         self.d_opt = self._opt(self.D, self.hp["lr_d"])
         self.began = BeganState(gamma=self.hp["gamma"], lambda_k=self.hp["lambda_k"]) if cfg.loss == "began" else None
@@ -181,13 +188,27 @@ class GANMethod:
         return torch.optim.Adam(module.parameters(), lr=lr, betas=self.hp["betas"])
 
     # ---- state ---------------------------------------------------------------------------------------------------
+    @property
+    def G_out(self) -> nn.Module:
+        """The generator that is sampled and exported: the moving average when ``ema_kimg > 0``, else G."""
+        return self.G_ema if self.G_ema is not None else self.G
+
     def state_dict(self) -> Dict[str, Any]:
-        return {"G": self.G.state_dict(), "D": self.D.state_dict(), "g_opt": self.g_opt.state_dict(),
-                "d_opt": self.d_opt.state_dict(), "began_k": self.began.k if self.began else 0.0,
-                "train_seconds": self.train_seconds, "images_seen": self.images_seen}
+        state = {"G": self.G.state_dict(), "D": self.D.state_dict(), "g_opt": self.g_opt.state_dict(),
+                 "d_opt": self.d_opt.state_dict(), "began_k": self.began.k if self.began else 0.0,
+                 "train_seconds": self.train_seconds, "images_seen": self.images_seen}
+        if self.G_ema is not None:
+            state["G_ema"] = self.G_ema.state_dict()
+        return state
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
-        load_states(state, {"G": self.G, "D": self.D, "g_opt": self.g_opt, "d_opt": self.d_opt})
+        objects = {"G": self.G, "D": self.D, "g_opt": self.g_opt, "d_opt": self.d_opt}
+        if self.G_ema is not None:
+            if "G_ema" not in state:
+                raise TrainingError("this checkpoint has no moving average of G: resume without --ema-kimg, "
+                                    "or --restart")
+            objects["G_ema"] = self.G_ema
+        load_states(state, objects)
         if self.began is not None:
             self.began.k = float(state.get("began_k", 0.0))
         self.train_seconds = float(state.get("train_seconds", 0.0))
@@ -270,6 +291,8 @@ class GANMethod:
             out["M_global"] = self.began.update(out["D_real"], out["loss_G"])
             out["k"] = self.began.k
         self.images_seen += self.cfg.batch_size * len(batch)
+        if self.G_ema is not None:
+            ema_update(self.G_ema, self.G, self.cfg.batch_size, self.images_seen, self.cfg.ema_kimg)
         self.train_seconds += time.perf_counter() - t0
         return out
 
@@ -293,12 +316,13 @@ class GANMethod:
         from ..reports import make_grid
 
         z, y, cols = self.fixed_inputs()
-        self.G.eval()
+        G = self.G_out
+        G.eval()
         try:
-            imgs = torch.cat([(self.G(z[i:i + 100].to(self.device), y[i:i + 100].to(self.device)) if y is not None
-                               else self.G(z[i:i + 100].to(self.device))) for i in range(0, len(z), 100)])
+            imgs = torch.cat([(G(z[i:i + 100].to(self.device), y[i:i + 100].to(self.device)) if y is not None
+                               else G(z[i:i + 100].to(self.device))) for i in range(0, len(z), 100)])
         finally:
-            self.G.train()
+            self.G.train()  # G_ema stays in eval mode
         imgs = ((imgs.float().cpu().clamp(-1, 1) + 1) / 2).expand(-1, 3, -1, -1)
         path = Path(run_dir) / "samples" / f"step_{step:06d}.png"
         save_image(make_grid(imgs, cols or None, pad=1, pad_value=0.0, border=False), path)
@@ -314,7 +338,7 @@ class GANMethod:
         if self.n_classes:
             meta["class_names"] = json.dumps(list(self.data.class_names))
         meta.update(extra or {})
-        return save_model_file(path, self.G.state_dict(), arch=self.g_arch, arch_kwargs=self.g_kwargs, extra=meta)
+        return save_model_file(path, self.G_out.state_dict(), arch=self.g_arch, arch_kwargs=self.g_kwargs, extra=meta)
 
 
 @dataclass

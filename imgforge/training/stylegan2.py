@@ -52,7 +52,8 @@ from ..models.stylegan2 import Discriminator, Generator
 from ..progress import ProgressFn, note
 from .augment import DEFAULT_OPS, AdaptiveAugment, check_ops
 from .loop import (  # noqa: F401  (step_seed: re-exported)
-    DistInfo, Interrupted, LoopConfig, init_distributed, load_states, shutdown_distributed, step_seed, train_loop,
+    DistInfo, Interrupted, LoopConfig, ema_update, init_distributed, load_states, shutdown_distributed, step_seed,
+    train_loop,
 )
 
 LOSSES = ("logistic", "lsgan", "wgan-gp", "hinge")
@@ -327,15 +328,8 @@ class StyleGAN2Method:
 
         # EMA
         self.images_seen += cfg.batch_size
-        ema_nimg = (cfg.ema_kimg if cfg.ema_kimg is not None else cfg.batch_size * 10 / 32) * 1000
-        if cfg.ema_rampup is not None:
-            ema_nimg = min(ema_nimg, self.images_seen * cfg.ema_rampup)
-        beta = 0.5 ** (cfg.batch_size / max(ema_nimg, 1e-8))
-        with torch.no_grad():
-            for pe, p in zip(self.G_ema.parameters(), self.G.parameters()):
-                pe.copy_(p.detach().lerp(pe, beta))
-            for be, b in zip(self.G_ema.buffers(), self.G.buffers()):
-                be.copy_(b)
+        ema_update(self.G_ema, self.G, cfg.batch_size, self.images_seen,
+                   cfg.ema_kimg if cfg.ema_kimg is not None else cfg.batch_size * 10 / 32, cfg.ema_rampup)
 
         # ADA
         if self.aug.adaptive:

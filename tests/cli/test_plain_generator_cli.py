@@ -158,3 +158,42 @@ def test_layer_edits_need_a_stylegan(gen: dict, tmp_path: Path) -> None:
     for res in (r, r2):
         assert res.exit_code == 2, res.output
         assert "per-layer latents" in res.output
+
+
+def test_class_conditional_generator_takes_class(tmp_path: Path) -> None:
+    """A conditional DCGAN (the gan-train architecture) samples the class given by --class in generate and morph;
+    without --class, with a class it lacks, or --class for an unconditional generator: one usage line, exit 2."""
+    from imgforge.jobs.generate import z_from_seeds
+    from imgforge.models.gan_nets import DCGANGenerator
+
+    torch.manual_seed(0)
+    net = DCGANGenerator(z_dim=5, img_resolution=8, channels=1, ngf=4, n_classes=3).eval()
+    with torch.no_grad():  # larger than the DCGAN init, so that images differ visibly
+        for p in net.parameters():
+            p.normal_(0.0, 0.5)
+    kw = {"z_dim": 5, "img_resolution": 8, "channels": 1, "ngf": 4, "n_classes": 3}
+    path = tmp_path / "cg.safetensors"
+    save_model_file(path, net.state_dict(), arch="dcgan_g", arch_kwargs=kw)
+    runner = CliRunner()
+    r = runner.invoke(app, ["generate", "--weights", str(path), "--seeds", "3,4", "--class", "2",
+                            "--out-dir", str(tmp_path / "g")])
+    assert r.exit_code == 0, r.output
+    with torch.no_grad():
+        want = net(z_from_seeds([3, 4], 5), torch.tensor([2, 2]))
+    got = load_image(str(tmp_path / "g" / "seed0003.png")).rgb
+    assert torch.allclose(got[:1], (want[0].clamp(-1, 1) + 1) / 2, atol=1 / 255 + 1e-6)
+    other = net(z_from_seeds([3], 5), torch.tensor([0])).detach()
+    assert (other - want[:1]).abs().max() > 0.1  # the class matters
+    r = runner.invoke(app, ["morph", "1", "2", "--space", "z", "--frames", "3", "--weights", str(path), "--class",
+                            "1", "--out-dir", str(tmp_path / "m")])
+    assert r.exit_code == 0, r.output
+    for extra, msg in (([], "class-conditional"), (["--class", "3"], "classes 0-2")):
+        r = runner.invoke(app, ["generate", "--weights", str(path), "--seeds", "1", "--grid", str(tmp_path / "x.png"),
+                                *extra])
+        assert r.exit_code == 2 and msg in r.output, r.output
+    plain = tmp_path / "plain.safetensors"
+    t = TinyDCGAN()
+    save_model_file(plain, t.state_dict(), arch=ARCH, arch_kwargs=t.arch_kwargs())
+    r = runner.invoke(app, ["generate", "--weights", str(plain), "--seeds", "1", "--grid", str(tmp_path / "y.png"),
+                            "--class", "0"])
+    assert r.exit_code == 2 and "not class-conditional" in r.output, r.output

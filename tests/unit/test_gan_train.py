@@ -302,3 +302,40 @@ def test_two_torchrun_processes_equal_one_process(tmp_path: Path) -> None:
     for net in ("G", "D"):
         for k in n1[net]:
             assert torch.allclose(n1[net][k], n2[net][k], rtol=1e-4, atol=1e-6), (net, k)
+
+
+def test_ema_update_is_the_half_life_average() -> None:
+    from imgforge.training.loop import ema_update
+
+    model, ema = torch.nn.BatchNorm2d(2), torch.nn.BatchNorm2d(2)
+    with torch.no_grad():
+        model.weight.fill_(3.0)
+        ema.weight.fill_(1.0)
+        model.running_mean.fill_(7.0)
+    # half-life 1,000 images, batch 1,000, ramp-up long past: beta = 0.5 -> halfway
+    beta = ema_update(ema, model, 1000, 10 ** 9, 1.0)
+    assert beta == 0.5 and torch.allclose(ema.weight, torch.full((2,), 2.0))
+    assert torch.equal(ema.running_mean, model.running_mean)  # buffers are copied
+    # ramp-up: after 100 images at ramp-up 0.05 the half-life is 5 images, so beta = 0.5 ** (10 / 5)
+    assert ema_update(ema, model, 10, 100, 1.0) == pytest.approx(0.25)
+
+
+def test_ema_generator_is_exported_sampled_and_resumed_exactly(tmp_path: Path) -> None:
+    cfg = GANTrainConfig(**{**TINY.__dict__, "ema_kimg": 0.01})
+    full = _train(tmp_path / "full", 5, cfg, sample=5)
+    m = full.method
+    exported, _ = load_model_file(full.generator)
+    sd = exported.state_dict()
+    assert all(torch.equal(sd[k], v) for k, v in m.G_ema.state_dict().items())
+    assert not all(torch.equal(sd[k], v) for k, v in m.G.state_dict().items())  # the average, not the last G
+    run = tmp_path / "split"
+    _train(run, 3, cfg)
+    resumed = _train(run, 5, cfg)
+    assert resumed.history == full.history
+    b, _ = load_model_file(resumed.generator)
+    assert all(torch.equal(sd[k], v) for k, v in b.state_dict().items())
+    _train(tmp_path / "plain", 1)
+    with pytest.raises(TrainingError, match="no moving average"):  # a run without the average cannot resume with it
+        _train(tmp_path / "plain", 2, cfg)
+    with pytest.raises(UsageError, match="--ema-kimg"):
+        GANTrainConfig(ema_kimg=-1.0).validate()
