@@ -77,7 +77,7 @@ def train(
         train_vae(data, cfg, loop, channels=channels, device=g.runtime().device, progress=progress)
 
 
-_WEIGHTS = typer.Option("--weights", "-w", help="The run's vae.safetensors, or the run folder.")
+_WEIGHTS = typer.Option("--weights", "-w", help="The run's vae.safetensors, the run folder, or a weights name (the shipped vae-mnist32).")
 
 
 def _say(ctx: typer.Context, text: str) -> None:

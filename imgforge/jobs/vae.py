@@ -15,7 +15,7 @@ PathLike = Union[str, Path]
 
 
 def load_vae(weights: PathLike) -> Tuple[VAE, dict]:
-    """``(model in eval mode, metadata)`` from a ``vae.safetensors`` or a run folder holding one."""
+    """``(model in eval mode, metadata)`` from a ``vae.safetensors``, a run folder holding one, or a weights name."""
     from ..hub.modelfile import load_model_file
     from ..models.vae import MODEL_NAME
 
@@ -23,7 +23,13 @@ def load_vae(weights: PathLike) -> Tuple[VAE, dict]:
     if p.is_dir():
         p = p / MODEL_NAME
     if not p.is_file():
-        raise WeightsError(f"{p}: no such file; give the vae.safetensors of a `imgforge vae train` run (or its folder)")
+        from ..hub.store import resolve
+
+        try:
+            p = Path(resolve(str(weights)))  # a weights name, e.g. the shipped vae-mnist32
+        except WeightsError:
+            raise WeightsError(f"{p}: no such file or weights name; give the vae.safetensors of a `imgforge vae "
+                               "train` run (or its folder), or a name such as vae-mnist32") from None
     model, meta = load_model_file(p)
     if not isinstance(model, VAE):
         raise WeightsError(f"{p}: holds a {meta.get('arch')!r} model, not a VAE (use the run's vae.safetensors)")

@@ -42,16 +42,6 @@ def vae_reconstruct(model: VAE, images01: torch.Tensor) -> Tuple[torch.Tensor, L
     return _rgb(rec), [10 * math.log10(1.0 / max(float(m), 1e-12)) for m in mse]
 
 
-def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
-    """Spherical interpolation of two code vectors (lerp when they are parallel)."""
-    na, nb = a / a.norm().clamp_min(1e-12), b / b.norm().clamp_min(1e-12)
-    omega = torch.arccos((na * nb).sum().clamp(-1, 1))
-    if float(omega.abs()) < 1e-6:
-        return torch.lerp(a, b, t)
-    so = torch.sin(omega)
-    return torch.sin((1 - t) * omega) / so * a + torch.sin(t * omega) / so * b
-
-
 @torch.no_grad()
 def vae_interpolate(model: VAE, a01: torch.Tensor, b01: torch.Tensor, n: int = 8, mode: str = "lerp") -> torch.Tensor:
     """``n`` images ``(n, 3, R, R)`` decoded along the path from the code of ``a`` to that of ``b`` (both
@@ -62,5 +52,7 @@ def vae_interpolate(model: VAE, a01: torch.Tensor, b01: torch.Tensor, n: int = 8
         raise UsageError(f"--mode {mode!r}: lerp or slerp")
     mu, _ = model.encode(torch.stack([a01, b01]))
     ts = [i / (n - 1) for i in range(n)]
+    from .edits import slerp
+
     z = torch.stack([torch.lerp(mu[0], mu[1], t) if mode == "lerp" else slerp(mu[0], mu[1], t) for t in ts])
     return _rgb(model.decoder(z))

@@ -184,7 +184,7 @@ class BEGANDiscriminator(nn.Module):
         dec: list[nn.Module] = []
         for _ in range(steps):
             dec += [nn.Conv2d(ndf, ndf, 3, 1, 1), nn.ELU(True), nn.Upsample(scale_factor=2, mode="nearest")]
-        dec += [nn.Conv2d(ndf, ndf, 3, 1, 1), nn.ELU(True), nn.Conv2d(ndf, channels, 3, 1, 1), nn.Tanh()]
+        dec += [nn.Conv2d(ndf, ndf, 3, 1, 1), nn.ELU(True), nn.Conv2d(ndf, channels, 3, 1, 1)]  # linear output (paper)
         self.decoder = nn.Sequential(*dec)
         self.ndf = ndf
 

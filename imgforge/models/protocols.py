@@ -75,10 +75,19 @@ def is_generator(model: object) -> bool:
     return all(hasattr(model, m) for m in PROTOCOL_MEMBERS)
 
 
+def _z_network(model: object) -> object:
+    """The ``z -> image`` part of ``model``: its ``decoder_generator()`` (a VAE's decoder) when it has one."""
+    part = getattr(model, "decoder_generator", None)
+    if isinstance(part, nn.Module) or part is None:
+        return part if part is not None else model
+    return part() if callable(part) else model
+
+
 def is_plain_z_generator(model: object) -> bool:
     """True for a plain ``z -> image`` network that :func:`as_generator` can adapt (declares ``z_dim`` and
-    ``img_resolution``, is an ``nn.Module``)."""
-    return isinstance(model, nn.Module) and hasattr(model, "z_dim") and hasattr(model, "img_resolution")
+    ``img_resolution``, is an ``nn.Module``), or a model whose ``decoder_generator()`` is one (a VAE)."""
+    net = _z_network(model)
+    return isinstance(net, nn.Module) and hasattr(net, "z_dim") and hasattr(net, "img_resolution")
 
 
 def has_layer_styles(G: LatentGenerator) -> bool:
@@ -181,8 +190,9 @@ def as_generator(model: nn.Module, what: str = "model") -> LatentGenerator:
     if is_generator(model):
         return model  # type: ignore[return-value]
     if is_plain_z_generator(model):
-        G = ZSpaceGenerator(model, int(getattr(model, "z_dim")), int(getattr(model, "img_resolution")),
-                            tuple(getattr(model, "output_range", (-1.0, 1.0))))  # type: ignore[arg-type]
+        net = _z_network(model)
+        G = ZSpaceGenerator(net, int(getattr(net, "z_dim")), int(getattr(net, "img_resolution")),  # type: ignore[arg-type]
+                            tuple(getattr(net, "output_range", (-1.0, 1.0))))  # type: ignore[arg-type]
         return G.train(model.training)  # type: ignore[return-value]
     raise WeightsError(f"{what}: a {type(model).__name__} is not a generator (it needs z_dim and img_resolution, "
                        "or StyleGAN2's mapping/synthesis)")

@@ -115,3 +115,17 @@ def test_began_discriminator_reconstructs_its_input_shape_and_bad_resolutions():
     for bad in (12, 4, 0):
         with pytest.raises(ValueError, match="power of two"):
             check_resolution(bad)
+
+
+def test_began_decoder_output_is_linear_as_in_the_paper() -> None:
+    """A tanh on the autoencoder's output saturates at the black background of digits and stalls BEGAN's D at the
+    background-median reconstruction (measured: L1 stuck at 0.20 for 3,000 steps); the paper's decoder ends with a
+    plain convolution."""
+    from imgforge.models.gan_nets import BEGANDiscriminator
+
+    torch.manual_seed(0)
+    D = BEGANDiscriminator(img_resolution=8, channels=1, ndf=4, h=4)
+    with torch.no_grad():
+        D.decoder[-1].bias.fill_(3.0)
+    out = D(torch.zeros(2, 1, 8, 8))
+    assert out.shape == (2, 1, 8, 8) and float(out.min()) > 1.5

