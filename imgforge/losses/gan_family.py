@@ -19,6 +19,9 @@ name          discriminator / generator objective (minimised)                   
               ``M_global = L(x) + |γ L(x) - L(G(z))|``
 ``hinge``     ``relu(1 - D(x)) + relu(1 + D(G(z)))`` / ``-D(G(z))``                 Lim & Ye 2017 / SNGAN: Adam 2e-4
                                                                                       (0, 0.9)
+``rahinge``   relativistic average hinge: ``relu(1 - (D(x) - E D(G(z))))``          Jolicoeur-Martineau 2018: Adam
+              ``+ relu(1 + (D(G(z)) - E D(x)))`` / the same with real and fake       2e-4 (0.5, 0.999); MSG-GAN's
+              swapped (the generator's loss needs the real scores too)               default
 ============  =====================================================================  ===================================
 
 (``log D`` with ``D = sigmoid(score)`` is computed stably as ``-softplus(-score)``.)
@@ -37,10 +40,12 @@ from torch import Tensor
 from ..errors import UsageError
 from .gan import gradient_penalty
 
-__all__ = ["LOSSES", "LossDefaults", "LOSS_DEFAULTS", "loss_defaults", "d_loss", "g_loss", "BeganState",
+__all__ = ["LOSSES", "RELATIVISTIC", "LossDefaults", "LOSS_DEFAULTS", "loss_defaults", "d_loss", "g_loss", "BeganState",
            "dragan_penalty", "wgan_gp_penalty", "clip_weights"]
 
-LOSSES = ("mm", "ns", "wgan", "wgan-gp", "lsgan", "dragan", "began", "hinge")
+LOSSES = ("mm", "ns", "wgan", "wgan-gp", "lsgan", "dragan", "began", "hinge", "rahinge")
+#: Losses whose generator objective needs the discriminator's scores on real images too.
+RELATIVISTIC = ("rahinge",)
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,7 @@ LOSS_DEFAULTS: Dict[str, LossDefaults] = {
     "dragan": LossDefaults(gp_lambda=10.0),
     "began": LossDefaults(lr_g=1e-4, lr_d=1e-4, betas=(0.5, 0.999)),
     "hinge": LossDefaults(betas=(0.0, 0.9)),
+    "rahinge": LossDefaults(),
 }
 
 
@@ -99,13 +105,16 @@ def d_loss(name: str, real: Tensor, fake: Tensor) -> Tensor:
         return 0.5 * ((real - 1) ** 2).mean() + 0.5 * (fake ** 2).mean()
     if name == "hinge":
         return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
+    if name == "rahinge":
+        return F.relu(1 - (real - fake.mean())).mean() + F.relu(1 + (fake - real.mean())).mean()
     if name == "began":
         raise ValueError("BEGAN's discriminator loss needs the autoencoder losses: use BeganState.d_loss")
     raise UsageError(f"--loss {name!r} is not one of {', '.join(LOSSES)}")
 
 
-def g_loss(name: str, fake: Tensor) -> Tensor:
-    """Generator loss (to minimise) from the discriminator's raw scores on generated images.
+def g_loss(name: str, fake: Tensor, real: Optional[Tensor] = None) -> Tensor:
+    """Generator loss (to minimise) from the discriminator's raw scores on generated images (and, for the
+    relativistic losses of :data:`RELATIVISTIC`, on real images: ``real``).
 
     ``mm`` is the saturating minimax form ``log(1 - D(G(z)))``: its gradient vanishes when D confidently rejects the
     samples (early in training), which is why ``ns`` (``-log D(G(z))``) exists.
@@ -118,6 +127,10 @@ def g_loss(name: str, fake: Tensor) -> Tensor:
         return -fake.mean()
     if name == "lsgan":
         return 0.5 * ((fake - 1) ** 2).mean()
+    if name == "rahinge":
+        if real is None:
+            raise ValueError("the relativistic hinge generator loss needs the scores of real images")
+        return F.relu(1 + (real - fake.mean())).mean() + F.relu(1 - (fake - real.mean())).mean()
     if name == "began":
         raise ValueError("BEGAN's generator loss is the autoencoder loss on samples: use BeganState.g_loss")
     raise UsageError(f"--loss {name!r} is not one of {', '.join(LOSSES)}")

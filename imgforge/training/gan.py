@@ -33,13 +33,13 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 
 from ..errors import TrainingError, UsageError
-from ..losses.gan_family import (LOSSES, BeganState, clip_weights, d_loss, dragan_penalty, g_loss, loss_defaults,
+from ..losses.gan_family import (LOSSES, RELATIVISTIC, BeganState, clip_weights, d_loss, dragan_penalty, g_loss, loss_defaults,
                                  wgan_gp_penalty)
 from ..models.registry import build
 from ..progress import ProgressFn, note
@@ -48,10 +48,25 @@ from .loop import (
     shutdown_distributed, step_seed, train_loop,
 )
 
-ARCHS = ("mlp", "dcgan")
+ARCHS = ("mlp", "dcgan", "lapgan", "progan", "msggan")
+#: The multi-scale architectures (:mod:`imgforge.training.multiscale_gan`).
+MULTISCALE = ("lapgan", "progan", "msggan")
 GENERATOR_NAME = "G.safetensors"
-_G_ARCH = {"mlp": "mlp_gan_g", "dcgan": "dcgan_g"}
-_D_ARCH = {"mlp": "mlp_gan_d", "dcgan": "dcgan_d"}
+_G_ARCH = {a: f"{a}_g" for a in MULTISCALE} | {"mlp": "mlp_gan_g", "dcgan": "dcgan_g"}
+_D_ARCH = {a: f"{a}_d" for a in MULTISCALE} | {"mlp": "mlp_gan_d", "dcgan": "dcgan_d"}
+#: The loss of each architecture when ``--loss`` is not given (ProGAN: WGAN-GP with the drift term; MSG-GAN:
+#: relativistic hinge, as BMSG-GAN; LAPGAN: the original GAN objective, non-saturating).
+ARCH_DEFAULT_LOSS = {"mlp": "ns", "dcgan": "ns", "lapgan": "ns", "progan": "wgan-gp", "msggan": "rahinge"}
+#: Optimiser settings of the papers that replace the loss's (ProGAN: Adam 1e-3, betas (0, 0.99), one critic step per
+#: generator step; MSG-GAN (BMSG-GAN's code): Adam 3e-3, betas (0, 0.99), one critic step). Explicit options win.
+ARCH_OPTIMISER: Dict[str, Dict[str, Any]] = {
+    "progan": dict(optimizer="adam", lr_g=1e-3, lr_d=1e-3, betas=(0.0, 0.99), d_steps=1),
+    "msggan": dict(optimizer="adam", lr_g=3e-3, lr_d=3e-3, betas=(0.0, 0.99), d_steps=1),
+}
+#: Default (and smallest) start resolution: ProGAN and MSG-GAN start at 4x4, LAPGAN's coarsest level is 8x8.
+START_RESOLUTION = {"lapgan": 8, "progan": 4, "msggan": 4}
+#: ProGAN's drift term ``ε E[D(x)²]`` on the critic (with wgan / wgan-gp).
+PROGAN_DRIFT = 0.001
 
 
 def check_power_of_two(resolution: int) -> int:
@@ -76,6 +91,12 @@ class GANTrainConfig:
         sample_grid: images in the sample grids (conditional: seeds per class row).
         ema_kimg: half-life, in thousands of images, of a moving average of G's weights (Karras et al.; ramp-up
             0.05 as StyleGAN2). 0: off. When on, the sample grids and ``G.safetensors`` are the average.
+        start_resolution: ProGAN's first resolution / LAPGAN's coarsest level (None: 4 / 8; MSG-GAN: 4).
+        phase_images, fade_images: ProGAN's schedule, in real images shown to D: each resolution is trained
+            ``phase_images`` at full strength, and each new one faded in over ``fade_images`` (paper: 800k each).
+        combine: MSG-GAN's combine function (``simple`` | ``lin_cat`` | ``cat_lin``).
+        drift: ProGAN's drift weight (None: 0.001 for progan with wgan/wgan-gp, else 0).
+        mbstd_group: ProGAN / MSG-GAN minibatch-stddev group size.
     """
 
     arch: str = "dcgan"
@@ -98,6 +119,17 @@ class GANTrainConfig:
     lambda_k: Optional[float] = None
     sample_grid: int = 64
     ema_kimg: float = 0.0
+    start_resolution: Optional[int] = None
+    phase_images: int = 800_000
+    fade_images: int = 800_000
+    combine: str = "simple"
+    drift: Optional[float] = None
+    mbstd_group: int = 4
+
+    @property
+    def start(self) -> int:
+        """The effective start resolution of a multi-scale arch."""
+        return int(self.start_resolution or START_RESOLUTION.get(self.arch, 4))
 
     def validate(self) -> "GANTrainConfig":
         if self.arch not in ARCHS:
@@ -108,25 +140,61 @@ class GANTrainConfig:
             raise UsageError(f"--optimizer {self.optimizer!r}: adam or rmsprop")
         if not self.ema_kimg >= 0:
             raise UsageError(f"--ema-kimg {self.ema_kimg}: must be >= 0 (0: no moving average)")
+        if self.ema_kimg > 0 and self.arch not in ("mlp", "dcgan"):
+            raise UsageError(f"--ema-kimg: the moving average is implemented for --arch mlp and dcgan, not {self.arch}")
         if self.batch_size < 1 or self.z_dim < 1 or self.width < 1 or (self.d_steps is not None and self.d_steps < 1):
             raise UsageError("--batch-size, --z-dim, --width and --d-steps must be >= 1")
+        if self.arch in MULTISCALE:
+            self._validate_multiscale()
+        elif self.start_resolution is not None:
+            raise UsageError(f"--start-resolution is for --arch lapgan|progan, not {self.arch}")
         return self
+
+    def _validate_multiscale(self) -> None:
+        if self.cond:
+            raise UsageError(f"--cond works with --arch mlp|dcgan; --arch {self.arch} is unconditional here")
+        if self.loss == "began":
+            raise UsageError(f"--loss began needs its autoencoder discriminator: use --arch mlp|dcgan, not {self.arch}")
+        s = self.start
+        smallest = START_RESOLUTION[self.arch]
+        if s < smallest or s & (s - 1):
+            raise UsageError(f"--start-resolution {s}: must be a power of two >= {smallest} for --arch {self.arch}")
+        if self.arch == "msggan" and s != 4:
+            raise UsageError("--start-resolution: MSG-GAN always trains every scale from 4x4; drop the option")
+        if self.resolution < s:
+            raise UsageError(f"--resolution {self.resolution} is smaller than the start resolution {s} "
+                             f"(--start-resolution, --arch {self.arch})")
+        if self.combine not in ("simple", "lin_cat", "cat_lin"):
+            raise UsageError(f"--combine {self.combine!r}: simple, lin_cat or cat_lin")
+        if self.phase_images < 0 or self.fade_images < 0 or self.mbstd_group < 1:
+            raise UsageError("--phase-images and --fade-images must be >= 0")
 
     def resolved(self) -> Dict[str, Any]:
         """The effective hyper-parameters: each None field replaced by the loss's paper default."""
         d = loss_defaults(self.loss)
+        a = ARCH_OPTIMISER.get(self.arch, {})
         pick = lambda mine, default: default if mine is None else mine  # noqa: E731
-        return dict(optimizer=pick(self.optimizer, d.optimizer), lr_g=pick(self.lr_g, d.lr_g),
-                    lr_d=pick(self.lr_d, d.lr_d), betas=tuple(pick(self.betas, d.betas)),
-                    d_steps=int(pick(self.d_steps, d.d_steps)), clip=pick(self.clip, d.clip),
-                    gp_lambda=float(pick(self.gp_lambda, d.gp_lambda)), gamma=float(pick(self.gamma, d.gamma)),
-                    lambda_k=float(pick(self.lambda_k, d.lambda_k)))
+        out = dict(optimizer=pick(self.optimizer, a.get("optimizer", d.optimizer)),
+                   lr_g=pick(self.lr_g, a.get("lr_g", d.lr_g)), lr_d=pick(self.lr_d, a.get("lr_d", d.lr_d)),
+                   betas=tuple(pick(self.betas, a.get("betas", d.betas))),
+                   d_steps=int(pick(self.d_steps, a.get("d_steps", d.d_steps))), clip=pick(self.clip, d.clip),
+                   gp_lambda=float(pick(self.gp_lambda, d.gp_lambda)), gamma=float(pick(self.gamma, d.gamma)),
+                   lambda_k=float(pick(self.lambda_k, d.lambda_k)))
+        if self.arch in MULTISCALE:
+            drift = PROGAN_DRIFT if self.arch == "progan" and self.loss in ("wgan", "wgan-gp") else 0.0
+            out["drift"] = float(pick(self.drift, drift))
+        return out
 
     def g_spec(self, channels: int, n_classes: int) -> Tuple[str, Dict[str, Any]]:
         kw: Dict[str, Any] = dict(z_dim=self.z_dim, img_resolution=self.resolution, channels=channels,
                                   n_classes=n_classes)
         if self.arch == "mlp":
             kw["hidden"] = self.width * 1200 // 64
+        elif self.arch in MULTISCALE:
+            del kw["n_classes"]
+            kw["width"] = self.width
+            if self.arch == "lapgan":
+                kw["start_resolution"] = self.start
         else:
             kw["ngf"] = self.width
         return _G_ARCH[self.arch], kw
@@ -136,6 +204,15 @@ class GANTrainConfig:
             if n_classes:
                 raise UsageError("--loss began has no conditional discriminator; drop --cond")
             return "began_d", dict(img_resolution=self.resolution, channels=channels, ndf=self.width, h=self.began_h)
+        if self.arch in MULTISCALE:
+            ms: Dict[str, Any] = dict(img_resolution=self.resolution, channels=channels, width=self.width)
+            if self.arch == "lapgan":
+                ms.update(start_resolution=self.start, batch_norm=self.loss not in ("wgan-gp", "dragan"))
+            else:
+                ms["mbstd_group"] = self.mbstd_group
+            if self.arch == "msggan":
+                ms["combine"] = self.combine
+            return _D_ARCH[self.arch], ms
         kw: Dict[str, Any] = dict(img_resolution=self.resolution, channels=channels, n_classes=n_classes)
         if self.arch == "mlp":
             kw.update(hidden=self.width * 240 // 64, dropout=self.d_dropout)
@@ -181,6 +258,7 @@ class GANMethod:
         self.began = BeganState(gamma=self.hp["gamma"], lambda_k=self.hp["lambda_k"]) if cfg.loss == "began" else None
         self.train_seconds = 0.0
         self.images_seen = 0
+        self.title = f"{cfg.arch.upper()} GAN"
 
     def _opt(self, module: nn.Module, lr: float) -> torch.optim.Optimizer:
         if self.hp["optimizer"] == "rmsprop":
@@ -194,14 +272,19 @@ class GANMethod:
         return self.G_ema if self.G_ema is not None else self.G
 
     def state_dict(self) -> Dict[str, Any]:
-        state = {"G": self.G.state_dict(), "D": self.D.state_dict(), "g_opt": self.g_opt.state_dict(),
-                 "d_opt": self.d_opt.state_dict(), "began_k": self.began.k if self.began else 0.0,
-                 "train_seconds": self.train_seconds, "images_seen": self.images_seen}
+        state = {"arch": self.cfg.arch, "G": self.G.state_dict(), "D": self.D.state_dict(),
+                 "g_opt": self.g_opt.state_dict(), "d_opt": self.d_opt.state_dict(),
+                 "began_k": self.began.k if self.began else 0.0, "train_seconds": self.train_seconds,
+                 "images_seen": self.images_seen}
         if self.G_ema is not None:
             state["G_ema"] = self.G_ema.state_dict()
         return state
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
+        was = state.get("arch", "mlp|dcgan")  # checkpoints of part 1 have no "arch"
+        if was != self.cfg.arch and not (was == "mlp|dcgan" and self.cfg.arch in ("mlp", "dcgan")):
+            raise TrainingError(f"the checkpoint in this run folder was written by --arch {was}, not --arch "
+                                f"{self.cfg.arch}: resume with --arch {was}, or use a new --run-dir")
         objects = {"G": self.G, "D": self.D, "g_opt": self.g_opt, "d_opt": self.d_opt}
         if self.G_ema is not None:
             if "G_ema" not in state:
@@ -230,23 +313,78 @@ class GANMethod:
         pen = torch.Generator().manual_seed(step_seed(self.seed, step, 20_000 + phase * 1000 + self.dist.rank))
         return self._slice(z), (self._slice(y) if y is not None else None), pen
 
-    # ---- one step ------------------------------------------------------------------------------------------------
-    def _d_scores(self, x: torch.Tensor, y: Optional[torch.Tensor]) -> torch.Tensor:
+    # ---- one step: the hooks the multi-scale methods override ------------------------------------------------------
+    def _begin_step(self, step: int) -> None:
+        """Set what depends on the step before it runs (ProGAN's stage)."""
+
+    def _real(self, idx: Sequence[int]) -> Tuple[Any, Optional[torch.Tensor]]:
+        """This process's real batch ``idx`` as the discriminator sees it, and its labels."""
+        return self.data.batch(idx, self.device)
+
+    def _fake(self, z: torch.Tensor, y: Optional[torch.Tensor], real: Any) -> Any:
+        """Generated images for ``z`` (``real``: the real batch of the same step, for conditioning on it)."""
+        return self.G(z, y) if self.n_classes else self.G(z)
+
+    def _d_scores(self, x: Any, y: Optional[torch.Tensor]) -> torch.Tensor:
         return self.D(x, y) if self.n_classes else self.D(x)
+
+    def _pack(self, x: Any) -> torch.Tensor:
+        """Images as one ``(B, ...)`` tensor for the penalties (multi-scale lists are flattened)."""
+        return x
+
+    def _unpack(self, x: torch.Tensor) -> Any:
+        return x
+
+    def _penalty(self, real: Any, fake: Any, labels: Optional[torch.Tensor], pen: torch.Generator,
+                 scores: Callable[[Any], torch.Tensor]) -> torch.Tensor:
+        crit = lambda v: scores(self._unpack(v))  # noqa: E731
+        lam = self.hp["gp_lambda"]
+        if self.cfg.loss == "wgan-gp":
+            return wgan_gp_penalty(crit, self._pack(real), self._pack(fake), lam, generator=pen)
+        return dragan_penalty(crit, self._pack(real), lam, generator=pen)
+
+    def _d_objective(self, real: Any, labels: Optional[torch.Tensor], fake: Any, y_fake: Optional[torch.Tensor],
+                     pen: torch.Generator) -> Tuple[torch.Tensor, Dict[str, float]]:
+        """The discriminator's loss (with penalty and drift) and what to log."""
+        name = self.cfg.loss
+        s_real, s_fake = self._d_scores(real, labels), self._d_scores(fake, y_fake)
+        loss_d = d_loss(name, s_real, s_fake)
+        out: Dict[str, float] = {}
+        if name in ("wgan-gp", "dragan"):
+            gp = self._penalty(real, fake, labels, pen, lambda v: self._d_scores(v, labels))
+            loss_d = loss_d + gp
+            out["gp"] = float(gp.detach())
+        if self.hp.get("drift"):
+            loss_d = loss_d + self.hp["drift"] * s_real.square().mean()
+        out.update(D_real=float(self.dist.mean(s_real.detach().mean())),
+                   D_fake=float(self.dist.mean(s_fake.detach().mean())))
+        return loss_d, out
+
+    def _g_objective(self, fake: Any, y_fake: Optional[torch.Tensor], real: Any,
+                     labels: Optional[torch.Tensor]) -> Tuple[torch.Tensor, Dict[str, float]]:
+        """The generator's loss (the relativistic losses also score ``real``, the step's last real batch)."""
+        s_real = None
+        if self.cfg.loss in RELATIVISTIC:
+            with torch.no_grad():
+                s_real = self._d_scores(real, labels)
+        return g_loss(self.cfg.loss, self._d_scores(fake, y_fake), s_real), {}
 
     def step(self, batch: Sequence[Sequence[int]], step: int) -> Dict[str, float]:
         """One generator step after ``len(batch)`` discriminator steps (``batch``: this process's index lists)."""
         t0 = time.perf_counter()
-        name, hp = self.cfg.loss, self.hp
+        hp = self.hp
         torch.manual_seed(step_seed(self.seed, step, self.dist.rank))  # dropout masks
+        self._begin_step(step)
         out: Dict[str, float] = {}
         self.G.requires_grad_(False)
         self.D.requires_grad_(True)
+        real: Any = None
+        labels: Optional[torch.Tensor] = None
         for j, idx in enumerate(batch):
-            real, labels = self.data.batch(idx, self.device)
+            real, labels = self._real(idx)
             z, y_fake, pen = self._noise(step, j)
             with torch.no_grad():
-                fake = self.G(z, y_fake) if self.n_classes else self.G(z)
+                fake = self._fake(z, y_fake, real)
             if self.began is not None:
                 l_real = BeganState.recon(self.D(real), real)
                 l_fake = BeganState.recon(self.D(fake), fake)
@@ -254,16 +392,8 @@ class GANMethod:
                 out.update(D_real=float(self.dist.mean(l_real.detach())),
                            D_fake=float(self.dist.mean(l_fake.detach())))
             else:
-                s_real, s_fake = self._d_scores(real, labels), self._d_scores(fake, y_fake)
-                loss_d = d_loss(name, s_real, s_fake)
-                if name in ("wgan-gp", "dragan"):
-                    crit = (lambda v: self.D(v, labels)) if self.n_classes else self.D
-                    gp = (wgan_gp_penalty(crit, real, fake, hp["gp_lambda"], generator=pen) if name == "wgan-gp"
-                          else dragan_penalty(crit, real, hp["gp_lambda"], generator=pen))
-                    loss_d = loss_d + gp
-                    out["gp"] = float(gp.detach())
-                out.update(D_real=float(self.dist.mean(s_real.detach().mean())),
-                           D_fake=float(self.dist.mean(s_fake.detach().mean())))
+                loss_d, logged = self._d_objective(real, labels, fake, y_fake, pen)
+                out.update(logged)
             self.D.zero_grad(set_to_none=True)
             loss_d.backward()
             self.dist.average_grads(self.D.parameters())
@@ -275,11 +405,12 @@ class GANMethod:
         self.G.requires_grad_(True)
         self.D.requires_grad_(False)
         z, y_fake, _ = self._noise(step, len(batch))
-        fake = self.G(z, y_fake) if self.n_classes else self.G(z)
+        fake = self._fake(z, y_fake, real)
         if self.began is not None:
             loss_g = BeganState.recon(self.D(fake), fake)
         else:
-            loss_g = g_loss(name, self._d_scores(fake, y_fake))
+            loss_g, logged = self._g_objective(fake, y_fake, real, labels)
+            out.update(logged)
         self.G.zero_grad(set_to_none=True)
         loss_g.backward()
         self.dist.average_grads(self.G.parameters())
@@ -316,17 +447,30 @@ class GANMethod:
         from ..reports import make_grid
 
         z, y, cols = self.fixed_inputs()
-        G = self.G_out
-        G.eval()
+        self.G.eval()
         try:
-            imgs = torch.cat([(G(z[i:i + 100].to(self.device), y[i:i + 100].to(self.device)) if y is not None
-                               else G(z[i:i + 100].to(self.device))) for i in range(0, len(z), 100)])
+            imgs = torch.cat([self._sample_images(z[i:i + 100].to(self.device),
+                                                  y[i:i + 100].to(self.device) if y is not None else None, step)
+                              for i in range(0, len(z), 100)])
+            scales = self._sample_scales(z[:min(len(z), 10)].to(self.device), step)
         finally:
-            self.G.train()  # G_ema stays in eval mode
-        imgs = ((imgs.float().cpu().clamp(-1, 1) + 1) / 2).expand(-1, 3, -1, -1)
+            self.G.train()
+        to01 = lambda t: ((t.float().cpu().clamp(-1, 1) + 1) / 2).expand(-1, 3, -1, -1)  # noqa: E731
         path = Path(run_dir) / "samples" / f"step_{step:06d}.png"
-        save_image(make_grid(imgs, cols or None, pad=1, pad_value=0.0, border=False), path)
+        save_image(make_grid(to01(imgs), cols or None, pad=1, pad_value=0.0, border=False), path)
+        if scales is not None:  # (N, S, C, R, R): one row per scale (coarse to fine), one column per z
+            save_image(make_grid(to01(scales.transpose(0, 1).flatten(0, 1)), scales.shape[0], pad=1, pad_value=0.0,
+                                 border=False), Path(run_dir) / "samples" / f"scales_{step:06d}.png")
         return path
+
+    def _sample_images(self, z: torch.Tensor, y: Optional[torch.Tensor], step: int) -> torch.Tensor:
+        """The generator's images for the sample grid after ``step`` steps (the moving average when on)."""
+        G = self.G_out
+        return G(z, y) if y is not None else G(z)
+
+    def _sample_scales(self, z: torch.Tensor, step: int) -> Optional[torch.Tensor]:
+        """Per-scale images ``(N, S, C, R, R)`` for the run page (None: a single-scale generator)."""
+        return None
 
     def export(self, path: Union[str, Path], extra: Optional[Dict[str, str]] = None) -> Path:
         """Write the generator as an imgforge model file (``arch`` + ``arch_kwargs`` + training metadata)."""
@@ -339,6 +483,15 @@ class GANMethod:
             meta["class_names"] = json.dumps(list(self.data.class_names))
         meta.update(extra or {})
         return save_model_file(path, self.G_out.state_dict(), arch=self.g_arch, arch_kwargs=self.g_kwargs, extra=meta)
+
+
+def method_class(arch: str) -> type:
+    """The training method of ``arch``: :class:`GANMethod`, or a multi-scale one."""
+    if arch in MULTISCALE:
+        from .multiscale_gan import MULTISCALE_METHODS
+
+        return MULTISCALE_METHODS[arch]
+    return GANMethod
 
 
 @dataclass
@@ -358,7 +511,9 @@ def write_page(method: Any, run_dir: Path, title: str, record: Dict[str, Any], h
     from ..reports import write_run_page
 
     samples = [(int(p.stem.split("_")[-1]), f"samples/{p.name}") for p in sorted((run_dir / "samples").glob("step_*.png"))]
-    return write_run_page(run_dir, title, record, history, samples, ["fixed z"], notes)
+    scales = [(int(p.stem.split("_")[-1]), f"samples/{p.name}") for p in sorted((run_dir / "samples").glob("scales_*.png"))]
+    columns = ["fixed z"] + (["then every scale of the first z (rows: coarse to fine)"] if scales else [])
+    return write_run_page(run_dir, title, record, history, samples + scales, columns, notes)
 
 
 def _history(run_dir: Path) -> List[Dict[str, float]]:
@@ -413,12 +568,12 @@ def train_gan(
                                      world_size=dist.world_size)
         k = hp["d_steps"]
         seed_everything(loop.seed)  # identical initial weights for a given seed (and on every rank)
-        method = GANMethod(cfg, dataset, device, dist, seed=loop.seed)
+        method = method_class(cfg.arch)(cfg, dataset, device, dist, seed=loop.seed)
         record = {"method": "gan", "data": source, "images": len(dataset), "skipped": len(skipped),
                   "channels": int(dataset.channels), "classes": list(getattr(dataset, "class_names", ()))
                   if method.n_classes else [], "gan": asdict(cfg), "resolved": hp, "loop": asdict(loop),
                   "world_size": dist.world_size}
-        title = f"{cfg.arch.upper()} GAN, loss {cfg.loss}{' (conditional)' if method.n_classes else ''}"
+        title = f"{method.title}, loss {cfg.loss}{' (conditional)' if method.n_classes else ''}"
         note(progress, "train", f"{title}, {cfg.resolution}x{cfg.resolution}x{dataset.channels} on {len(dataset)} "
              f"images: G {sum(p.numel() for p in method.G.parameters()):,} / D "
              f"{sum(p.numel() for p in method.D.parameters()):,} parameters, batch {cfg.batch_size}, "

@@ -28,6 +28,11 @@ def test_losses_on_known_scores():
     assert torch.allclose(g_loss("lsgan", fake), torch.tensor(0.5 * (4 + 0) / 2))
     assert torch.allclose(d_loss("hinge", real, fake), torch.tensor((0 + 1) / 2 + (0 + 2) / 2))
     assert torch.allclose(g_loss("hinge", fake), torch.tensor(0.0))
+    # relativistic average hinge: D(x) - mean D(G(z)) = [2, 0] - 0, D(G(z)) - mean D(x) = [-1, 1] - 1
+    assert torch.allclose(d_loss("rahinge", real, fake), torch.tensor((0 + 1) / 2 + (0 + 1) / 2))
+    assert torch.allclose(g_loss("rahinge", fake, real), torch.tensor((3 + 1) / 2 + (3 + 1) / 2))
+    with pytest.raises(ValueError, match="real"):
+        g_loss("rahinge", fake)
     with pytest.raises(UsageError, match="--loss 'nope'"):
         d_loss("nope", real, fake)
 
@@ -38,7 +43,7 @@ def test_paper_defaults():
     gp = loss_defaults("wgan-gp")
     assert (gp.gp_lambda, gp.lr_d, gp.betas, gp.d_steps) == (10.0, 1e-4, (0.0, 0.9), 5)
     assert loss_defaults("dragan").gp_lambda == 10.0 and loss_defaults("began").lambda_k == 0.001
-    assert set(LOSSES) == {"mm", "ns", "wgan", "wgan-gp", "lsgan", "dragan", "began", "hinge"}
+    assert set(LOSSES) == {"mm", "ns", "wgan", "wgan-gp", "lsgan", "dragan", "began", "hinge", "rahinge"}
     with pytest.raises(UsageError):
         loss_defaults("gan")
 
