@@ -45,8 +45,29 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(BENCH))
 DATA = Path(os.environ.get("IMGFORGE_DATA_DIR", REPO.parent / "shared" / "data"))
-if not DATA.is_dir():
-    DATA = Path("/work/shared/data")
+IMAGES = ("photos/astronaut.png", "paintings/starry_night.jpg")
+
+
+def synthetic_data(folder: Path) -> Path:
+    """Stand-ins for the two public images where ../shared/data is absent (e.g. on a device machine): smooth
+    deterministic colour patterns with edges, 512 x 512 and 600 x 480 (timings do not depend on the content; the
+    PSNR and loss columns do a little). Returns ``folder``."""
+    import numpy as np
+    from PIL import Image
+
+    for rel, (h, w), seed in zip(IMAGES, ((512, 512), (480, 600)), (0, 1)):
+        rng = np.random.default_rng(seed)
+        yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+        img = np.zeros((h, w, 3))
+        for c in range(3):
+            for _ in range(6):
+                fx, fy, ph = rng.uniform(1, 12, 2).tolist() + [rng.uniform(0, 6.3)]
+                img[..., c] += np.sin(2 * np.pi * (fx * xx + fy * yy) + ph)
+        img += (rng.uniform(size=(h // 16 + 1, w // 16 + 1, 3)) > 0.8).repeat(16, 0).repeat(16, 1)[:h, :w] * 2
+        img = (img - img.min()) / (img.max() - img.min())
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray((img * 255).astype(np.uint8)).save(folder / rel)
+    return folder
 
 CASES = ("gatys", "invert", "fast", "adain", "cyclegan", "pix2pix")
 
@@ -139,9 +160,10 @@ def conv_peak(dev: Any, quick: bool) -> Dict[str, float]:
 
 def _variants(dev: Any, optimisation: bool) -> List[str]:
     """imgforge variants per device: the policy's ``auto``; plus bf16 for the optimisation loops on the CPU (where
-    auto is fp32), fp16 on CUDA, and torch.compile on CUDA for the optimisation loops."""
+    auto is fp32), fp16 on CUDA, and torch.compile on CUDA for the optimisation loops (unless --no-compile)."""
     if dev.type == "cuda":
-        return ["auto", "fp16"] + (["auto+compile"] if optimisation else [])
+        compile_ = optimisation and os.environ.get("IMGFORGE_BENCH_COMPILE", "1") == "1"
+        return ["auto", "fp16"] + (["auto+compile"] if compile_ else [])
     return ["auto", "bf16"] if optimisation else ["auto"]
 
 
@@ -453,6 +475,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--cases", default=",".join(CASES), help=f"comma-separated subset of {','.join(CASES)}")
     ap.add_argument("--case-timeout", type=float, default=None, help="seconds per case subprocess (default: 1800; "
                     "--quick: 300)")
+    ap.add_argument("--no-compile", action="store_true", help="CUDA: skip the torch.compile variants")
     ap.add_argument("--out", type=Path, default=BENCH / "results" / "summary.md")
     ap.add_argument("--no-write", action="store_true", help="print the table only")
     ap.add_argument("--child", help=argparse.SUPPRESS)
@@ -469,12 +492,20 @@ def main(argv: Optional[List[str]] = None) -> int:
         threads = [int(a.threads.split(",")[0])] if a.threads else [max(1, min(16, os.cpu_count() or 1))]
     else:
         threads = [int(t) for t in (a.threads or ("1" if a.quick else "1,2")).split(",") if t]
-    timeout = a.case_timeout or (300.0 if a.quick else 1800.0)
+    timeout = a.case_timeout or ((120.0 if a.device == "cuda" else 300.0) if a.quick else 1800.0)
+    env = dict(os.environ)
+    import tempfile
+
+    tmpdir = tempfile.TemporaryDirectory()
+    data_note = f"images: {DATA} ({', '.join(IMAGES)})"
+    if not all((DATA / rel).is_file() for rel in IMAGES):
+        env["IMGFORGE_DATA_DIR"] = str(synthetic_data(Path(tmpdir.name)))
+        data_note = f"images: synthetic stand-ins ({DATA} has no {', '.join(IMAGES)})"
+    env["IMGFORGE_BENCH_COMPILE"] = "0" if a.no_compile else "1"
     load0 = os.getloadavg()
     t_start = time.perf_counter()
     rows: List[Dict[str, Any]] = []
     peaks: Dict[int, Dict[str, float]] = {}
-    env = dict(os.environ)
     for th in threads:
         env.update(OMP_NUM_THREADS=str(th), MKL_NUM_THREADS=str(th))
         for c in ["peak"] + cases:
@@ -510,6 +541,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                                                                   if a.device == "cuda" else ""),
             f"- load average (1/5/15 min) at start {load0[0]:.2f}/{load0[1]:.2f}/{load0[2]:.2f}, "
             f"at end {load1[0]:.2f}/{load1[1]:.2f}/{load1[2]:.2f} (other processes share this machine when > 0)",
+            f"- {data_note}",
             "- conv peak (3x3, 256→256 at 128², channels_last, same run):", *peak_lines,
             "- fraction of peak: imgforge's GFLOP/s (nominal FLOPs of the plain network / imgforge time) over the peak "
             "of the precision it ran in; ratio: baseline time / imgforge time; scaling: imgforge 1-thread / 2-thread time",
