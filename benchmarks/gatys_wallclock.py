@@ -32,6 +32,38 @@ def load(path: Path) -> torch.Tensor:
     return torch.from_numpy(a).permute(2, 0, 1).unsqueeze(0).contiguous()
 
 
+def plain_gatys(content: torch.Tensor, style: torch.Tensor, encoder: torch.nn.Module, cfg: GatysConfig,
+                iterations: int) -> torch.Tensor:
+    """The plain reference loop: the same relative loss as :func:`stylize_gatys` (content at relu4_2, Gram matrices
+    at relu1_1..relu5_1, TV), float32, NCHW, the encoder as it is, L-BFGS with neural-style-pt's settings; returns the
+    image after ``iterations`` evaluations. ``content``/``style``: (1, 3, H, W) in [0, 1] at the working sizes."""
+    import torch.nn.functional as F
+
+    from imgforge.ops.stats import gram
+
+    layers = tuple(dict.fromkeys(cfg.content_layers + cfg.style_layers))
+    with torch.no_grad():
+        fc = encoder(content, cfg.content_layers)
+        gs = {k: gram(v) for k, v in encoder(style, cfg.style_layers).items()}
+    x = content.clone().requires_grad_(True)
+    opt = torch.optim.LBFGS([x], lr=1.0, max_iter=iterations, max_eval=iterations, tolerance_grad=-1,
+                            tolerance_change=-1, history_size=100)
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        f = encoder(x, layers)
+        c = sum(F.mse_loss(f[k], fc[k]) / fc[k].pow(2).mean() for k in cfg.content_layers)
+        s = sum(F.mse_loss(gram(f[k]), gs[k]) / gs[k].pow(2).mean() for k in cfg.style_layers)
+        tv = (x[..., 1:, :] - x[..., :-1, :]).abs().mean() + (x[..., :, 1:] - x[..., :, :-1]).abs().mean()
+        loss = cfg.content_weight * c + cfg.style_weight * s + cfg.tv_weight * tv
+        loss.backward()
+        return loss
+
+    if iterations:
+        opt.step(closure)
+    return x.detach().clamp(0, 1)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("content", type=Path)

@@ -59,7 +59,7 @@ def plain_invert(G: Any, target: torch.Tensor, encoder: Any, cfg: InvertConfig, 
         noise_scale = w_std * cfg.latent_noise * max(0.0, 1.0 - t / cfg.noise_ramp) ** 2
         for g in opt.param_groups:
             g["lr"] = cfg.lr * lr_schedule(t, cfg.lr_rampup, cfg.lr_rampdown)
-        wn = w + torch.randn(w.shape, generator=gen) * noise_scale
+        wn = w + torch.randn(w.shape, generator=gen).to(w.device) * noise_scale
         ws = wn if cfg.space == "w+" else wn.repeat(1, G.num_ws, 1)
         img = (G.synthesis(ws, noise_mode="const") + 1) / 2
         loss = cfg.mse_weight * F.mse_loss(img, target)

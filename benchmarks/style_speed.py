@@ -74,11 +74,15 @@ def run_one(a: argparse.Namespace) -> dict:
     from imgforge.methods.style_fastpath import DecoderForward, FastStyleForward
     from imgforge.runtime import Runtime
 
+    dev = torch.device(getattr(a, "device", None) or "cpu")
     torch.manual_seed(0)
-    x = _content(a.content, a.size)
+    x = _content(a.content, a.size).to(dev)
     net, dec = _nets(a, a.method)
-    rt = Runtime.create("cpu", {"baseline": "fp32", "fast-fp32": "fp32", "fast-bf16": "bf16"}.get(a.variant, "auto"))
-    style = _content(a.content2, 256) if a.method == "adain" else None
+    net = net.to(dev)
+    dec = dec.to(dev) if dec is not None else None
+    rt = Runtime.create(str(dev), {"baseline": "fp32", "fast-fp32": "fp32", "fast-bf16": "bf16",
+                                   "fast-fp16": "fp16"}.get(a.variant, "auto"))
+    style = _content(a.content2, 256).to(dev) if a.method == "adain" else None
 
     if a.method == "fast":
         if a.variant == "baseline":
@@ -125,13 +129,19 @@ def run_one(a: argparse.Namespace) -> dict:
                         out = dfw(adain(f, sf))
                     return out.float().clamp(0, 1)
 
+    def sync() -> None:
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+
     out = fn()  # warm-up
+    sync()
     times = []
     for _ in range(a.repeat):
         t0 = time.perf_counter()
         out = fn()
+        sync()
         times.append(time.perf_counter() - t0)
-    torch.save(out.contiguous(), a.save)
+    torch.save(out.float().cpu().contiguous(), a.save)
     return {"method": a.method, "size": a.size, "variant": a.variant, "precision": rt.precision_name,
             "seconds": min(times), "images_per_s": 1.0 / min(times), "threads": torch.get_num_threads(),
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}

@@ -54,7 +54,8 @@ from imgforge.training.cyclegan import CycleGANConfig, CycleGANMethod  # noqa: E
 from imgforge.training.pix2pix import Pix2PixConfig, Pix2PixMethod  # noqa: E402
 
 TRAIN_VARIANTS = {"fp32": (None, False), "fp32 rw": (None, False), "fp32+cl": (None, True),
-                  "bf16+cl": (torch.bfloat16, True), "bf16": (torch.bfloat16, False)}
+                  "bf16+cl": (torch.bfloat16, True), "bf16": (torch.bfloat16, False),
+                  "fp16+cl": (torch.float16, True)}
 
 
 def _baseline(net: torch.nn.Module, variant: str) -> torch.nn.Module:
@@ -71,14 +72,22 @@ def _plain_adam(method: object) -> None:
         setattr(method, name, torch.optim.Adam(params, lr=g["lr"], betas=g["betas"]))
 
 
-def _median_times(fns: Dict[str, Callable[[], object]], reps: int) -> Dict[str, float]:
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _median_times(fns: Dict[str, Callable[[], object]], reps: int,
+                  device: torch.device = torch.device("cpu")) -> Dict[str, float]:
     for fn in fns.values():  # warm-up (oneDNN primitive creation, allocator)
         fn()
+    _sync(device)
     times: Dict[str, List[float]] = {k: [] for k in fns}
     for _ in range(reps):
         for k, fn in fns.items():
             t = time.perf_counter()
             fn()
+            _sync(device)
             times[k].append(time.perf_counter() - t)
     return {k: statistics.median(v) for k, v in times.items()}
 
@@ -122,12 +131,14 @@ def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return math.inf if mse == 0 else 10 * math.log10(1.0 / mse)
 
 
-def bench_apply(arch: str, kwargs: dict, size: int, reps: int, variants: List[str]) -> Dict[str, Dict[str, float]]:
+def bench_apply(arch: str, kwargs: dict, size: int, reps: int, variants: List[str],
+                device: str = "cpu") -> Dict[str, Dict[str, float]]:
+    dev = torch.device(device)
     torch.manual_seed(0)
-    G = build(arch, **kwargs).eval()
+    G = build(arch, **kwargs).eval().to(dev)
     for p in G.parameters():
         p.requires_grad_(False)
-    x = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    x = (torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(2)) * 2 - 1).to(dev)
     fns: Dict[str, Callable[[], torch.Tensor]] = {}
     for name in variants:
         if name == "fp32 frozen":
@@ -135,7 +146,8 @@ def bench_apply(arch: str, kwargs: dict, size: int, reps: int, variants: List[st
             pad = -(-size // mult) * mult
             with torch.no_grad():
                 plain = _baseline(copy.deepcopy(G), "fp32")
-                frozen = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(plain, torch.zeros(1, 3, pad, pad))))
+                frozen = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(
+                    plain, torch.zeros(1, 3, pad, pad, device=dev))))
 
             def run_frozen(frozen=frozen, mult=mult) -> torch.Tensor:
                 with torch.no_grad():  # same padding/cropping as run_generator (a frozen module has no modes)
@@ -165,14 +177,14 @@ def bench_apply(arch: str, kwargs: dict, size: int, reps: int, variants: List[st
             xin = x.contiguous(memory_format=torch.channels_last)
 
         def run(net=net, xin=xin, dtype=dtype) -> torch.Tensor:
-            ctx = torch.autocast("cpu", dtype=dtype) if dtype is not None else contextlib.nullcontext()
+            ctx = torch.autocast(dev.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
             with torch.inference_mode(), ctx:
                 return run_generator(xin, net, eval_mode=True)
 
         fns[name] = run
     ref = ((fns["fp32"]() + 1) / 2).clamp(0, 1)
     quality = {k: _psnr(((fn() + 1) / 2).clamp(0, 1), ref) for k, fn in fns.items()}
-    med = _median_times(fns, reps)  # type: ignore[arg-type]
+    med = _median_times(fns, reps, dev)  # type: ignore[arg-type]
     base = med["fp32"]
     return {k: {"seconds": v, "speedup": base / v, "psnr_db": quality[k]} for k, v in med.items()}
 

@@ -128,14 +128,24 @@ def resize_long_side(img: Tensor, long_side: int) -> Tensor:
     return F.interpolate(img, size=size, mode="bilinear", align_corners=False, antialias=s < 1).clamp(0, 1)
 
 
-def _features(encoder: nn.Module, x: Tensor, layers: Sequence[str], dtype: Optional[torch.dtype]) -> Dict[str, Tensor]:
+def _features(encoder: nn.Module, x: Tensor, layers: Sequence[str], dtype: Optional[torch.dtype],
+              channels_last: bool = False) -> Dict[str, Tensor]:
     """Encoder features of ``x``; with ``dtype`` (the Runtime's autocast dtype) the forward runs under autocast and
-    the features come back in float32 (Gram matrices and losses are accumulated in float32)."""
+    the features come back in float32 (Gram matrices and losses are accumulated in float32). ``channels_last``: the
+    encoder runs on a channels_last copy of ``x`` (a 3-channel image: a small copy; the optimised tensor itself stays
+    NCHW, as L-BFGS flattens its gradient)."""
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
     if dtype is None:
         return dict(encoder(x, layers))
     with torch.autocast(device_type=x.device.type, dtype=dtype):
         feats = encoder(x, layers)
-    return {k: v.float() for k, v in feats.items()}
+    return {k: _acc(v) for k, v in feats.items()}
+
+
+def _acc(t: Tensor) -> Tensor:
+    """``t`` in the accumulation dtype of the losses: float32 for bf16/fp16 features (float64 stays float64)."""
+    return t if t.dtype in (torch.float32, torch.float64) else t.float()
 
 
 def _tv(x: Tensor, relative: bool) -> Tensor:
@@ -166,10 +176,12 @@ class _Objective:
         styles: Sequence[Tensor],
         blend: Sequence[float],
         dtype: Optional[torch.dtype] = None,
+        channels_last: bool = False,
     ) -> None:
         self.encoder = encoder
         self.cfg = cfg
         self.dtype = dtype
+        self.channels_last = channels_last
         self.relative = cfg.loss_normalization == "relative"
         self.content_layers: Tuple[str, ...] = cfg.content_layers if content is not None else ()
         self.layers = tuple(dict.fromkeys(self.content_layers + cfg.style_layers))
@@ -178,25 +190,25 @@ class _Objective:
         with torch.no_grad():
             self.content_targets: Dict[str, Tensor] = {}
             if content is not None and self.content_layers:
-                feats = _features(encoder, content, self.content_layers, dtype)
+                feats = _features(encoder, content, self.content_layers, dtype, channels_last)
                 self.content_targets = {k: v.detach() for k, v in feats.items()}
             self.gram_targets: Dict[str, Tensor] = {}
             for a, s in zip(blend, styles):
-                feats = _features(encoder, s, cfg.style_layers, dtype)
+                feats = _features(encoder, s, cfg.style_layers, dtype, channels_last)
                 for k in cfg.style_layers:
-                    g = gram(feats[k].float()) * a
+                    g = gram(_acc(feats[k])) * a
                     self.gram_targets[k] = self.gram_targets[k] + g if k in self.gram_targets else g
         self.content_norm = {k: v.pow(2).mean().clamp_min(1e-12) for k, v in self.content_targets.items()}
         self.gram_norm = {k: v.pow(2).mean().clamp_min(1e-12) for k, v in self.gram_targets.items()}
 
     def __call__(self, x: Tensor) -> Dict[str, Tensor]:
         cfg = self.cfg
-        feats = _features(self.encoder, x, self.layers, self.dtype)
+        feats = _features(self.encoder, x, self.layers, self.dtype, self.channels_last)
         zero = x.new_zeros(())
         c_loss = zero
         if cfg.content_weight > 0:
             for k, t in self.content_targets.items():
-                term = F.mse_loss(feats[k].float(), t)
+                term = F.mse_loss(_acc(feats[k]), t)
                 c_loss = c_loss + (term / self.content_norm[k] if self.relative else term)
         s_loss = self._style(feats, zero)
         tv = _tv(x, self.relative) if cfg.tv_weight > 0 else zero
@@ -209,7 +221,7 @@ class _Objective:
         """The (unweighted) style term: Gram-matrix distances per layer (subclasses measure style otherwise)."""
         s_loss = zero
         for k, t in self.gram_targets.items():
-            term = F.mse_loss(gram(feats[k].float()), t)
+            term = F.mse_loss(gram(_acc(feats[k])), t)
             s_loss = s_loss + self.style_layer_weights[k] * (term / self.gram_norm[k] if self.relative else term)
         return s_loss
 
@@ -237,7 +249,9 @@ def stylize_gatys(
             ``content``, ``style``, ``tv``, ``total`` (weighted losses) and ``sec_per_it``.
         generator: random source of the noise initialisation (default: ``torch.Generator`` seeded with ``cfg.seed``).
         runtime: precision policy (:class:`~imgforge.runtime.Runtime`): its autocast dtype, if any, is used for the
-            encoder forward; None = float32.
+            encoder forward (Gram matrices and losses stay float32), and with its ``channels_last`` (CPU/CUDA) the
+            encoder's weights and activations use that layout during the run (the weights are put back after);
+            None = float32, NCHW.
     Returns:
         (1, 3, H', W') float in [0, 1]: the content image's size scaled so that the long side is ``cfg.size`` (or
         the content size when ``cfg.size`` is None), or ``cfg.output_size`` in texture mode. Deterministic for a
@@ -281,8 +295,12 @@ def stylize_gatys(
     encoder.eval()
     for p in encoder.parameters():
         p.requires_grad_(False)
+    cl = bool(runtime is not None and runtime.channels_last and device.type in ("cpu", "cuda"))
+    restore_nchw = cl and _nchw_weights(encoder)
     try:
-        objective = _Objective(encoder, cfg, content, style_imgs, blend, runtime.dtype if runtime else None)
+        if cl:
+            encoder.to(memory_format=torch.channels_last)
+        objective = _Objective(encoder, cfg, content, style_imgs, blend, runtime.dtype if runtime else None, cl)
         if cfg.init == "content" and content is not None:
             x0 = content.clone()
         else:
@@ -295,7 +313,14 @@ def stylize_gatys(
         for p, flag in zip(encoder.parameters(), grad_flags):
             p.requires_grad_(flag)
         encoder.train(was_training)
+        if restore_nchw:
+            encoder.to(memory_format=torch.contiguous_format)
     return x.detach().clamp(0, 1)
+
+
+def _nchw_weights(encoder: nn.Module) -> bool:
+    """Whether the encoder's 4-d weights are in the default (NCHW-contiguous) layout."""
+    return all(p.is_contiguous() for p in encoder.parameters() if p.dim() == 4)
 
 
 def texture_synthesis(

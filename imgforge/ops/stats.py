@@ -19,8 +19,13 @@ def gram(feat: Tensor, normalize: str = "chw") -> Tensor:
         (B, C, C).
     """
     b, c, h, w = feat.shape
-    f = feat.reshape(b, c, h * w)
-    g = torch.bmm(f, f.transpose(1, 2))
+    if c > 1 and h * w > 1 and not feat.is_contiguous() and feat.is_contiguous(memory_format=torch.channels_last):
+        # channels_last features: (B, H*W, C) is a view of the same memory; F^T F without copying the map to NCHW
+        f = feat.permute(0, 2, 3, 1).reshape(b, h * w, c)
+        g = torch.bmm(f.transpose(1, 2), f)
+    else:
+        f = feat.reshape(b, c, h * w)
+        g = torch.bmm(f, f.transpose(1, 2))
     if normalize == "chw":
         g = g / (c * h * w)
     elif normalize == "hw":
