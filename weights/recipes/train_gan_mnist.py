@@ -28,11 +28,11 @@ sys.path.insert(0, str(REPO))
 
 #: model name -> (seed, command after ``imgforge --seed S --device D``, file in the run folder, notes)
 RECIPES = {
-    "dcgan-mnist32": (0, ["gan", "train", "{mnist}", "--arch", "dcgan", "--loss", "ns", "--steps", "12000",
-                          "--ema-kimg", "10", "--sample-every", "1000", "--checkpoint-every", "1000"],
+    "dcgan-mnist32": (0, ["gan", "train", "{mnist}", "--arch", "dcgan", "--loss", "ns", "--steps", "15000",
+                          "--sample-every", "1000", "--checkpoint-every", "1000"],
                       "G.safetensors",
-                      "DCGAN (Radford et al.) 32x32 MNIST digits, non-saturating loss, batch 64, 12,000 G steps, "
-                      "moving average of G (half-life 10k images); `imgforge generate --weights dcgan-mnist32`"),
+                      "DCGAN (Radford et al.) 32x32 MNIST digits, non-saturating loss, batch 64, 15,000 G steps; "
+                      "`imgforge generate --weights dcgan-mnist32`"),
     "cdcgan-mnist32": (0, ["gan", "train", "{mnist}", "--arch", "dcgan", "--loss", "ns", "--cond", "--steps",
                            "10000", "--sample-every", "1000", "--checkpoint-every", "1000"],
                        "G.safetensors",
