@@ -166,5 +166,5 @@ def loop_config(run: Path, steps: int, g: GlobalOptions, checkpoint_every: int, 
                       sample_every=sample_every, log_every=log_every, resume=resume)
 
 
-#: ``--class`` of the commands that sample a class-conditional generator (generate, morph).
+#: ``--class`` of the commands that sample a class-conditional generator (generate, morph, edit).
 ClassOpt = Annotated[Optional[int], typer.Option("--class", min=0, help="Class of a class-conditional generator (e.g. a digit of cdcgan-mnist32); required for those, refused for the others.")]

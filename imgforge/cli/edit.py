@@ -17,7 +17,7 @@ from .common import ClassOpt, JsonOpt, MaxPixelsOpt, OverwriteOpt, RichProgress,
 
 _D = InvertConfig()
 
-WeightsOpt = Annotated[str, typer.Option("--weights", "-w", help="StyleGAN2 generator: a name from `imgforge weights list` or a .pkl/.pt/.safetensors file.")]
+WeightsOpt = Annotated[str, typer.Option("--weights", "-w", help="Generator (StyleGAN2, or any z-space generator such as dcgan-mnist32): a name from `imgforge weights list` or a .pkl/.pt/.safetensors file.")]
 SpaceOpt = Annotated[str, typer.Option("--space", help="Latent space to optimise: z | w | w+.")]
 NoiseOpt = Annotated[bool, typer.Option("--noise/--no-noise", help="Also optimise the per-layer noise maps (regularised).")]
 StepsOpt = Annotated[int, typer.Option("--steps", min=0, help="Adam steps of the inversion.")]
@@ -283,6 +283,7 @@ def edit(
     upscale: Annotated[int, typer.Option("--upscale", min=1, help="Enlarge the strip by pixel repetition.")] = 1,
     output: Annotated[str, typer.Option("-o", "--output", help="Output image (the strip).")] = "edit_strip.png",
     overwrite: OverwriteOpt = False,
+    class_label: ClassOpt = None,
 ) -> None:
     from ..jobs.edit import EditJob, run_edit
 
@@ -290,7 +291,8 @@ def edit(
     job.validate()
     _check_out(output, overwrite)
     cfg = _config(ctx, space, steps, noise, loss, lr)
-    _run(ctx, run_edit, dataclasses.replace(job, setup=_setup(ctx, weights, cfg, encoder, fit)))
+    _run(ctx, run_edit, dataclasses.replace(job, setup=_setup(ctx, weights, cfg, encoder, fit,
+                                                              class_label=class_label)))
 
 # ------------------------------------------------------------------------------------------------ inpaint
 INPAINT_HELP = """Fill the holes of an image with the generator (masked inversion).

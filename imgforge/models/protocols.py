@@ -109,7 +109,7 @@ class ZSpaceGenerator(nn.Module):
     maps; ``synthesis`` maps the network's ``output_range`` onto [-1, 1] and grey images to 3 channels.
 
     Class-conditional networks (``net.n_classes > 0``, called ``net(z, labels)``): every image is of the class set
-    with :meth:`set_class` (``imgforge generate|morph --class K``); synthesis without one is a :class:`UsageError`.
+    with :meth:`set_class` (``imgforge generate|morph|edit --class K``); synthesis without one is a :class:`UsageError`.
     """
 
     def __init__(self, net: nn.Module, z_dim: int, img_resolution: int,
@@ -159,7 +159,7 @@ class ZSpaceGenerator(nn.Module):
         if self.n_classes:
             if self.class_label is None:
                 raise UsageError(f"this generator is class-conditional ({self.n_classes} classes): pass --class K "
-                                 f"(0-{self.n_classes - 1}) to generate or morph")
+                                 f"(0-{self.n_classes - 1}) to generate, morph or edit")
             img = self.net(z, torch.full((z.shape[0],), self.class_label, dtype=torch.long, device=z.device))
         else:
             img = self.net(z)
