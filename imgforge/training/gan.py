@@ -199,7 +199,7 @@ class GANTrainConfig:
         if self.arch in MULTISCALE:
             ms: Dict[str, Any] = dict(img_resolution=self.resolution, channels=channels, width=self.width)
             if self.arch == "lapgan":
-                ms.update(start_resolution=self.start, batch_norm=self.loss not in ("wgan-gp", "dragan"))
+                ms.update(start_resolution=self.start, dropout=self.d_dropout)
             else:
                 ms["mbstd_group"] = self.mbstd_group
             if self.arch == "msggan":

