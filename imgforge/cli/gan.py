@@ -57,11 +57,13 @@ of z). Default loss ns (the paper's objective), Adam 2e-4 (0.5, 0.999).
 resolution trained for --phase-images real images and each new one faded in over --fade-images (paper: 800k each;
 alpha rises linearly, in G's toRGB and D's fromRGB, reals blended alike); pixel norm, minibatch stddev, equalized
 learning rate, nearest up / average-pool down, every layer trainable. Default loss wgan-gp (lambda 10) with the drift
-term (--drift, {PROGAN_DRIFT:g}), Adam 1e-3 betas 0,0.99, 1 D step per G step.
+term (--drift, {PROGAN_DRIFT:g}), Adam 1e-3 betas 0,0.99, 1 D step per G step; samples and G.safetensors from a
+moving average of G's weights (--g-ema 0.999).
 
 --arch msggan: Karnewar & Wang's multi-scale gradients: ProGAN's blocks, G emits an image at every scale, each fed
 to D's block of that scale through --combine (simple: concatenation, the default; lin_cat; cat_lin); all scales
-train at once. Default loss rahinge (relativistic hinge, as BMSG-GAN), Adam 3e-3 betas 0,0.99, 1 D step.
+train at once. Default loss rahinge (relativistic hinge, as BMSG-GAN), Adam 3e-3 betas 0,0.99, 1 D step, G's
+moving average (--g-ema 0.999).
 
 For progan and msggan --width sets the channels: min(8 width, width * resolution / side) at each side.
 Default --loss per arch: {_ARCH_LOSSES}.
@@ -120,6 +122,7 @@ def train(
     phase_images: Annotated[int, typer.Option("--phase-images", min=0, help="progan: real images per resolution at full strength (paper 800k).")] = 800_000,
     fade_images: Annotated[int, typer.Option("--fade-images", min=0, help="progan: real images over which each new resolution fades in (paper 800k).")] = 800_000,
     combine: Annotated[str, typer.Option("--combine", help="msggan: how each scale's image enters D: simple (concatenate) | lin_cat | cat_lin.")] = "simple",
+    g_ema: Annotated[Optional[float], typer.Option("--g-ema", min=0.0, max=0.999999, help="Decay of a moving average of G's weights, used for the samples and G.safetensors (default 0.999 for progan and msggan, as both papers; 0 = off, the default of the others).", show_default=False)] = None,
     drift: Annotated[Optional[float], typer.Option("--drift", min=0.0, help=f"progan: drift weight eps*E[D(x)^2] (default {PROGAN_DRIFT:g} with wgan/wgan-gp, else 0).", show_default=False)] = None,
     run_dir: Annotated[Optional[Path], typer.Option("--run-dir", help="Folder of the run (default runs/gan-<arch>-<loss>-<data name>).")] = None,
     checkpoint_every: CheckpointEveryOpt = 200,
@@ -138,7 +141,8 @@ def train(
     cfg = GANTrainConfig(arch=arch, loss=loss, resolution=resolution, z_dim=z_dim, batch_size=batch_size, cond=cond,
                          width=width, optimizer=optimizer, lr_g=lr_g, lr_d=lr_d, d_steps=d_steps, clip=clip,
                          gp_lambda=gp_lambda, gamma=gamma, start_resolution=start_resolution,
-                         phase_images=phase_images, fade_images=fade_images, combine=combine, drift=drift).validate()
+                         phase_images=phase_images, fade_images=fade_images, combine=combine, drift=drift,
+                         g_ema=g_ema).validate()
     if beta1 is not None or beta2 is not None:
         import dataclasses
 

@@ -28,6 +28,7 @@ with ``arch`` + ``arch_kwargs`` metadata).
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -64,6 +65,8 @@ ARCH_OPTIMISER: Dict[str, Dict[str, Any]] = {
 }
 #: Default (and smallest) start resolution: ProGAN and MSG-GAN start at 4x4, LAPGAN's coarsest level is 8x8.
 START_RESOLUTION = {"lapgan": 8, "progan": 4, "msggan": 4}
+#: Decay of the generator's moving average (ProGAN and BMSG-GAN sample from it); the other archs have none.
+G_EMA = {"progan": 0.999, "msggan": 0.999}
 #: ProGAN's drift term ``ε E[D(x)²]`` on the critic (with wgan / wgan-gp).
 PROGAN_DRIFT = 0.001
 
@@ -94,6 +97,8 @@ class GANTrainConfig:
         combine: MSG-GAN's combine function (``simple`` | ``lin_cat`` | ``cat_lin``).
         drift: ProGAN's drift weight (None: 0.001 for progan with wgan/wgan-gp, else 0).
         mbstd_group: ProGAN / MSG-GAN minibatch-stddev group size.
+        g_ema: decay of an exponential moving average of the generator's weights, used for the samples and the
+            exported G.safetensors (None: 0.999 for progan and msggan, as both papers; 0 = off, the others).
     """
 
     arch: str = "dcgan"
@@ -121,6 +126,7 @@ class GANTrainConfig:
     combine: str = "simple"
     drift: Optional[float] = None
     mbstd_group: int = 4
+    g_ema: Optional[float] = None
 
     @property
     def start(self) -> int:
@@ -136,6 +142,8 @@ class GANTrainConfig:
             raise UsageError(f"--optimizer {self.optimizer!r}: adam or rmsprop")
         if self.batch_size < 1 or self.z_dim < 1 or self.width < 1 or (self.d_steps is not None and self.d_steps < 1):
             raise UsageError("--batch-size, --z-dim, --width and --d-steps must be >= 1")
+        if self.g_ema is not None and not 0.0 <= self.g_ema < 1.0:
+            raise UsageError(f"--g-ema {self.g_ema}: a decay in [0, 1) (0 = no moving average)")
         if self.arch in MULTISCALE:
             self._validate_multiscale()
         elif self.start_resolution is not None:
@@ -172,6 +180,7 @@ class GANTrainConfig:
                    d_steps=int(pick(self.d_steps, a.get("d_steps", d.d_steps))), clip=pick(self.clip, d.clip),
                    gp_lambda=float(pick(self.gp_lambda, d.gp_lambda)), gamma=float(pick(self.gamma, d.gamma)),
                    lambda_k=float(pick(self.lambda_k, d.lambda_k)))
+        out["g_ema"] = float(pick(self.g_ema, G_EMA.get(self.arch, 0.0)))
         if self.arch in MULTISCALE:
             drift = PROGAN_DRIFT if self.arch == "progan" and self.loss in ("wgan", "wgan-gp") else 0.0
             out["drift"] = float(pick(self.drift, drift))
@@ -244,6 +253,9 @@ class GANMethod:
         if dist.world_size > 1:  # identical start on every rank
             for t in list(self.G.state_dict().values()) + list(self.D.state_dict().values()):
                 torch.distributed.broadcast(t, src=0)
+        self.G_ema: Optional[nn.Module] = None
+        if self.hp["g_ema"] > 0:
+            self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.g_opt = self._opt(self.G, self.hp["lr_g"])
         self.d_opt = self._opt(self.D, self.hp["lr_d"])
         self.began = BeganState(gamma=self.hp["gamma"], lambda_k=self.hp["lambda_k"]) if cfg.loss == "began" else None
@@ -258,7 +270,9 @@ class GANMethod:
 
     # ---- state ---------------------------------------------------------------------------------------------------
     def state_dict(self) -> Dict[str, Any]:
-        return {"arch": self.cfg.arch, "G": self.G.state_dict(), "D": self.D.state_dict(), "g_opt": self.g_opt.state_dict(),
+        extra = {"G_ema": self.G_ema.state_dict()} if self.G_ema is not None else {}
+        return {"arch": self.cfg.arch, **extra, "G": self.G.state_dict(), "D": self.D.state_dict(),
+                "g_opt": self.g_opt.state_dict(),
                 "d_opt": self.d_opt.state_dict(), "began_k": self.began.k if self.began else 0.0,
                 "train_seconds": self.train_seconds, "images_seen": self.images_seen}
 
@@ -267,7 +281,8 @@ class GANMethod:
         if was != self.cfg.arch and not (was == "mlp|dcgan" and self.cfg.arch in ("mlp", "dcgan")):
             raise TrainingError(f"the checkpoint in this run folder was written by --arch {was}, not --arch "
                                 f"{self.cfg.arch}: resume with --arch {was}, or use a new --run-dir")
-        load_states(state, {"G": self.G, "D": self.D, "g_opt": self.g_opt, "d_opt": self.d_opt})
+        nets = {"G": self.G, "D": self.D, "g_opt": self.g_opt, "d_opt": self.d_opt}
+        load_states(state, {**nets, **({"G_ema": self.G_ema} if self.G_ema is not None else {})})
         if self.began is not None:
             self.began.k = float(state.get("began_k", 0.0))
         self.train_seconds = float(state.get("train_seconds", 0.0))
@@ -392,6 +407,7 @@ class GANMethod:
         self.dist.average_grads(self.G.parameters())
         out["G_grad"] = _grad_norm(self.G)
         self.g_opt.step()
+        self._update_ema()
         self.D.requires_grad_(True)
         out["loss_G"] = float(self.dist.mean(loss_g.detach()))
         if self.began is not None:
@@ -400,6 +416,21 @@ class GANMethod:
         self.images_seen += self.cfg.batch_size * len(batch)
         self.train_seconds += time.perf_counter() - t0
         return out
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        if self.G_ema is None:
+            return
+        w = 1.0 - self.hp["g_ema"]
+        for pe, p in zip(self.G_ema.parameters(), self.G.parameters()):
+            pe.lerp_(p, w)
+        for be, b in zip(self.G_ema.buffers(), self.G.buffers()):
+            be.copy_(b)
+
+    @property
+    def G_sample(self) -> nn.Module:
+        """The generator the samples and the export use: the moving average when there is one."""
+        return self.G_ema if self.G_ema is not None else self.G
 
     # ---- outputs ---------------------------------------------------------------------------------------------------
     def fixed_inputs(self) -> Tuple[torch.Tensor, Optional[torch.Tensor], int]:
@@ -439,7 +470,7 @@ class GANMethod:
 
     def _sample_images(self, z: torch.Tensor, y: Optional[torch.Tensor], step: int) -> torch.Tensor:
         """The generator's images for the sample grid after ``step`` steps."""
-        return self.G(z, y) if y is not None else self.G(z)
+        return self.G_sample(z, y) if y is not None else self.G_sample(z)
 
     def _sample_scales(self, z: torch.Tensor, step: int) -> Optional[torch.Tensor]:
         """Per-scale images ``(N, S, C, R, R)`` for the run page (None: a single-scale generator)."""
@@ -455,7 +486,9 @@ class GANMethod:
         if self.n_classes:
             meta["class_names"] = json.dumps(list(self.data.class_names))
         meta.update(extra or {})
-        return save_model_file(path, self.G.state_dict(), arch=self.g_arch, arch_kwargs=self.g_kwargs, extra=meta)
+        if self.G_ema is not None:
+            meta["g_ema"] = str(self.hp["g_ema"])
+        return save_model_file(path, self.G_sample.state_dict(), arch=self.g_arch, arch_kwargs=self.g_kwargs, extra=meta)
 
 
 def method_class(arch: str) -> type:

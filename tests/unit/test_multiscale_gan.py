@@ -21,7 +21,7 @@ from imgforge.models.protocols import as_generator
 from imgforge.ops.pyramid import (avg_down, d, gaussian_pyramid, laplacian_pyramid, nearest_up, reconstruct, u)
 from imgforge.training.gan import GANMethod, GANTrainConfig, train_gan
 from imgforge.training.loop import LoopConfig, load_checkpoint
-from imgforge.training.multiscale_gan import ProGANMethod, progan_stage
+from imgforge.training.multiscale_gan import MSGGANMethod, ProGANMethod, progan_stage
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -251,7 +251,9 @@ def test_exported_generator_works_through_the_protocol(tmp_path: Path, arch: str
     img = gen.synthesis(gen.mapping(z))
     side = CFGS[arch].resolution
     assert img.shape == (2, 3, side, side) and torch.isfinite(img).all()
-    m = res.method.G.eval()
+    m = res.method.G_sample.eval()
+    assert (res.method.G_ema is not None) == (arch != "lapgan") and meta.get("g_ema") == (None if arch == "lapgan"
+                                                                                         else "0.999")
     with torch.no_grad():
         assert torch.equal(G(z), m(z) if arch != "progan" else nearest_up(m.synth(z), side // m.synth(z).shape[-1]))
 
@@ -275,3 +277,20 @@ def test_resume_with_another_arch_is_refused(tmp_path: Path) -> None:
     _train(tmp_path / "r", 1, CFGS["msggan"])
     with pytest.raises(TrainingError, match="--arch msggan, not --arch progan"):
         _train(tmp_path / "r", 2, CFGS["progan"])
+
+
+def test_generator_moving_average() -> None:
+    cfg = GANTrainConfig(**{**CFGS["msggan"].__dict__, "g_ema": 0.75})
+    torch.manual_seed(0)
+    m = MSGGANMethod(cfg, blobs(), seed=1)
+    before = {k: v.clone() for k, v in m.G_ema.state_dict().items()}
+    assert all(torch.equal(before[k], v) for k, v in m.G.state_dict().items())  # starts as G
+    m.step([[0, 1, 2, 3]], 0)
+    g, e = dict(m.G.named_parameters()), dict(m.G_ema.named_parameters())
+    for k in g:
+        assert torch.equal(e[k], before[k].lerp(g[k], 0.25)), k
+    assert any(not torch.equal(g[k], e[k]) for k in g)
+    assert GANTrainConfig(arch="dcgan").resolved()["g_ema"] == 0.0
+    assert GANTrainConfig(arch="progan", loss="wgan-gp").resolved()["g_ema"] == 0.999
+    with pytest.raises(UsageError, match="--g-ema"):
+        GANTrainConfig(g_ema=1.0).validate()
