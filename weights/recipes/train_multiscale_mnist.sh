@@ -11,17 +11,17 @@
 #   progan-mnist32  --arch progan --loss wgan-gp (lambda 10, drift 0.001), 4x4 -> 32x32, --width 32 (channels
 #                   256/128/64/32 at 4/8/16/32), z 100, Adam 1e-3 (0, 0.99), 1 D step; --phase-images 32000
 #                   --fade-images 32000 (32x32 fades in from step 2,500, at full strength from step 3,000);
-#                   6,000 G steps (384k real images)
+#                   6,000 G steps (384k real images); G.safetensors is the moving average of G (--g-ema 0.999)
 #   msggan-mnist32  --arch msggan --loss rahinge --combine simple, --width 32, z 100, Adam 3e-3 (0, 0.99),
-#                   1 D step; 6,000 G steps (384k real images)
+#                   1 D step; 6,000 G steps (384k real images); G.safetensors: G's moving average (0.999)
 #
 # Sizing: one DCGAN step (436 dispatched ops at batch 64, 1 D step) is ~5-10 ms on an H200 (python-bound); a ProGAN
 # step dispatches 1,521 ops (with the WGAN-GP double backward), MSG-GAN 1,370 and LAPGAN 1,009 (counted with a
 # TorchDispatchMode on CPU), i.e. ~20-35 / 17-31 / 12-23 ms, so each run takes ~2-3.5 min (estimates: not measured
-# on the GPU). Each command also runs
-# under `timeout -s TERM $TMO` (default 235 s): on SIGTERM the loop finishes its step, writes checkpoint.pt,
-# G.safetensors and the run page, so a run cut short still gives a generator, and running this script again continues
-# every unfinished run exactly where it stopped (the ProGAN schedule is a function of the step, mid-fade included).
+# on the GPU). Each command also runs under `timeout -s TERM $TMO` (default 235 s): on SIGTERM the loop finishes its
+# step, writes checkpoint.pt, G.safetensors and the run page (status then shows rc=124), so a run cut short still
+# gives a generator, and running this script again continues every unfinished run exactly where it stopped (the
+# ProGAN schedule is a function of the step, mid-fade included).
 #
 # Usage (repository root; GPU: DEV=cuda, the default; the three runs go in parallel, they are python-bound):
 #
