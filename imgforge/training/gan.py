@@ -98,7 +98,8 @@ class GANTrainConfig:
         drift: ProGAN's drift weight (None: 0.001 for progan with wgan/wgan-gp, else 0).
         mbstd_group: ProGAN / MSG-GAN minibatch-stddev group size.
         g_ema: decay of an exponential moving average of the generator's weights, used for the samples and the
-            exported G.safetensors (None: 0.999 for progan and msggan, as both papers; 0 = off, the others).
+            exported G.safetensors (None: 0.999 for progan and msggan, as both papers; 0 = off, the others); step
+            ``k`` uses ``min(g_ema, (1 + k) / (10 + k))``.
     """
 
     arch: str = "dcgan"
@@ -407,7 +408,7 @@ class GANMethod:
         self.dist.average_grads(self.G.parameters())
         out["G_grad"] = _grad_norm(self.G)
         self.g_opt.step()
-        self._update_ema()
+        self._update_ema(step)
         self.D.requires_grad_(True)
         out["loss_G"] = float(self.dist.mean(loss_g.detach()))
         if self.began is not None:
@@ -418,10 +419,12 @@ class GANMethod:
         return out
 
     @torch.no_grad()
-    def _update_ema(self) -> None:
+    def _update_ema(self, step: int) -> None:
+        """``ema <- lerp(ema, G, 1 - d)`` with ``d = min(g_ema, (1 + step) / (10 + step))`` (TensorFlow's
+        ``num_updates`` warm-up, so that early samples are not the initial weights)."""
         if self.G_ema is None:
             return
-        w = 1.0 - self.hp["g_ema"]
+        w = 1.0 - min(self.hp["g_ema"], (1.0 + step) / (10.0 + step))
         for pe, p in zip(self.G_ema.parameters(), self.G.parameters()):
             pe.lerp_(p, w)
         for be, b in zip(self.G_ema.buffers(), self.G.buffers()):

@@ -285,10 +285,14 @@ def test_generator_moving_average() -> None:
     m = MSGGANMethod(cfg, blobs(), seed=1)
     before = {k: v.clone() for k, v in m.G_ema.state_dict().items()}
     assert all(torch.equal(before[k], v) for k, v in m.G.state_dict().items())  # starts as G
-    m.step([[0, 1, 2, 3]], 0)
+    m.step([[0, 1, 2, 3]], 1000)  # decay min(0.75, 1001 / 1010)
     g, e = dict(m.G.named_parameters()), dict(m.G_ema.named_parameters())
     for k in g:
         assert torch.equal(e[k], before[k].lerp(g[k], 0.25)), k
+    mid = {k: v.detach().clone() for k, v in e.items()}
+    m.step([[0, 1, 2, 3]], 0)  # warm-up: decay min(0.75, 1 / 10)
+    for k, v in m.G.named_parameters():
+        assert torch.equal(e[k], mid[k].lerp(v, 1.0 - 0.1)), k
     assert any(not torch.equal(g[k], e[k]) for k in g)
     assert GANTrainConfig(arch="dcgan").resolved()["g_ema"] == 0.0
     assert GANTrainConfig(arch="progan", loss="wgan-gp").resolved()["g_ema"] == 0.999
