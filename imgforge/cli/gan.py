@@ -123,7 +123,7 @@ def train(
     fade_images: Annotated[int, typer.Option("--fade-images", min=0, help="progan: real images over which each new resolution fades in (paper 800k).")] = 800_000,
     combine: Annotated[str, typer.Option("--combine", help="msggan: how each scale's image enters D: simple (concatenate) | lin_cat | cat_lin.")] = "simple",
     g_ema: Annotated[Optional[float], typer.Option("--g-ema", min=0.0, max=0.999999, help="Decay of a moving average of G's weights, used for the samples and G.safetensors (default 0.999 for progan and msggan, as both papers; 0 = off, the default of the others; step k uses min(decay, (1+k)/(10+k))).", show_default=False)] = None,
-    drift: Annotated[Optional[float], typer.Option("--drift", min=0.0, help=f"progan: drift weight eps*E[D(x)^2] (default {PROGAN_DRIFT:g} with wgan/wgan-gp, else 0).", show_default=False)] = None,
+    drift: Annotated[Optional[float], typer.Option("--drift", min=0.0, help=f"Drift term eps*E[D(x)^2] on the critic (ProGAN's; default {PROGAN_DRIFT:g} for progan with wgan/wgan-gp, else 0).", show_default=False)] = None,
     run_dir: Annotated[Optional[Path], typer.Option("--run-dir", help="Folder of the run (default runs/gan-<arch>-<loss>-<data name>).")] = None,
     checkpoint_every: CheckpointEveryOpt = 200,
     sample_every: SampleEveryOpt = 500,

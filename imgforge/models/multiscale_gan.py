@@ -7,7 +7,8 @@ fine]`` (the per-scale outputs drawn on the run page and by :func:`chain_strip`)
 
 - **LAPGAN** (Denton et al. 2015, :class:`LapGANGenerator` / :class:`LapGANDiscriminator`): a plain GAN at the
   coarsest size, fully connected as the paper's (the MLP pair of :mod:`imgforge.models.gan_nets`: G two hidden
-  layers of ``coarse_hidden`` = 1200 ReLU units, D two of 600 LeakyReLU units with dropout 0.5), then one conditional generator per doubling,
+  layers of ``coarse_hidden`` = 1200 ReLU units, D two of 600 LeakyReLU units with dropout 0.5), then one
+  conditional generator per doubling,
   ``h̃_k = G_k(z_k, u(Ĩ_{k+1}))`` (3 convolutions 3x3, ReLU, linear output; the noise ``z_k`` enters as one extra
   input plane next to the up-sampled coarser image) and ``Ĩ_k = u(Ĩ_{k+1}) + h̃_k``. One z drives the whole chain:
   the coarsest level gets ``z`` itself and level ``k`` the plane ``z_k = reshape(P_k z)``, with ``P_k`` a fixed
@@ -399,8 +400,8 @@ class LapGANGenerator(nn.Module):
 
 @register("lapgan_d")
 class LapGANDiscriminator(nn.Module):
-    """LAPGAN's discriminators: ``score(0, img)`` the coarsest (fully connected, dropout), ``score(j, img, low)`` level ``j``
-    on the image ``low + h`` conditioned on ``low = u(I_{j-1 coarser})``."""
+    """LAPGAN's discriminators: ``score(0, img)`` the coarsest (fully connected, dropout); ``score(j, img, low)``
+    level ``j`` on the image ``low + h``, conditioned on the low-pass ``low`` (the coarser level, upsampled)."""
 
     def __init__(self, img_resolution: int = 32, channels: int = 1, width: int = 64, start_resolution: int = 8,
                  coarse_hidden: int = 600, dropout: float = 0.5) -> None:

@@ -39,8 +39,8 @@ import torch
 import torch.nn as nn
 
 from ..errors import TrainingError, UsageError
-from ..losses.gan_family import (LOSSES, RELATIVISTIC, BeganState, clip_weights, d_loss, dragan_penalty, g_loss, loss_defaults,
-                                 wgan_gp_penalty)
+from ..losses.gan_family import (LOSSES, RELATIVISTIC, BeganState, clip_weights, d_loss, dragan_penalty, g_loss,
+                                 loss_defaults, wgan_gp_penalty)
 from ..models.registry import build
 from ..progress import ProgressFn, note
 from .loop import (
@@ -95,7 +95,8 @@ class GANTrainConfig:
         phase_images, fade_images: ProGAN's schedule, in real images shown to D: each resolution is trained
             ``phase_images`` at full strength, and each new one faded in over ``fade_images`` (paper: 800k each).
         combine: MSG-GAN's combine function (``simple`` | ``lin_cat`` | ``cat_lin``).
-        drift: ProGAN's drift weight (None: 0.001 for progan with wgan/wgan-gp, else 0).
+        drift: ProGAN's drift weight ``ε E[D(x)²]`` (None: 0.001 for progan with wgan/wgan-gp, else 0; any arch
+            but BEGAN).
         mbstd_group: ProGAN / MSG-GAN minibatch-stddev group size.
         g_ema: decay of an exponential moving average of the generator's weights, used for the samples and the
             exported G.safetensors (None: 0.999 for progan and msggan, as both papers; 0 = off, the others); step
@@ -168,7 +169,7 @@ class GANTrainConfig:
         if self.combine not in ("simple", "lin_cat", "cat_lin"):
             raise UsageError(f"--combine {self.combine!r}: simple, lin_cat or cat_lin")
         if self.phase_images < 0 or self.fade_images < 0 or self.mbstd_group < 1:
-            raise UsageError("--phase-images and --fade-images must be >= 0")
+            raise UsageError("--phase-images and --fade-images must be >= 0, the minibatch-stddev group >= 1")
 
     def resolved(self) -> Dict[str, Any]:
         """The effective hyper-parameters: each None field replaced by the loss's paper default."""
@@ -182,9 +183,8 @@ class GANTrainConfig:
                    gp_lambda=float(pick(self.gp_lambda, d.gp_lambda)), gamma=float(pick(self.gamma, d.gamma)),
                    lambda_k=float(pick(self.lambda_k, d.lambda_k)))
         out["g_ema"] = float(pick(self.g_ema, G_EMA.get(self.arch, 0.0)))
-        if self.arch in MULTISCALE:
-            drift = PROGAN_DRIFT if self.arch == "progan" and self.loss in ("wgan", "wgan-gp") else 0.0
-            out["drift"] = float(pick(self.drift, drift))
+        drift = PROGAN_DRIFT if self.arch == "progan" and self.loss in ("wgan", "wgan-gp") else 0.0
+        out["drift"] = float(pick(self.drift, drift))
         return out
 
     def g_spec(self, channels: int, n_classes: int) -> Tuple[str, Dict[str, Any]]:
@@ -491,7 +491,8 @@ class GANMethod:
         meta.update(extra or {})
         if self.G_ema is not None:
             meta["g_ema"] = str(self.hp["g_ema"])
-        return save_model_file(path, self.G_sample.state_dict(), arch=self.g_arch, arch_kwargs=self.g_kwargs, extra=meta)
+        return save_model_file(path, self.G_sample.state_dict(), arch=self.g_arch, arch_kwargs=self.g_kwargs,
+                               extra=meta)
 
 
 def method_class(arch: str) -> type:
@@ -519,8 +520,10 @@ def write_page(method: Any, run_dir: Path, title: str, record: Dict[str, Any], h
     """``run_dir/index.html``: loss curves and every ``samples/step_*.png``."""
     from ..reports import write_run_page
 
-    samples = [(int(p.stem.split("_")[-1]), f"samples/{p.name}") for p in sorted((run_dir / "samples").glob("step_*.png"))]
-    scales = [(int(p.stem.split("_")[-1]), f"samples/{p.name}") for p in sorted((run_dir / "samples").glob("scales_*.png"))]
+    def listed(pattern: str) -> List[Tuple[int, str]]:
+        return [(int(p.stem.split("_")[-1]), f"samples/{p.name}") for p in sorted((run_dir / "samples").glob(pattern))]
+
+    samples, scales = listed("step_*.png"), listed("scales_*.png")
     columns = ["fixed z"] + (["then every scale of the first z (rows: coarse to fine)"] if scales else [])
     return write_run_page(run_dir, title, record, history, samples + scales, columns, notes)
 
