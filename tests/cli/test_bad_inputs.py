@@ -209,6 +209,7 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
         photo(20 + i, (12, 12)).save(d / "sg_data" / f"{i}.png")
     (d / "sg_data" / "bomb.png").write_bytes(png_header_only(30000, 30000))
     (d / "sg_data" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 30)
+    _dcgan_run(d / "gan_run")
     # the methods added after the first table: a flat style, a sketch folder, an empty folder
     Image.new("RGB", (40, 40), (90, 160, 40)).save(d / "flat.png")
     Image.new("RGB", (40, 40), "white").save(d / "blank_sketch.png")
@@ -219,6 +220,17 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (d / "ro").mkdir()
     os.chmod(d / "ro", 0o555)
     return d
+
+
+def _dcgan_run(run: Path) -> None:
+    """A one-step ``gan train --arch dcgan`` run folder (its checkpoint, for resuming it with another --arch)."""
+    from imgforge.data.gan_images import TrainingImages
+    from imgforge.training.gan import GANTrainConfig, train_gan
+    from imgforge.training.loop import LoopConfig
+
+    images = TrainingImages(torch.zeros(2, 3, 8, 8, dtype=torch.uint8))
+    train_gan(images, GANTrainConfig(resolution=8, z_dim=4, width=4, batch_size=2),
+              LoopConfig(str(run), 1, checkpoint_every=1))
 
 
 # -------------------------------------------------------------------------------------------------------- cases
@@ -635,6 +647,17 @@ LATER: List[Case] = [
     C("gan-resolution", "gan train {d}/sg_data --resolution 24 --run-dir out/gan2", 2, ["power of two"]),
     C("gan-empty", "gan train {d}/nothing --run-dir out/gan3", 1, ["no images"]),
     C("gan-cond-flat", "gan train {d}/sg_data --cond --run-dir out/gan4", 2, ["--cond"]),
+    C("gen-chain-stylegan", f"generate {G} --seeds 0 --chain out/chain.png", 2, ["--chain", "multi-scale"],
+      absent=["out/chain.png"]),
+    C("gan-ema-kimg", "gan train {d}/sg_data --arch progan --ema-kimg -1 --run-dir out/gan9", 2, ["--ema-kimg"]),
+    C("gan-start-res", "gan train {d}/sg_data --arch progan --resolution 8 --start-resolution 16 --run-dir out/gan5", 2,
+      ["--resolution 8", "smaller than the start resolution 16"]),
+    C("gan-lapgan-start-res", "gan train {d}/sg_data --arch lapgan --start-resolution 4 --run-dir out/gan6", 2,
+      ["--start-resolution 4", ">= 8"]),
+    C("gan-combine", "gan train {d}/sg_data --arch msggan --combine sum --run-dir out/gan7", 2, ["--combine", "sum"]),
+    C("gan-progan-cond", "gan train {d}/sg_data --arch progan --cond --run-dir out/gan8", 2, ["--cond", "progan"]),
+    C("gan-resume-other-arch", "gan train {d}/sg_data --arch progan --resolution 8 --z-dim 4 --width 4 --batch-size 2 "
+      "--steps 2 --run-dir {d}/gan_run", 1, ["--arch dcgan", "not --arch progan", "--run-dir"]),
     C("vae-resolution", "vae train {d}/sg_data --resolution 12 --run-dir out/vae1", 2, ["power of two"]),
     C("metrics-empty", "metrics fid {d}/nothing {d}/sg_data --extractor digits", 1, ["nothing"]),
     C("metrics-inception-offline", "metrics fid {d}/sg_data {d}/batch_1px", 1, ["imgforge weights fetch fid-inception"]),

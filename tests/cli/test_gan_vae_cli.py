@@ -91,3 +91,34 @@ def test_vae_commands(tmp_path: Path) -> None:
     assert bad.exit_code == 1 and "not a VAE" in bad.output
     bad = _run("vae", "train", str(data), "--likelihood", "poisson")
     assert bad.exit_code == 2 and "--likelihood 'poisson'" in bad.output
+
+
+@pytest.mark.parametrize("arch, extra", [
+    ("lapgan", ["--resolution", "16"]),
+    ("progan", ["--resolution", "8", "--phase-images", "4", "--fade-images", "4"]),
+    ("msggan", ["--resolution", "8", "--combine", "cat_lin"]),
+])
+def test_multiscale_gan_train_then_generate_chain_morph_invert(tmp_path: Path, arch: str, extra: list) -> None:
+    """``gan train --arch lapgan|progan|msggan`` writes a G.safetensors that ``generate`` (with ``--chain``, the
+    per-scale picture), ``morph`` and ``invert --space z`` use through the generator protocol."""
+    data = _folder(tmp_path / "d", n=8)
+    run = tmp_path / "run"
+    args = ["--batch-size", "4", "--width", "4", "--z-dim", "4", "--steps", "3", "--sample-every", "3"]
+    res = _run("gan", "train", str(data), "--arch", arch, "--run-dir", str(run), *args, *extra)
+    assert res.exit_code == 0, res.output
+    loss = {"lapgan": "ns", "progan": "wgan-gp", "msggan": "rahinge"}[arch]
+    assert json.loads((run / "config.json").read_text())["gan"]["loss"] == loss  # the arch's default loss
+    assert (run / "samples" / "scales_000003.png").is_file()
+    G = str(run / "G.safetensors")
+    side = 16 if arch == "lapgan" else 8
+    scales = 2  # lapgan 8 -> 16; progan (grown to 8 by step 2) and msggan: 4, 8
+    res = _run("generate", "--weights", G, "--seeds", "0-2", "--grid", str(tmp_path / "g.png"), "--chain",
+               str(tmp_path / "c.png"))
+    assert res.exit_code == 0, res.output
+    assert Image.open(tmp_path / "g.png").size == (2 * side, 2 * side)
+    assert Image.open(tmp_path / "c.png").size == (scales * (side + 1) - 1, 3 * (side + 1) - 1)
+    res = _run("morph", "1", "2", "--space", "z", "--frames", "3", "--weights", G, "--out-dir", str(tmp_path / "m"))
+    assert res.exit_code == 0 and (tmp_path / "m" / "frame_002.png").is_file(), res.output
+    res = _run("invert", str(tmp_path / "m" / "frame_001.png"), "--weights", G, "--space", "z", "--loss", "mse",
+               "--steps", "2", "--out-dir", str(tmp_path / "inv"))
+    assert res.exit_code == 0 and (tmp_path / "inv" / "frame_001.json").is_file(), res.output
