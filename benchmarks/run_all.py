@@ -69,7 +69,8 @@ def synthetic_data(folder: Path) -> Path:
         Image.fromarray((img * 255).astype(np.uint8)).save(folder / rel)
     return folder
 
-CASES = ("gatys", "invert", "fast", "adain", "cyclegan", "pix2pix")
+#: (cheapest first, so that a --budget cut keeps the most; Gatys with torch.compile on CUDA is the longest)
+CASES = ("fast", "adain", "cyclegan", "pix2pix", "invert", "gatys")
 
 #: sizes and repetitions: (full, quick) per device kind
 SETTINGS = {
@@ -135,7 +136,9 @@ def conv_peak(dev: Any, quick: bool) -> Dict[str, float]:
     import torch
     import torch.nn.functional as F
 
-    batch = 8 if dev.type == "cuda" else 1
+    batch = 32 if dev.type == "cuda" else 1
+    if dev.type == "cuda":  # the best algorithm for this one shape (the cases run with torch's defaults)
+        torch.backends.cudnn.benchmark = True
     reps = (20 if dev.type == "cuda" else 3) if quick else (50 if dev.type == "cuda" else 5)
     out: Dict[str, float] = {}
     dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16}
@@ -150,8 +153,6 @@ def conv_peak(dev: Any, quick: bool) -> Dict[str, float]:
             F.conv2d(x, w, padding=1)
             best = min(_timed(lambda: F.conv2d(x, w, padding=1), dev) for _ in range(reps))
         out[name] = flops / best / 1e9
-    if dev.type == "cuda":  # TF32 tensor cores: what fp32 convolutions use when torch allows them
-        out["fp32 (tf32 off)"] = out["fp32"]
     return out
 
 
@@ -215,8 +216,13 @@ def case_gatys(dev: Any, st: Dict[str, Any]) -> List[Dict[str, Any]]:
         try:
             rt = Runtime.create(str(dev), v.split("+")[0], task="optimisation")
             e = enc
-            if v.endswith("+compile"):
-                e = torch.compile(enc)
+            if v.endswith("+compile"):  # a copy already in the runtime's layout: no layout change, no recompiles
+                import copy
+
+                e = copy.deepcopy(enc)
+                if rt.channels_last:
+                    e = e.to(memory_format=torch.channels_last)
+                e = torch.compile(e)
             out = [None]
 
             def run(n: int) -> None:
@@ -421,6 +427,7 @@ def machine_info(dev_type: str) -> Dict[str, Any]:
     if dev_type == "cuda" and torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
         info["cuda"] = torch.version.cuda
+        info["cudnn_allow_tf32"] = torch.backends.cudnn.allow_tf32  # fp32 convolutions on TF32 tensor cores
     return info
 
 
@@ -476,6 +483,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--case-timeout", type=float, default=None, help="seconds per case subprocess (default: 1800; "
                     "--quick: 300)")
     ap.add_argument("--no-compile", action="store_true", help="CUDA: skip the torch.compile variants")
+    ap.add_argument("--budget", type=float, default=None, help="seconds for the whole run: cases that would start "
+                    "later are skipped, a running one is cut at the limit (default: none; --quick --device cuda: 170)")
     ap.add_argument("--out", type=Path, default=BENCH / "results" / "summary.md")
     ap.add_argument("--no-write", action="store_true", help="print the table only")
     ap.add_argument("--child", help=argparse.SUPPRESS)
@@ -506,14 +515,50 @@ def main(argv: Optional[List[str]] = None) -> int:
     t_start = time.perf_counter()
     rows: List[Dict[str, Any]] = []
     peaks: Dict[int, Dict[str, float]] = {}
+    def write(final: bool) -> None:
+        load1 = os.getloadavg()
+        info = machine_info(a.device)
+        tab = table(rows, peaks, threads)
+        peak_lines = [f"- {th} thread(s): " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in p.items()) for th, p in peaks.items()]
+        head = [f"# imgforge speed summary ({'quick' if a.quick else 'full'}, device {a.device})"
+                + ("" if final else " (partial: the run was still going)"), "",
+                f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; total {time.perf_counter() - t_start:.0f} s",
+                f"- CPU: {info['cpu_model']} ({info['cpu_vendor']}, {info['cpus']} CPUs); AMX-BF16: {info['amx_bf16']}; "
+                f"AVX512-BF16: {info['avx512_bf16']}; AVX512F: {info['avx512f']}",
+                f"- torch {info['torch']}, python {info['python']}" + (f"; GPU {info.get('gpu')} (CUDA {info.get('cuda')})"
+                                                                      if a.device == "cuda" else "")
+                + ("; fp32 convolutions use TF32 (torch.backends.cudnn.allow_tf32)" if info.get("cudnn_allow_tf32") else ""),
+                f"- load average (1/5/15 min) at start {load0[0]:.2f}/{load0[1]:.2f}/{load0[2]:.2f}, "
+                f"at end {load1[0]:.2f}/{load1[1]:.2f}/{load1[2]:.2f} (other processes share this machine when > 0)",
+                f"- {data_note}",
+                "- conv peak (3x3, 256→256 at 128², channels_last, same run):", *peak_lines,
+                "- fraction of peak: imgforge's GFLOP/s (nominal FLOPs of the plain network / imgforge time) over the peak "
+                "of the precision it ran in; ratio: baseline time / imgforge time; scaling: imgforge 1-thread / 2-thread time",
+                ""]
+        md = "\n".join(head) + "\n" + tab + "\n"
+        if final:
+            print(md)
+        if not a.no_write:
+            a.out.parent.mkdir(parents=True, exist_ok=True)
+            a.out.write_text(md)
+            a.out.with_suffix(".json").write_text(json.dumps({"machine": info, "threads": threads, "quick": a.quick,
+                                                              "device": a.device, "load_start": load0, "load_end": load1,
+                                                              "peaks": peaks, "rows": rows}, indent=2, default=float) + "\n")
+
+    budget = a.budget if a.budget is not None else (170.0 if (a.quick and a.device == "cuda") else None)
     for th in threads:
         env.update(OMP_NUM_THREADS=str(th), MKL_NUM_THREADS=str(th))
         for c in ["peak"] + cases:
             cmd = [sys.executable, str(Path(__file__).resolve()), "--child", c, "--child-threads", str(th),
                    "--device", a.device] + (["--quick"] if a.quick else [])
             t = time.perf_counter()
+            left = math.inf if budget is None else budget - (t - t_start)
+            if left < 15:
+                rows.append({"case": c, "variant": "–", "error": f"skipped: --budget {budget:.0f} s spent", "threads": th})
+                continue
             try:
-                res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, cwd=str(REPO))
+                res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=min(timeout, left),
+                                     cwd=str(REPO))
                 lines = [ln for ln in res.stdout.splitlines() if ln.startswith("JSON ")]
                 if res.returncode or not lines:
                     err = (res.stderr.strip().splitlines() or ["no output"])[-1][:200]
@@ -521,7 +566,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 else:
                     got = json.loads(lines[-1][5:])
             except subprocess.TimeoutExpired:
-                got = [{"case": c, "variant": "–", "error": f"timed out after {timeout:.0f} s", "threads": th}]
+                got = [{"case": c, "variant": "–", "error": f"timed out after {min(timeout, left):.0f} s", "threads": th}]
             for r in got:
                 r.setdefault("threads", th)
             if c == "peak" and "gflops" in got[0]:
@@ -529,31 +574,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             rows += got
             print(f"[{th} thread(s)] {c}: {time.perf_counter() - t:.1f} s " + json.dumps(got, default=float)[:300],
                   flush=True)
-    load1 = os.getloadavg()
-    info = machine_info(a.device)
-    tab = table(rows, peaks, threads)
-    peak_lines = [f"- {th} thread(s): " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in p.items()) for th, p in peaks.items()]
-    head = [f"# imgforge speed summary ({'quick' if a.quick else 'full'}, device {a.device})", "",
-            f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; total {time.perf_counter() - t_start:.0f} s",
-            f"- CPU: {info['cpu_model']} ({info['cpu_vendor']}, {info['cpus']} CPUs); AMX-BF16: {info['amx_bf16']}; "
-            f"AVX512-BF16: {info['avx512_bf16']}; AVX512F: {info['avx512f']}",
-            f"- torch {info['torch']}, python {info['python']}" + (f"; GPU {info.get('gpu')} (CUDA {info.get('cuda')})"
-                                                                  if a.device == "cuda" else ""),
-            f"- load average (1/5/15 min) at start {load0[0]:.2f}/{load0[1]:.2f}/{load0[2]:.2f}, "
-            f"at end {load1[0]:.2f}/{load1[1]:.2f}/{load1[2]:.2f} (other processes share this machine when > 0)",
-            f"- {data_note}",
-            "- conv peak (3x3, 256→256 at 128², channels_last, same run):", *peak_lines,
-            "- fraction of peak: imgforge's GFLOP/s (nominal FLOPs of the plain network / imgforge time) over the peak "
-            "of the precision it ran in; ratio: baseline time / imgforge time; scaling: imgforge 1-thread / 2-thread time",
-            ""]
-    md = "\n".join(head) + "\n" + tab + "\n"
-    print(md)
-    if not a.no_write:
-        a.out.parent.mkdir(parents=True, exist_ok=True)
-        a.out.write_text(md)
-        a.out.with_suffix(".json").write_text(json.dumps({"machine": info, "threads": threads, "quick": a.quick,
-                                                          "device": a.device, "load_start": load0, "load_end": load1,
-                                                          "peaks": peaks, "rows": rows}, indent=2, default=float) + "\n")
+            write(False)  # what is measured so far survives a killed run
+        write(True)
     return 0 if not any("error" in r for r in rows) else 1
 
 

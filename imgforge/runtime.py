@@ -70,6 +70,19 @@ TASKS = ("inference", "optimisation", "training", "sampling", "fp32-training")
 #: GPUs only: on the CPUs measured (benchmarks/translation_speed.py) it changed a pix2pix step by -50 % to +5 %
 #: depending on size and load, and channels_last InstanceNorm backward needs a guard there. ``optimisation`` (Gatys,
 #: inversion) stays fp32 on CPUs: bf16 sends the optimiser elsewhere (28 dB from the fp32 result).
+#: Re-measured for issue 18 on a 2-core AMD EPYC with AVX512-BF16 and no AMX (bf16 conv peak ~2x fp32:
+#: benchmarks/run_all.py, benchmarks/results/summary.md): Gatys 256^2, 100 L-BFGS evaluations, embedded encoder, bf16
+#: autocast with float32 Grams/losses: final loss +1.6 %, style distance +0.3 %, content distance +0.2 % of the fp32
+#: run's (inside the issue's 2 %) and ~1.5x faster per evaluation, but the image is 22.6 dB from the fp32 one (the
+#: L-BFGS trajectory drifts), below the 40 dB rule for default-precision outputs: ``auto`` stays fp32 on CPUs, bf16 is
+#: ``--precision bf16``. But the same run in fp32 with channels_last instead of NCHW (only the summation order
+#: changes) ended 24.2 dB from the NCHW result with the final loss +3.7 %: for L-BFGS without line search no change of
+#: arithmetic stays within 40 dB, and 2 % of the loss is within run-to-run spread at 100 evaluations; PSNR is not a
+#: usable criterion for the optimisation tasks (the loss and the style/content distances at equal evaluations are).
+#: Until the rule says so, Gatys on CPUs runs the plain loop's arithmetic (fp32, NCHW: oneDNN's fp32 VGG convolutions
+#: measured the same in both layouts, VGG fwd+bwd at 256^2 1.14 s NCHW vs 1.11 s channels_last, bf16 0.69 / 0.64 s);
+#: channels_last is used on CUDA (methods/gatys.py). The 4x of the issue is an AMX figure; here only bf16 (~1.5-1.8x)
+#: could buy speed.
 POLICY = {
     "inference": {"auto": {"cpu": "hardware", "cuda": "hardware", "mps": "hardware"}, "allowed": PRECISIONS,
                   "channels_last": True},

@@ -249,7 +249,7 @@ def stylize_gatys(
             ``content``, ``style``, ``tv``, ``total`` (weighted losses) and ``sec_per_it``.
         generator: random source of the noise initialisation (default: ``torch.Generator`` seeded with ``cfg.seed``).
         runtime: precision policy (:class:`~imgforge.runtime.Runtime`): its autocast dtype, if any, is used for the
-            encoder forward (Gram matrices and losses stay float32), and with its ``channels_last`` (CPU/CUDA) the
+            encoder forward (Gram matrices and losses stay float32), and with its ``channels_last`` on CUDA the
             encoder's weights and activations use that layout during the run (the weights are put back after);
             None = float32, NCHW.
     Returns:
@@ -295,7 +295,10 @@ def stylize_gatys(
     encoder.eval()
     for p in encoder.parameters():
         p.requires_grad_(False)
-    cl = bool(runtime is not None and runtime.channels_last and device.type in ("cpu", "cuda"))
+    # channels_last where it pays: cuDNN (tensor cores); on CPUs oneDNN's fp32 VGG convolutions measured the same in
+    # both layouts, and any change of summation order sends L-BFGS elsewhere (see runtime.POLICY's notes), so the CPU
+    # keeps NCHW, the plain loop's arithmetic (the same rule as losses/perceptual.py's encoder layout)
+    cl = bool(runtime is not None and runtime.channels_last and device.type == "cuda")
     restore_nchw = cl and _nchw_weights(encoder)
     try:
         if cl:

@@ -197,9 +197,10 @@ def test_channels_last_objective_equals_nchw_float64(encoder: nn.Module) -> None
     torch.testing.assert_close(x2.grad, x1.grad, rtol=1e-10, atol=1e-14)
 
 
-def test_channels_last_run_matches_and_restores_layout(encoder: nn.Module) -> None:
+def test_cpu_runs_are_the_plain_arithmetic(encoder: nn.Module) -> None:
+    """On the CPU the runtime's channels_last is not used for Gatys: the result equals the NCHW run bit for bit."""
     cfg = GatysConfig(size=None, iterations=6)
     a = stylize_gatys(_img(8), [_img(9)], encoder, cfg)
     b = stylize_gatys(_img(8), [_img(9)], encoder, cfg, runtime=Runtime(torch.device("cpu"), None, True))
-    assert all(p.is_contiguous() for p in encoder.parameters())  # NCHW weights put back
-    torch.testing.assert_close(b, a, rtol=0, atol=2e-4)
+    assert all(p.is_contiguous() for p in encoder.parameters())
+    assert torch.equal(a, b)
