@@ -52,7 +52,8 @@ def load_wct_models(encoder: Optional[str], decoders: Optional[str],
 
 
 class WctRunner:
-    """Loads encoder, decoders and style images once; stylizes one content image per call (whole image)."""
+    """Loads encoder, decoders and style images once; stylizes one content image per call (in tiles when it is
+    larger than ``job.tile``)."""
 
     def __init__(self, job: "StylizeJob", rt: Runtime, save: SaveOptions, progress: Optional[ProgressFn]) -> None:
         from .stylize import _load_styles, _shorter_side_at_most
@@ -87,5 +88,6 @@ class WctRunner:
             out = wct_stylize(x, self.styles, self.encoder, self.decoders, alpha=job.alpha,
                               style_weights=job.gatys.style_weights, masks=masks,
                               preserve_color=job.preserve_color, levels=self.levels, stats=self.stats,
+                              tile=job.tile,
                               progress=_retask(self.progress, task))
             return out.float().cpu().clamp_(0, 1)
