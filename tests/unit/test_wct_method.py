@@ -133,3 +133,13 @@ def test_tiled_wct_memory_estimate_is_bounded():
     assert BYTES_PER_PIXEL["wct"][1] < BYTES_PER_PIXEL["wct"][0] / 10
     with pytest.raises(UsageError, match="use --tile"):
         check_output_size(200_000, 200_000, method="wct", option="--size 200000", max_pixels=10 ** 12)
+
+
+def test_levels_with_too_few_feature_positions_per_channel_are_dropped_by_default():
+    from imgforge.methods.wct import usable_levels
+
+    # 128²: relu3_1 is 32² = 1024 positions for 256 channels (4 each) -> dropped; relu2_1 64² for 128 -> kept
+    assert usable_levels((3, 2, 1), 128, 128) == (2, 1)
+    assert usable_levels((3, 2, 1), 256, 256) == (3, 2, 1)
+    assert usable_levels((5, 4, 3, 2, 1), 512, 512) == (4, 3, 2, 1)  # relu5_1: 32² for 512 channels
+    assert usable_levels((3,), 16, 16) == (3,)  # nothing usable: the shallowest given level still runs
