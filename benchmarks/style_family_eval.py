@@ -4,7 +4,7 @@
    ``content_distance`` of :mod:`imgforge.methods.gatys`: relative Gram distance over relu1_1..relu5_1, relative
    relu4_2 feature distance) of WCT, AdaIN, fast style (the shipped Starry-Night network: its own painting only) and
    Gatys, for the four paintings x ``--photos`` of ``../shared/data`` at ``--size`` px (long side; the style image
-   at the same size). The shipped offline defaults are used as they are: this is also the "before" table of the
+   at the same size, for every method: ``style_size`` = ``--size``). The shipped offline defaults are used as they are: this is also the "before" table of the
    issue's item 7 (ratios method / Gatys; the target is <= 1.5 for both distances).
 2. Efros-Leung: seconds for a ``--el-out``² texture from a ``--el-sample``² crop (window 11, onion order).
 3. Quilting: mean squared overlap error of the placed blocks, minimum-error choice vs random placement.
@@ -45,7 +45,13 @@ def main() -> None:
     p.add_argument("--el-out", type=int, default=128)
     p.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "style_family"))
     p.add_argument("--skip-style", action="store_true")
+    p.add_argument("--report", help="only write the md of this (partial) JSON result")
     a = p.parse_args()
+    if a.report:
+        res = json.loads(Path(a.report).read_text())
+        res.setdefault("loadavg_end", os.getloadavg())
+        Path(a.out).with_suffix(".md").write_text(report(res) + "\n")
+        return
     torch.manual_seed(0)
     rt = Runtime.create("cpu", "fp32")
     enc = load(str(embedded_encoder_path()))[0].eval()
@@ -58,8 +64,8 @@ def main() -> None:
         for paint in paintings:
             style = resize_long_side(load_rgb(str(paint)), a.size)
             runners = {
-                "wct": make_runner(StylizeJob(styles=(str(paint),), method="wct", size=a.size), rt),
-                "adain": make_runner(StylizeJob(styles=(str(paint),), method="adain", size=a.size), rt),
+                "wct": make_runner(StylizeJob(styles=(str(paint),), method="wct", size=a.size, style_size=a.size), rt),
+                "adain": make_runner(StylizeJob(styles=(str(paint),), method="adain", size=a.size, style_size=a.size), rt),
                 "gatys": make_runner(StylizeJob(styles=(str(paint),), method="gatys", seed=0,
                                                 gatys=GatysConfig(size=a.size, iterations=a.gatys_iters)), rt),
             }
@@ -76,6 +82,7 @@ def main() -> None:
                     row[m] = {"style": style_distance(out, [style], enc), "content": content_distance(out, content, enc)}
                 rows.append(row)
                 print(json.dumps(row), flush=True)
+                Path(a.out).with_suffix(".partial.json").write_text(json.dumps(res, indent=1))  # a run cut short
     # Efros-Leung timing, quilting seam error
     g = torch.Generator().manual_seed(0)
     sample = resize_long_side(load_rgb(str(DATA / "photos" / "coffee.png")), 256)[0, :, 100:100 + a.el_sample,
@@ -126,6 +133,8 @@ def report(res: dict) -> str:
             lines.append(f"| {m} | {len(rs)} | {sum(r[m]['style'] for r in rs) / len(rs):.3f} | "
                          f"{sum(r[m]['content'] for r in rs) / len(rs):.3f} | {gm('style'):.2f} | {gm('content'):.2f} | "
                          f"{sum(secs) / len(secs):.1f} |")
+    if "efros_leung" not in res:  # a style run cut short (the .partial.json)
+        return "\n".join(lines)
     el, q = res["efros_leung"], res["quilting"]
     lines += ["", f"Efros-Leung: {el['out']}² from a {el['sample']}² crop (coffee.png), window {el['window']}: "
               f"{el['seconds']:.1f} s.", "",
