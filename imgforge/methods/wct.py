@@ -180,7 +180,9 @@ def _level_tiled(x: Tensor, tiles: Sequence[Tile], encoder: Encoder, decoder: Ca
             (wy0, wy1), (wx0, wx1) = t.win
             ms = [m[:, :, wy0:wy1, wx0:wx1] for m in masks]
         out = decoder(_combine(fc, per_style, weights, ms, alpha))
-        return out[:, :, :win.shape[2], :win.shape[3]]
+        if out.shape[2:] != win.shape[2:]:  # a window at an odd image edge: as the whole-image path does
+            out = F.interpolate(out, size=win.shape[2:], mode="bilinear", align_corners=False)
+        return out
 
     return tiled_map(run, x, tiles, progress=lambda d, n: emit(
         progress, ProgressEvent(task=f"wct {name} tiles", step=d, total=n, unit="tile")))

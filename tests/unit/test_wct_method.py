@@ -112,8 +112,8 @@ def test_tiled_run_equals_the_whole_image_when_the_halo_covers_it_and_stays_clos
     enc = vgg19_normalised().eval()
     dec = WCTDecoders(levels=(2, 1)).eval()
     g = torch.Generator().manual_seed(1)
-    content, style = torch.rand(1, 3, 128, 96, generator=g), torch.rand(1, 3, 40, 40, generator=g)
-    mask = torch.zeros(1, 1, 128, 96)
+    content, style = torch.rand(1, 3, 125, 93, generator=g), torch.rand(1, 3, 40, 40, generator=g)
+    mask = torch.zeros(1, 1, 125, 93)
     mask[..., :, 40:] = 1
     with torch.no_grad():
         for kw in ({}, {"masks": [mask]}):
@@ -121,8 +121,9 @@ def test_tiled_run_equals_the_whole_image_when_the_halo_covers_it_and_stays_clos
             tiled = wct_stylize(content, [style], enc, dec, levels=(2, 1), tile=48, overlap=16, halo=128, **kw)
             assert tiled.shape == whole.shape
             assert float((tiled - whole).abs().max()) < 1e-4  # same statistics, ramps sum to 1
+        content = content[:, :, :112, :80]  # the window edges on the stride grid: no resampling at the border
         small = wct_stylize(content, [style], enc, dec, levels=(2, 1), tile=48, overlap=16, halo=16)
-    whole = wct_stylize(content, [style], enc, dec, levels=(2, 1))
+        whole = wct_stylize(content, [style], enc, dec, levels=(2, 1))
     assert torch.isfinite(small).all()
     assert float((small - whole).abs().mean()) < 0.1 * float(whole.std())
 
