@@ -38,7 +38,9 @@ BYTES_PER_PIXEL: Mapping[str, Tuple[int, int]] = {
     "fast": (400, 24),
     "adain": (500, 24),
     "translate": (500, 24),
-    "wct": (1500, 1500),  # never tiled: float64 features of the shallowest level (64 x 8 B/px) and their copies
+    # untiled: float64 features of the shallowest level (64 x 8 B/px) and their copies; tiled: the level's input
+    # and output images and the blended output (float32), plus the masks' copies
+    "wct": (1500, 48),
 }
 
 
@@ -77,7 +79,7 @@ def check_output_size(height: int, width: int, *, method: str, option: str, tile
         raise UsageError(f"{option}: the output would be {w}x{h} pixels")
     per_px = BYTES_PER_PIXEL.get(method, (1500, 48))[1 if tiled else 0]
     need = h * w * per_px
-    hint = "use --tile or a smaller size" if method in ("fast", "adain", "translate") and not tiled \
+    hint = "use --tile or a smaller size" if method in ("fast", "adain", "wct", "translate") and not tiled \
         else "use a smaller size"
     limit = max_pixels_default() if max_pixels is None else int(max_pixels)
     if h * w > limit:

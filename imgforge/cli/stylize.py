@@ -82,7 +82,7 @@ DecoderOpt = Annotated[Optional[str], typer.Option("--decoder", help="adain: dec
 AlphaOpt = Annotated[float, typer.Option("--alpha", min=0.0, max=1.0, help="Style strength 0..1 (adain/wct: feature blend as the methods define it; fast: output blend).")]
 PreserveOpt = Annotated[bool, typer.Option("--preserve-color", "--preserve-colour", help="Keep the content's colours (adain: CORAL; gatys: luminance-only transfer; fast: content chrominance).")]
 MaskOpt = Annotated[Optional[List[str]], typer.Option("--mask", help="adain/wct/gatys: one mask image per --style, in order (white = that style).")]
-TileOpt = Annotated[int, typer.Option("--tile", min=0, help="fast/adain: images larger than this (px) run in overlapping tiles with whole-image statistics; 0 = never tile.")]
+TileOpt = Annotated[int, typer.Option("--tile", min=0, help="fast/adain/wct: images larger than this (px) run in overlapping tiles with whole-image statistics; 0 = never tile.")]
 StyleSizeOpt = Annotated[int, typer.Option("--style-size", min=0, help="adain: downscale style images so their shorter side is at most this (0 = keep).")]
 TileStatsOpt = Annotated[str, typer.Option("--tile-stats", help="adain, tiled images: content statistics 'exact' (one more encoder pass over the tiles) or 'thumbnail' (from a 1024 px copy; faster).")]
 LevelsOpt = Annotated[Optional[str], typer.Option("--levels", help="wct: encoder levels to transform, coarse to fine, e.g. 3,2,1 (default: every level of the decoders).")]

@@ -12,9 +12,9 @@ texture synthesis. Methods:
 - ``wct``: multi-level whitening and colouring transforms with a decoder per level (:mod:`imgforge.jobs.stylize_wct`;
   default the embedded encoder and the decoders fitted for it, shipped in ``weights/``).
 
-Fast and AdaIN keep the content's resolution unless ``size`` is given, and stylise images larger than ``tile`` in
-overlapping tiles with whole-image statistics (:mod:`imgforge.methods.style_tiles`), so memory is bounded by the tile
-size. They are deterministic: the frames of a video give consistent results from frame to frame.
+Fast, AdaIN and WCT keep the content's resolution unless ``size`` is given, and stylise images larger than ``tile``
+in overlapping tiles with whole-image statistics (:mod:`imgforge.methods.style_tiles`; WCT:
+:func:`imgforge.methods.wct.wct_stylize`), so memory is bounded by the tile size. They are deterministic: the frames of a video give consistent results from frame to frame.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ class StylizeJob:
         masks: one mask image per style (white = this style), for adain and gatys.
         size: fast/adain: long side of the output (None = the content's size). Gatys uses ``gatys.size``.
         style_size: adain: style images are downscaled so that their shorter side is at most this (None: keep).
-        tile: fast/adain: tile size in pixels for large images (0 = never tile).
+        tile: fast/adain/wct: tile size in pixels for large images (0 = never tile).
         tile_stats: adain statistics of tiled images: ``"exact"`` or ``"thumbnail"``.
         scales: gatys: coarse-to-fine scales (1 = one scale).
         levels: wct: encoder levels to transform, coarse to fine (None: every level of the decoders file).

@@ -52,7 +52,8 @@ def load_wct_models(encoder: Optional[str], decoders: Optional[str],
 
 
 class WctRunner:
-    """Loads encoder, decoders and style images once; stylizes one content image per call (whole image)."""
+    """Loads encoder, decoders and style images once; stylizes one content image per call (in tiles when it is
+    larger than ``job.tile``)."""
 
     def __init__(self, job: "StylizeJob", rt: Runtime, save: SaveOptions, progress: Optional[ProgressFn]) -> None:
         from .stylize import _load_styles, _shorter_side_at_most
@@ -62,6 +63,7 @@ class WctRunner:
         self.encoder = enc.to(rt.device).eval()
         self.decoders = dec.to(rt.device).eval()
         self.levels = job.levels or tuple(sorted(dec.levels, reverse=True))
+        self.auto_levels = job.levels is None  # default levels: too deep ones are dropped for small images
         missing = [lv for lv in self.levels if lv not in dec.levels]
         if missing:
             raise UsageError(f"--levels {','.join(map(str, self.levels))}: the WCT decoders have levels "
@@ -83,9 +85,19 @@ class WctRunner:
         job = self.job
         x = _resize_content(content, job.size).float().to(self.rt.device)
         masks = [load_mask(m, tuple(x.shape[-2:]), self.save.max_pixels) for m in job.masks] if job.masks else None
+        levels = self.levels
+        if self.auto_levels:
+            from ..methods.wct import usable_levels
+
+            levels = usable_levels(self.levels, *x.shape[-2:])
+            if levels != self.levels:
+                note(self.progress, "levels", f"WCT: levels {','.join(map(str, levels))} for this {x.shape[-1]}x"
+                     f"{x.shape[-2]} image (deeper levels have too few feature positions per channel; --levels "
+                     f"overrides)")
         with torch.inference_mode():
             out = wct_stylize(x, self.styles, self.encoder, self.decoders, alpha=job.alpha,
                               style_weights=job.gatys.style_weights, masks=masks,
-                              preserve_color=job.preserve_color, levels=self.levels, stats=self.stats,
+                              preserve_color=job.preserve_color, levels=levels, stats=self.stats,
+                              tile=job.tile,
                               progress=_retask(self.progress, task))
             return out.float().cpu().clamp_(0, 1)

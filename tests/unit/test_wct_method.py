@@ -105,3 +105,42 @@ def test_precomputed_style_statistics_give_the_same_result():
     wct_stylize(content, [style], enc, a, levels=levels)
     wct_stylize(content, [style], enc, b, levels=levels, stats=once)
     assert all(torch.equal(a.seen[lv], b.seen[lv]) for lv in levels)
+
+
+def test_tiled_run_equals_the_whole_image_when_the_halo_covers_it_and_stays_close_with_a_small_halo():
+    torch.manual_seed(0)
+    enc = vgg19_normalised().eval()
+    dec = WCTDecoders(levels=(2, 1)).eval()
+    g = torch.Generator().manual_seed(1)
+    content, style = torch.rand(1, 3, 125, 93, generator=g), torch.rand(1, 3, 40, 40, generator=g)
+    mask = torch.zeros(1, 1, 125, 93)
+    mask[..., :, 40:] = 1
+    with torch.no_grad():
+        for kw in ({}, {"masks": [mask]}):
+            whole = wct_stylize(content, [style], enc, dec, levels=(2, 1), **kw)
+            tiled = wct_stylize(content, [style], enc, dec, levels=(2, 1), tile=48, overlap=16, halo=128, **kw)
+            assert tiled.shape == whole.shape
+            assert float((tiled - whole).abs().max()) < 1e-4  # same statistics, ramps sum to 1
+        content = content[:, :, :112, :80]  # the window edges on the stride grid: no resampling at the border
+        small = wct_stylize(content, [style], enc, dec, levels=(2, 1), tile=48, overlap=16, halo=16)
+        whole = wct_stylize(content, [style], enc, dec, levels=(2, 1))
+    assert torch.isfinite(small).all()
+    assert float((small - whole).abs().mean()) < 0.1 * float(whole.std())
+
+
+def test_tiled_wct_memory_estimate_is_bounded():
+    from imgforge.validate import BYTES_PER_PIXEL, check_output_size
+
+    assert BYTES_PER_PIXEL["wct"][1] < BYTES_PER_PIXEL["wct"][0] / 10
+    with pytest.raises(UsageError, match="use --tile"):
+        check_output_size(200_000, 200_000, method="wct", option="--size 200000", max_pixels=10 ** 12)
+
+
+def test_levels_with_too_few_feature_positions_per_channel_are_dropped_by_default():
+    from imgforge.methods.wct import usable_levels
+
+    # 128²: relu3_1 is 32² = 1024 positions for 256 channels (4 each) -> dropped; relu2_1 64² for 128 -> kept
+    assert usable_levels((3, 2, 1), 128, 128) == (2, 1)
+    assert usable_levels((3, 2, 1), 256, 256) == (3, 2, 1)
+    assert usable_levels((5, 4, 3, 2, 1), 512, 512) == (4, 3, 2, 1)  # relu5_1: 32² for 512 channels
+    assert usable_levels((3,), 16, 16) == (3,)  # nothing usable: the shallowest given level still runs

@@ -54,3 +54,16 @@ def test_flat_content_gives_the_style_mean():
     style = _features(7)
     out = wct(torch.full((1, 8, 5, 5), 0.2), style)
     assert torch.allclose(out[0].flatten(1), style[0].flatten(1).mean(1, keepdim=True).expand(8, 25), atol=1e-5)
+
+
+def test_moments_accumulated_over_crops_equal_the_whole_maps_statistics():
+    from imgforge.ops.wct import MomentAccumulator, feature_stats
+
+    f = _features(3, c=6, h=16, w=12) * 3 + 5
+    acc = MomentAccumulator()
+    for y0, y1 in ((0, 7), (7, 16)):
+        for x0, x1 in ((0, 5), (5, 12)):
+            acc.add(f[:, :, y0:y1, x0:x1])
+    a, b = acc.stats(), feature_stats(f)
+    assert torch.allclose(a.mean, b.mean, atol=1e-10) and torch.allclose(a.values, b.values, rtol=1e-8)
+    assert torch.allclose(wct(f, _features(4, c=6), content_stats=a), wct(f, _features(4, c=6)), atol=1e-6)
