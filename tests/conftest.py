@@ -47,3 +47,36 @@ def require(path: Path) -> Path:
     if not path.exists():
         pytest.skip(f"fixture missing: {path}")
     return path
+
+
+class _Crash:
+    """``with crash_at(Method, k): ...`` -- ``Method.step`` raises at step ``k`` (a simulated crash) inside the block,
+    and is restored after it; the block expects the crash (``pytest.raises(RuntimeError)``)."""
+
+    def __init__(self, cls: type, at_step: int) -> None:
+        self.cls, self.at, self.orig = cls, at_step, cls.step
+
+    def __enter__(self) -> "_Crash":
+        orig, at = self.orig, self.at
+
+        def crashing(self_, batch, step):  # type: ignore[no-untyped-def]
+            if step == at:
+                raise RuntimeError("simulated crash")
+            return orig(self_, batch, step)
+
+        self.cls.step = crashing  # type: ignore[method-assign]
+        self._raises = pytest.raises(RuntimeError, match="simulated crash")
+        self._raises.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> bool:
+        try:
+            return bool(self._raises.__exit__(*exc))
+        finally:
+            self.cls.step = self.orig  # type: ignore[method-assign]
+
+
+@pytest.fixture
+def crash_at():  # type: ignore[no-untyped-def]
+    """A training method's step that crashes at a given step (for exact-resume tests); see :class:`_Crash`."""
+    return _Crash

@@ -211,26 +211,15 @@ CFGS = {
 
 
 @pytest.mark.parametrize("arch", list(CFGS))
-def test_resume_in_the_middle_is_bit_exact(tmp_path: Path, arch: str) -> None:
+def test_resume_in_the_middle_is_bit_exact(tmp_path: Path, crash_at, arch: str) -> None:
     cfg = CFGS[arch]
     full = _train(tmp_path / "full", 7, cfg)
     if arch == "progan":  # step 4 (16 images seen) is half-way through the 8² -> 16² fade-in
         assert [(r["resolution"], r["alpha"]) for r in full.history] == [
             (4.0, 1.0), (4.0, 1.0), (8.0, 0.0), (8.0, 0.25), (8.0, 0.5), (8.0, 0.75), (8.0, 1.0)]
     run = tmp_path / "crash"
-    orig = GANMethod.step
-
-    def crashing(self, batch, step):  # type: ignore[no-untyped-def]
-        if step == 5:
-            raise RuntimeError("simulated crash")
-        return orig(self, batch, step)
-
-    GANMethod.step = crashing  # type: ignore[method-assign]
-    try:
-        with pytest.raises(RuntimeError):
-            _train(run, 7, cfg)
-    finally:
-        GANMethod.step = orig  # type: ignore[method-assign]
+    with crash_at(GANMethod, 5):
+        _train(run, 7, cfg)
     assert load_checkpoint(run / "checkpoint.pt")["step"] == 4
     resumed = _train(run, 7, cfg)
     assert resumed.history == full.history

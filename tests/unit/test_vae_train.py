@@ -85,22 +85,11 @@ def test_kl_annealing_weight() -> None:
         VAETrainConfig(resolution=20).validate()
 
 
-def test_resume_after_crash_is_exact(tmp_path: Path) -> None:
+def test_resume_after_crash_is_exact(tmp_path: Path, crash_at) -> None:
     cfg = VAETrainConfig(**{**TINY.__dict__, "likelihood": "gaussian", "kl_anneal": 3})
     full = _train(tmp_path / "full", 6, cfg, every=3)
-    orig = VAEMethod.step
-
-    def crashing(self, batch, step):  # type: ignore[no-untyped-def]
-        if step == 4:
-            raise RuntimeError("simulated crash")
-        return orig(self, batch, step)
-
-    VAEMethod.step = crashing  # type: ignore[method-assign]
-    try:
-        with pytest.raises(RuntimeError):
-            _train(tmp_path / "crash", 6, cfg, every=3)
-    finally:
-        VAEMethod.step = orig  # type: ignore[method-assign]
+    with crash_at(VAEMethod, 4):
+        _train(tmp_path / "crash", 6, cfg, every=3)
     resumed = _train(tmp_path / "crash", 6, cfg, every=3)
     assert resumed.history == full.history
     assert resumed.evaluation == full.evaluation
