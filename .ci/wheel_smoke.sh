@@ -67,6 +67,9 @@ EXPECT=(gen/seed0000.png gen/seed0001.png grid.png)
 check "generate" --seed 0 generate --seeds 0-1 --out-dir gen --grid grid.png
 EXPECT=(inv/content.png inv/content.latent.safetensors)
 check "invert" --seed 0 invert in/content.png --steps 3 --batch-size 1 --out-dir inv
+EXPECT=(dcgan.png); check "generate dcgan-mnist32" generate --weights dcgan-mnist32 --seeds 0-3 --grid dcgan.png
+EXPECT=(sevens.png); check "generate cdcgan-mnist32 --class" generate --weights cdcgan-mnist32 --class 7 --seeds 0-3 --grid sevens.png
+EXPECT=(vae.png); check "vae sample vae-mnist32" vae sample -w vae-mnist32 --seeds 0-3 --grid vae.png
 EXPECT=(); check "weights verify" weights verify
 
 echo
