@@ -76,16 +76,14 @@ def is_generator(model: object) -> bool:
 
 
 def _z_network(model: object) -> object:
-    """The ``z -> image`` part of ``model``: its ``decoder_generator()`` (a VAE's decoder) when it has one."""
+    """The ``z -> image`` part of ``model``: its ``decoder_generator`` module (a VAE's decoder) when it has one."""
     part = getattr(model, "decoder_generator", None)
-    if isinstance(part, nn.Module) or part is None:
-        return part if part is not None else model
-    return part() if callable(part) else model
+    return part if isinstance(part, nn.Module) else model
 
 
 def is_plain_z_generator(model: object) -> bool:
     """True for a plain ``z -> image`` network that :func:`as_generator` can adapt (declares ``z_dim`` and
-    ``img_resolution``, is an ``nn.Module``), or a model whose ``decoder_generator()`` is one (a VAE)."""
+    ``img_resolution``, is an ``nn.Module``), or a model whose ``decoder_generator`` is one (a VAE)."""
     net = _z_network(model)
     return isinstance(net, nn.Module) and hasattr(net, "z_dim") and hasattr(net, "img_resolution")
 

@@ -44,7 +44,7 @@ from ..losses.gan_family import (LOSSES, RELATIVISTIC, BeganState, clip_weights,
 from ..models.registry import build
 from ..progress import ProgressFn, note
 from .loop import (
-    DeterministicBatches, DistInfo, Interrupted, LoopConfig, ema_update, init_distributed, load_states,
+    DeterministicBatches, DistInfo, Interrupted, LoopConfig, ema_update, distributed_device, load_states,
     shutdown_distributed, step_seed, train_loop,
 )
 
@@ -555,11 +555,7 @@ def train_gan(
     from ..runtime import seed_everything
 
     cfg = cfg.validate()
-    device = torch.device(device)
-    dist = init_distributed(device)
-    if dist.world_size > 1 and device.type == "cuda":
-        device = torch.device("cuda", dist.local_rank)
-        torch.cuda.set_device(device)
+    dist, device = distributed_device(device)
     run_dir = Path(loop.run_dir)
     try:
         if isinstance(data, (str, Path)):

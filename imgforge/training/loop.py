@@ -24,7 +24,7 @@ import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Protocol
+from typing import Any, Callable, Dict, Iterable, List, Optional, Protocol, Tuple, Union
 
 import numpy as np
 import torch
@@ -264,6 +264,17 @@ def init_distributed(device: torch.device) -> DistInfo:
         backend = "nccl" if device.type == "cuda" else "gloo"
         torch.distributed.init_process_group(backend=backend)
     return info
+
+
+def distributed_device(device: Union[str, torch.device]) -> Tuple[DistInfo, torch.device]:
+    """:func:`init_distributed`, and the device this process trains on: under torchrun with CUDA its own GPU
+    (``cuda:LOCAL_RANK``, made current), else ``device``."""
+    device = torch.device(device)
+    info = init_distributed(device)
+    if info.world_size > 1 and device.type == "cuda":
+        device = torch.device("cuda", info.local_rank)
+        torch.cuda.set_device(device)
+    return info, device
 
 
 def shutdown_distributed() -> None:

@@ -52,7 +52,7 @@ from ..models.stylegan2 import Discriminator, Generator
 from ..progress import ProgressFn, note
 from .augment import DEFAULT_OPS, AdaptiveAugment, check_ops
 from .loop import (  # noqa: F401  (step_seed: re-exported)
-    DistInfo, Interrupted, LoopConfig, ema_update, init_distributed, load_states, shutdown_distributed, step_seed,
+    DistInfo, Interrupted, LoopConfig, ema_update, distributed_device, load_states, shutdown_distributed, step_seed,
     train_loop,
 )
 
@@ -417,11 +417,7 @@ def train_stylegan2(
     from ..runtime import seed_everything
 
     cfg = cfg.validate()
-    device = torch.device(device)
-    dist = init_distributed(device)
-    if dist.world_size > 1 and device.type == "cuda":
-        device = torch.device("cuda", dist.local_rank)
-        torch.cuda.set_device(device)
+    dist, device = distributed_device(device)
     run_dir = Path(loop.run_dir)
     if isinstance(data, (str, Path)):
         dataset: Any = ImageFolderDataset(data, cfg.resolution, mirror=cfg.mirror,

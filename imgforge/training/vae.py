@@ -35,7 +35,7 @@ from ..models.vae import MODEL_NAME, VAE, elbo, iwae_log_likelihood
 from ..progress import ProgressFn, note
 from .gan import GENERATOR_NAME, _history, check_power_of_two, write_page
 from .loop import (
-    DeterministicBatches, DistInfo, Interrupted, LoopConfig, init_distributed, load_states, shutdown_distributed,
+    DeterministicBatches, DistInfo, Interrupted, LoopConfig, distributed_device, load_states, shutdown_distributed,
     step_seed, train_loop,
 )
 
@@ -247,8 +247,7 @@ def train_vae(
     from ..runtime import seed_everything
 
     cfg = cfg.validate()
-    device = torch.device(device)
-    dist = init_distributed(device)
+    dist, device = distributed_device(device)
     run_dir = Path(loop.run_dir)
     try:
         if isinstance(data, (str, Path)):
