@@ -80,3 +80,14 @@ class _Crash:
 def crash_at():  # type: ignore[no-untyped-def]
     """A training method's step that crashes at a given step (for exact-resume tests); see :class:`_Crash`."""
     return _Crash
+
+
+@pytest.fixture(scope="module")
+def one_thread():  # type: ignore[no-untyped-def]
+    """One intra-op thread for a module of tiny models (``pytestmark = pytest.mark.usefixtures("one_thread")``): on
+    a shared 2-core machine OpenMP threads waiting for a descheduled peer make tiny tensors 10-60x slower, and a
+    fixed thread count keeps results bit-reproducible across processes."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -15,12 +15,7 @@ from imgforge.cli.app import app
 from imgforge.hub.modelfile import load_model_file
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():  # type: ignore[no-untyped-def]
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def _folder(d: Path, classes: tuple = (), n: int = 4, corrupt: bool = False) -> Path:

@@ -22,12 +22,7 @@ from imgforge.models.vgg import vgg19
 from .helpers import REPO, photo, run_cli
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():  # type: ignore[no-untyped-def]
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def _cli(args: List[str], code: int = 0) -> str:

@@ -25,16 +25,7 @@ from imgforge.cli.app import app
 from tests.compat.test_style_compat import _in_affine, _regenerate
 from tests.conftest import require
 
-pytestmark = pytest.mark.compat
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():  # type: ignore[no-untyped-def]
-    """One intra-op thread (see tests/unit/test_style_train.py): much faster on a shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = [pytest.mark.compat, pytest.mark.usefixtures("one_thread")]
 
 
 def _cli(args: List[str], cwd: Path) -> None:

@@ -30,12 +30,7 @@ from imgforge.training.loop import LoopConfig, load_checkpoint
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():  # type: ignore[no-untyped-def]
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def squares(res: int = 8, n: int = 24, classes: int = 0) -> TrainingImages:

@@ -18,13 +18,7 @@ from imgforge.jobs.generate import (
 from imgforge.models.stylegan2 import Generator
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():  # type: ignore[no-untyped-def]
-    """Tiny models run fastest on one thread (and far slower on 2 threads of a busy machine)."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def test_parse_seeds_ranges_and_lists() -> None:

@@ -26,12 +26,7 @@ from imgforge.training.loop import LoopConfig, load_checkpoint
 from imgforge.training.multiscale_gan import MSGGANMethod, ProGANMethod, progan_stage
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():  # type: ignore[no-untyped-def]
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def blobs(res: int = 16, n: int = 16) -> TrainingImages:

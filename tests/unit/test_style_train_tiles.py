@@ -25,14 +25,7 @@ from imgforge.models.fast_style import TransformerNet
 from imgforge.models.vgg import vgg19
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():  # type: ignore[no-untyped-def]
-    """One intra-op thread: on a shared 2-core machine, OpenMP threads waiting for a descheduled peer make tiny
-    tensors 10-60x slower; results are also bit-reproducible across processes with a fixed thread count."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def _net(seed: int = 0) -> TransformerNet:

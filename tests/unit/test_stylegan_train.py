@@ -28,13 +28,7 @@ from imgforge.training.stylegan2 import StyleGAN2Method, StyleGAN2TrainConfig, c
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():  # type: ignore[no-untyped-def]
-    """Tiny models run fastest on one thread, and far faster than on 2 threads of a busy machine."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 TINY = StyleGAN2TrainConfig(resolution=8, z_dim=8, w_dim=8, map_layers=1, channel_base=32, channel_max=8,
                             batch_size=4, r1_every=2, sample_grid=4)

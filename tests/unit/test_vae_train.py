@@ -21,12 +21,7 @@ from imgforge.training.loop import LoopConfig
 from imgforge.training.vae import VAEMethod, VAETrainConfig, kl_weight, split_data, train_vae
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():  # type: ignore[no-untyped-def]
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def squares(n: int = 40, res: int = 8) -> TrainingImages:
