@@ -12,8 +12,8 @@ weights of the reference are calibrated for ImageNet VGG-16 activations; other n
 recipe in ``weights/recipes/train_fast_style.py`` gives the embedded encoder's).
 
 The run folder holds ``checkpoint.pt`` (exact resume, see :mod:`imgforge.training.loop`), ``losses.jsonl``,
-``config.json``, ``model.safetensors`` (the network at the last checkpoint, an imgforge model file usable with
-``imgforge stylize --method fast --model``) and ``samples/step_<N>.png`` (a fixed image stylised at every checkpoint).
+``config.json``, ``model.safetensors`` (the network at the last checkpoint, also the one written on Ctrl-C / SIGTERM;
+an imgforge model file usable with ``imgforge stylize --method fast --model``) and ``samples/step_<N>.png`` (a fixed image stylised at every checkpoint).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from ..io import load_image, save_image
 from ..ops.stats import gram
 from ..progress import ProgressFn, note
 from ..runtime import Runtime, precision_name, seed_everything
-from .loop import DeterministicBatches, LoopConfig, train_loop
+from .loop import DeterministicBatches, Interrupted, LoopConfig, train_loop
 
 __all__ = ["FastStyleTrainConfig", "FastStyleMethod", "train_fast_style", "load_loss_network", "REFERENCE_LAYERS"]
 
@@ -136,15 +136,18 @@ class FastStyleMethod:
     """The TrainMethod: TransformerNet + Adam; loss as the reference."""
 
     def __init__(self, cfg: FastStyleTrainConfig, vgg: nn.Module, style: Tensor,
-                 dtype: Optional[torch.dtype] = None) -> None:
+                 dtype: Optional[torch.dtype] = None, channels_last: bool = False) -> None:
         from ..models.fast_style import TransformerNet
 
         self.cfg = cfg
         self.device = torch.device(cfg.device)
         self.dtype = dtype  #: autocast dtype of the forward passes (the Runtime's), None = float32
-        self.net = TransformerNet().to(self.device).train()
+        #: channels_last activations and weights (the Runtime's choice: on CUDA, not on the CPU)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.net = TransformerNet().to(self.device, memory_format=self.memory_format).train()
         self.opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
-        self.vgg = vgg.to(self.device).eval()
+        self.vgg = vgg.to(self.device, memory_format=self.memory_format).eval()
+        self.last_step = 0  #: steps done (the step of the last :meth:`step` call + 1)
         for p in self.vgg.parameters():
             p.requires_grad_(False)
         for option, names in (("--style-layers", cfg.style_layers), ("--content-layer", (cfg.content_layer,))):
@@ -154,7 +157,7 @@ class FastStyleMethod:
                                  f"{', '.join(self.vgg.layer_names)}")
         self.layers = tuple(dict.fromkeys((*cfg.style_layers, cfg.content_layer)))
         with torch.no_grad():
-            feats = self._features(style.to(self.device))
+            feats = self._features(style.to(self.device).contiguous(memory_format=self.memory_format))
             self.style_grams = {k: gram(feats[k].float()) for k in cfg.style_layers}  # (1, C, C), broadcast
 
     @torch.no_grad()
@@ -162,7 +165,7 @@ class FastStyleMethod:
         """See :attr:`FastStyleTrainConfig.warm_output`: ``batch`` (B, 3, S, S) in [0, 1] of content images."""
         last = self.net.deconv3.conv2d
         last.bias.zero_()
-        y = self.net(batch.to(self.device) * 255.0)
+        y = self.net(batch.to(self.device).contiguous(memory_format=self.memory_format) * 255.0)
         last.weight.mul_(40.0 / float(y.std().clamp_min(1e-6)))
         last.bias.copy_(batch.mean(dim=(0, 2, 3)).to(self.device) * 255.0)
 
@@ -182,7 +185,7 @@ class FastStyleMethod:
     def losses(self, batch: Tensor) -> Dict[str, Tensor]:
         """``batch``: (B, 3, S, S) in [0, 1]. Returns content, style and total loss (weighted, float32)."""
         cfg = self.cfg
-        x = batch.to(self.device) * 255.0
+        x = batch.to(self.device).contiguous(memory_format=self.memory_format) * 255.0
         if self.dtype is None:
             y = self.net(x)
         else:
@@ -207,6 +210,7 @@ class FastStyleMethod:
             raise TrainingError(f"the loss became {float(loss)} at step {step + 1}; lower --lr or the loss weights")
         loss.backward()
         self.opt.step()
+        self.last_step = step + 1
         return {k: float(v.detach()) for k, v in losses.items()}
 
 
@@ -229,10 +233,12 @@ def _load_style(cfg: FastStyleTrainConfig) -> Tensor:
 def train_fast_style(cfg: FastStyleTrainConfig, *, runtime: Optional[Runtime] = None,
                      progress: Optional[ProgressFn] = None) -> List[Dict[str, float]]:
     """Train (or resume) a fast-style network; returns the loss history (one row per step). ``runtime``: the
-    precision policy (its autocast dtype for the forward passes; None = float32).
+    precision policy (its autocast dtype for the forward passes and its channels_last choice; None = float32,
+    contiguous).
 
     Raises:
-        Interrupted: on Ctrl-C / SIGTERM, after writing a checkpoint (run again to resume).
+        Interrupted: on Ctrl-C / SIGTERM, after writing a checkpoint and ``model.safetensors`` at that step (run
+            again to resume).
     """
     cfg.validate()
     data = StyleImageFolder(cfg.content_dirs, size=cfg.image_size, resize=cfg.resize, crop=cfg.crop,
@@ -245,7 +251,7 @@ def train_fast_style(cfg: FastStyleTrainConfig, *, runtime: Optional[Runtime] = 
     style = _load_style(cfg)
     seed_everything(cfg.seed)  # the network's initial weights follow the seed
     dtype = runtime.dtype if runtime is not None else None
-    method = FastStyleMethod(cfg, vgg, style, dtype)
+    method = FastStyleMethod(cfg, vgg, style, dtype, channels_last=runtime is not None and runtime.channels_last)
     order = DeterministicBatches(len(data), cfg.batch_size, seed=cfg.seed, shuffle=cfg.shuffle)
     if cfg.warm_output:  # before the loop: on resume the checkpoint's weights replace these
         method.warm_output(data.batch(order.global_batch(0), 0))
@@ -277,8 +283,13 @@ def train_fast_style(cfg: FastStyleTrainConfig, *, runtime: Optional[Runtime] = 
               "loss_network": vgg_id, "n_images": len(data)}
     loop = LoopConfig(run_dir=str(run), steps=steps, seed=cfg.seed, checkpoint_every=cfg.checkpoint_every,
                       sample_every=cfg.checkpoint_every, log_every=cfg.log_every)
-    history = train_loop(method, get_batch, loop, config_record=record, sample=sample, progress=progress,
-                         task="fast-style train")
+    try:
+        history = train_loop(method, get_batch, loop, config_record=record, sample=sample, progress=progress,
+                             task="fast-style train")
+    except Interrupted:
+        if method.last_step:  # the network of the checkpoint just written (not that of the last periodic export)
+            sample(method.last_step, run)
+        raise
     if not (run / "model.safetensors").exists() or steps % cfg.checkpoint_every:
         sample(steps, run)
     return history
