@@ -86,9 +86,12 @@ def _from_wheel(wheel: Path, folder: str, names, prefix: str, dest: Path, hold_o
             Image.open(io.BytesIO(raw)).convert("RGB").save(out)
 
 
-def collect_content(data: Path, wheel: Path | None, dest: Path, hold_out=(), sklearn_wheel: Path | None = None) -> Path:
+def collect_content(data: Path, wheel: Path | None, dest: Path, hold_out=(), sklearn_wheel: Path | None = None,
+                    max_side: int | None = None) -> Path:
     """Copy the content training images into ``dest`` (photos of the shared data + skimage wheel images, + the
-    scikit-learn wheel's photographs when given), leaving out the images whose stem is in ``hold_out``."""
+    scikit-learn wheel's photographs when given), leaving out the images whose stem is in ``hold_out``; with
+    ``max_side``, images larger than that (long side) are stored downscaled as JPEG (quality 92: a small folder to
+    carry to another machine; the training crops are taken after a resize to ``--resize`` anyway)."""
     hold_out = set(hold_out)
     dest.mkdir(parents=True, exist_ok=True)
     for old in dest.iterdir():  # a run folder made with another hold-out set
@@ -101,6 +104,19 @@ def collect_content(data: Path, wheel: Path | None, dest: Path, hold_out=(), skl
         _from_wheel(wheel, "skimage/data", SKIMAGE_FILES, "skimage", dest, hold_out)
     if sklearn_wheel is not None:
         _from_wheel(sklearn_wheel, "sklearn/datasets/images", SKLEARN_FILES, "sklearn", dest, hold_out)
+    if max_side:
+        from PIL import Image
+
+        for p in sorted(dest.iterdir()):
+            with Image.open(p) as im:
+                im = im.convert("RGB")
+                if max(im.size) <= max_side and p.suffix.lower() == ".jpg":
+                    continue
+                if max(im.size) > max_side:
+                    im.thumbnail((max_side, max_side), Image.LANCZOS)
+                im.save(p.with_suffix(".jpg"), quality=92)
+            if p.suffix.lower() != ".jpg":
+                p.unlink()
     return dest
 
 
@@ -155,6 +171,11 @@ def main() -> None:
     ap.add_argument("--log-every", type=int, default=5)
     ap.add_argument("--max-seconds", type=float, help="stop gracefully after this long (as SIGTERM) and package")
     ap.add_argument("--package-only", action="store_true", help="only write --out from the run folder's model file")
+    ap.add_argument("--collect-only", action="store_true",
+                    help="only collect the content images into RUN_DIR/content (to carry them to another machine; "
+                         "a later run with the same --run-dir needs no wheels)")
+    ap.add_argument("--content-max-side", type=int,
+                    help="store content images larger than this (long side) downscaled, as JPEG")
     ap.add_argument("--out", type=Path, default=REPO / "weights" / "imgforge-fast-starry-night.safetensors")
     a = ap.parse_args()
 
@@ -176,8 +197,11 @@ def main() -> None:
             torch.backends.cudnn.benchmark = True  # fixed sizes
         print(f"device {rt.device}, precision {rt.precision_name}, channels_last {rt.channels_last}", flush=True)
     hold_out = tuple(x.strip() for x in a.hold_out.split(",") if x.strip())
-    content = collect_content(a.data, a.skimage_wheel, a.run_dir / "content", hold_out, a.sklearn_wheel)
+    content = collect_content(a.data, a.skimage_wheel, a.run_dir / "content", hold_out, a.sklearn_wheel,
+                              a.content_max_side)
     print(f"content: {len(list(content.iterdir()))} images; held out: {', '.join(hold_out) or 'none'}", flush=True)
+    if a.collect_only:
+        return
     sample = next((p for p in sorted((a.data / "photos").iterdir()) if p.stem in hold_out),
                   a.data / "photos" / "chelsea.png")
     cfg = FastStyleTrainConfig(
