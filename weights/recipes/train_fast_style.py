@@ -97,7 +97,8 @@ def collect_content(data: Path, wheel: Path | None, dest: Path, hold_out=(), skl
     for old in dest.iterdir():  # a run folder made with another hold-out set
         if old.stem.split("_", 1)[-1] in hold_out:
             old.unlink()
-    for p in sorted((data / "photos").iterdir()):
+    photos = sorted((data / "photos").iterdir()) if (data / "photos").is_dir() else []
+    for p in photos:
         if p.stem not in hold_out:
             shutil.copy(p, dest / f"photos_{p.name}")
     if wheel is not None:
@@ -202,14 +203,14 @@ def main() -> None:
     print(f"content: {len(list(content.iterdir()))} images; held out: {', '.join(hold_out) or 'none'}", flush=True)
     if a.collect_only:
         return
-    sample = next((p for p in sorted((a.data / "photos").iterdir()) if p.stem in hold_out),
-                  a.data / "photos" / "chelsea.png")
+    photos = sorted((a.data / "photos").iterdir()) if (a.data / "photos").is_dir() else []
+    sample = next((p for p in photos if p.stem in hold_out), None)  # None: the first content image
     cfg = FastStyleTrainConfig(
         style=str(a.data / a.style), content_dirs=(str(content),), run_dir=str(a.run_dir / "run"), vgg=a.vgg,
         image_size=a.image_size, resize=a.resize or int(a.image_size * 1.5), crop="random",
         style_size=a.style_size, batch_size=a.batch_size, lr=a.lr, steps=a.steps, content_weight=a.content_weight,
         style_weight=a.style_weight, shuffle=True, seed=42, checkpoint_every=a.checkpoint_every,
-        log_every=a.log_every, sample=str(sample), warm_output=True,
+        log_every=a.log_every, sample=str(sample) if sample else None, warm_output=True,
         device=str(rt.device) if rt is not None else "cpu",
     )
     t0 = time.time()
