@@ -188,3 +188,32 @@ def test_adain_training_resumes_exactly_and_exports_a_decoder(files: dict, tmp_p
     dec, meta = load_model_file(tmp_path / "b" / "decoder.safetensors")
     assert meta["arch"] == "adain_decoder" and meta["encoder"] == str(files["vgg19"].resolve())
     assert (tmp_path / "b" / "samples" / "step_000004.png").is_file()
+
+
+def test_fast_style_sigterm_exports_the_network_of_the_interrupt_step(files: dict, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGTERM between checkpoints: the checkpoint and model.safetensors are both of the step reached (the recipe
+    packages that file after a ``timeout -s TERM``), not of the last periodic export."""
+    from imgforge.training.loop import Interrupted
+
+    real_step = FastStyleMethod.step
+
+    def step(self: FastStyleMethod, batch: torch.Tensor, i: int) -> dict:
+        out = real_step(self, batch, i)
+        if i == 2:  # during the third step
+            os.kill(os.getpid(), signal.SIGTERM)
+        return out
+
+    monkeypatch.setattr(FastStyleMethod, "step", step)
+    run = tmp_path / "run"
+    cfg = FastStyleTrainConfig(style=str(files["style"]), content_dirs=(str(files["content"]),), run_dir=str(run),
+                               vgg=str(files["vgg16"]), image_size=32, batch_size=2, steps=10, checkpoint_every=2,
+                               log_every=1, style_size=40)
+    with pytest.raises(Interrupted):
+        train_fast_style(cfg)
+    ck = load_checkpoint(run / "checkpoint.pt")
+    assert ck["step"] == 3
+    net, meta = load_model_file(run / "model.safetensors")
+    assert meta["steps"] == "3"
+    want = ck["method"]["net"]
+    assert all(torch.equal(want[k], v) for k, v in net.state_dict().items())

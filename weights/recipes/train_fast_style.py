@@ -35,10 +35,15 @@ Usage::
     pip download --no-deps --only-binary=:all: scikit-image -d /tmp/skw
     OMP_NUM_THREADS=1 python weights/recipes/train_fast_style.py --skimage-wheel /tmp/skw/scikit_image-*.whl
 
-    # GPU, about 5 minutes, at the evaluation's scale (128 px, style image at 128 px):
-    python weights/recipes/train_fast_style.py --device cuda --skimage-wheel scikit_image-*.whl \
-        --sklearn-wheel scikit_learn-*.whl --steps 40000 --max-seconds 280 --image-size 128 --resize 160 \
-        --style-size 128 --batch-size 8 --lr 1e-3 --checkpoint-every 500 --log-every 100
+    # GPU, about 5 minutes, at the evaluation's scale (128 px crops, style image at 128 px). First, where the
+    # wheels are, a small content folder (about 0.5 MB of JPEGs) to carry to the GPU machine with the style image:
+    python weights/recipes/train_fast_style.py --skimage-wheel /tmp/skw/scikit_image-*.whl \
+        --sklearn-wheel /tmp/skl/scikit_learn-*.whl --run-dir .gpu/fs16/run --collect-only --content-max-side 320
+    mkdir -p .gpu/fs16/data/paintings && cp ../shared/data/paintings/starry_night.jpg .gpu/fs16/data/paintings/
+    # then on the GPU machine (no wheels needed: the run folder already holds the content):
+    cp -r .gpu/fs16/run /tmp/fs && timeout -s TERM 330 python weights/recipes/train_fast_style.py --device cuda \
+        --data .gpu/fs16/data --run-dir /tmp/fs --steps 40000 --max-seconds 280 --image-size 128 --resize 160 \
+        --style-size 128 --batch-size 8 --lr 1e-3 --checkpoint-every 500 --log-every 250 --out fast.safetensors
 """
 
 from __future__ import annotations
