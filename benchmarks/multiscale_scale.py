@@ -256,7 +256,17 @@ def write_md(path: Path, res: Dict[str, Any]) -> None:
                          f"{r['G_params']:,} / {r['D_params']:,} | {r['batch']} | "
                          f"{r['s_per_step']:.3f} | {r['ms_per_image']:.1f} | {r['rss_before_mb']:.0f} | "
                          f"{r['peak_rss_mb']:.0f} |")
-        lines.append("")
+        top = {r["arch"]: r for r in table if r["side"] == 128 and r["alpha"] in (None, 1.0)}
+        if len(top) == 2:
+            lines += ["", "At 128²: ProGAN {:.0f} ms per image ({:.2f} s per step of {}), MSG-GAN {:.0f} ms per image "
+                      "({:.2f} s), peak RSS {:.2f} / {:.2f} GB.".format(
+                          top["progan"]["ms_per_image"], top["progan"]["s_per_step"], top["progan"]["batch"],
+                          top["msggan"]["ms_per_image"], top["msggan"]["s_per_step"],
+                          top["progan"]["peak_rss_mb"] / 1024, top["msggan"]["peak_rss_mb"] / 1024)]
+        lines += ["", "A ProGAN stage at side s inside a `--resolution 128` run keeps the channels of the 128 network "
+                  "(128 up to 16², halving only above), so it costs more than an MSG-GAN trained at `--resolution s` "
+                  "(whose channels halve from 8²); from 16² on every ProGAN stage adds about the same work "
+                  "(side² x channels² constant), and the wgan-gp penalty adds a second backward pass through D.", ""]
     runs = res.get("runs")
     if runs:
         lines += ["## A few hundred steps at 128 x 128 with `imgforge gan train`", "",
@@ -277,10 +287,15 @@ def write_md(path: Path, res: Dict[str, Any]) -> None:
                              f"128² at step {r['steps'] - r['steps_at_128']} and trains {r['steps_at_128']} steps "
                              f"there ({r['stage_steps']} fading in, the rest at alpha 1).")
         lines += ["", "Commands:", "", "```"] + [r["cmd"] for r in runs] + ["```", ""]
+        lines += ["(run with `OMP_NUM_THREADS=1` and `PYTHONPATH` = the repository; the runs add `--restart`.)", ""]
         if res.get("observations"):
             lines += ["Samples: " + res["observations"], ""]
-    lines += ["Reproduce: `OMP_NUM_THREADS=1 python benchmarks/multiscale_scale.py` "
-              f"(options used: `{res['argv']}`).", ""]
+        pics = [f"![{a} scales]({a})" for a in res.get("pictures", [])]
+        if pics:
+            lines += ["Per-scale outputs of the final generators (rows 4² ... 128², coarse to fine, each "
+                      "upsampled to 128; columns: seeds 0-3): " + " ".join(pics), ""]
+    lines += ["Reproduce: `OMP_NUM_THREADS=1 python benchmarks/multiscale_scale.py`"
+              + (f" {res['argv']}" if res.get("argv") else "") + ".", ""]
     path.write_text("\n".join(lines))
 
 
@@ -320,6 +335,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         res = json.loads(args.json.read_text())
         if args.observations:
             res["observations"] = args.observations
+        res["pictures"] = [p.name for p in sorted(args.md.parent.glob("multiscale_128_*_scales.png"))]
         args.json.write_text(json.dumps(res, indent=1))
         write_md(args.md, res)
         print(f"wrote {args.md}")
