@@ -6,9 +6,9 @@ a few hundred steps of the real ``imgforge gan train`` command (issue 15, "Scale
     python benchmarks/multiscale_scale.py --skip-table --runs-arch msggan --msggan-steps 400
     python benchmarks/multiscale_scale.py --report-only --observations "..."   # rewrite the md from the json
 
-Data: the photos of the CMP facades training split (``--facades``, default ``../shared/data/facades/train``: 400
-images of 512 x 256, photo on the left, label map on the right). ``gan train`` centre-crops, so the left halves are
-written to a temporary folder (``--photos``, default under the system temp dir) and that folder is the training
+Data: the photos of the CMP facades training split (``--facades``, default ``$IMGFORGE_DATA_DIR/facades/train``,
+else ``../shared/data/facades/train``: 400 images of 512 x 256, photo on the left, label map on the right).
+``gan train`` centre-crops, so the left halves are written to a temporary folder (``--photos``, default under the system temp dir) and that folder is the training
 data. Facades are for tests and benchmarks only: nothing trained here is shipped. Without the facades folder the
 script says so and exits 0.
 
@@ -301,7 +301,8 @@ def write_md(path: Path, res: Dict[str, Any]) -> None:
 
 def main(argv: Optional[List[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--facades", type=Path, default=REPO.parent / "shared" / "data" / "facades" / "train")
+    data = Path(os.environ.get("IMGFORGE_DATA_DIR", REPO.parent / "shared" / "data"))
+    ap.add_argument("--facades", type=Path, default=data / "facades" / "train")
     ap.add_argument("--photos", type=Path, default=Path(tempfile.gettempdir()) / "imgforge_facades_photos")
     ap.add_argument("--runs", type=Path, default=Path(tempfile.gettempdir()) / "imgforge_multiscale128_runs")
     ap.add_argument("--threads", type=int, default=1)
