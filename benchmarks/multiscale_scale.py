@@ -8,9 +8,9 @@ a few hundred steps of the real ``imgforge gan train`` command (issue 15, "Scale
 
 Data: the photos of the CMP facades training split (``--facades``, default ``$IMGFORGE_DATA_DIR/facades/train``,
 else ``../shared/data/facades/train``: 400 images of 512 x 256, photo on the left, label map on the right).
-``gan train`` centre-crops, so the left halves are written to a temporary folder (``--photos``, default under the system temp dir) and that folder is the training
-data. Facades are for tests and benchmarks only: nothing trained here is shipped. Without the facades folder the
-script says so and exits 0.
+``gan train`` centre-crops, so the left halves are written to a temporary folder (``--photos``, default under the
+system temp dir) and that folder is the training data. Facades are for tests and benchmarks only: nothing trained
+here is shipped. Without the facades folder the script says so and exits 0.
 
 Per-resolution table (``--skip-table`` to leave out): each case runs in a fresh Python process (so its peak RSS is
 its own), builds the run's :class:`~imgforge.training.gan.GANMethod` exactly as ``gan train`` does (same data
