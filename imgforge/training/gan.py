@@ -99,6 +99,8 @@ class GANTrainConfig:
         phase_images, fade_images: ProGAN's schedule, in real images shown to D: each resolution is trained
             ``phase_images`` at full strength, and each new one faded in over ``fade_images`` (paper: 800k each).
         combine: MSG-GAN's combine function (``simple`` | ``lin_cat`` | ``cat_lin``).
+        coarse: LAPGAN's coarsest GAN: ``dcgan`` (a DCGAN pair at that side) or ``mlp`` (the paper's fully connected
+            pair; collapsed to 2-3 digits on MNIST-5k in 3,200 steps, hence not the default).
         drift: ProGAN's drift weight ``ε E[D(x)²]`` (None: 0.001 for progan with wgan/wgan-gp, else 0; any arch
             but BEGAN).
         mbstd_group: ProGAN / MSG-GAN minibatch-stddev group size.
@@ -128,6 +130,7 @@ class GANTrainConfig:
     phase_images: int = 800_000
     fade_images: int = 800_000
     combine: str = "simple"
+    coarse: str = "dcgan"
     drift: Optional[float] = None
     mbstd_group: int = 4
 
@@ -169,6 +172,8 @@ class GANTrainConfig:
                              f"(--start-resolution, --arch {self.arch})")
         if self.combine not in ("simple", "lin_cat", "cat_lin"):
             raise UsageError(f"--combine {self.combine!r}: simple, lin_cat or cat_lin")
+        if self.coarse not in ("dcgan", "mlp"):
+            raise UsageError(f"--coarse {self.coarse!r}: dcgan or mlp")
         if self.phase_images < 0 or self.fade_images < 0 or self.mbstd_group < 1:
             raise UsageError("--phase-images and --fade-images must be >= 0, the minibatch-stddev group >= 1")
 
@@ -198,6 +203,8 @@ class GANTrainConfig:
             kw["width"] = self.width
             if self.arch == "lapgan":
                 kw["start_resolution"] = self.start
+                if self.coarse != "mlp":  # files written before the option load with the model's default, mlp
+                    kw["coarse"] = self.coarse
         else:
             kw["ngf"] = self.width
         return _G_ARCH[self.arch], kw
@@ -211,6 +218,8 @@ class GANTrainConfig:
             ms: Dict[str, Any] = dict(img_resolution=self.resolution, channels=channels, width=self.width)
             if self.arch == "lapgan":
                 ms.update(start_resolution=self.start, dropout=self.d_dropout)
+                if self.coarse != "mlp":
+                    ms.update(coarse=self.coarse, batch_norm=self.loss not in ("wgan-gp", "dragan"))
             else:
                 ms["mbstd_group"] = self.mbstd_group
             if self.arch == "msggan":
