@@ -288,3 +288,20 @@ def test_generator_moving_average() -> None:
     assert GANTrainConfig(arch="progan", loss="wgan-gp").resolved()["ema_kimg"] == 10.0
     with pytest.raises(UsageError, match="--ema-kimg"):
         GANTrainConfig(ema_kimg=-1.0).validate()
+
+
+def test_lapgan_coarsest_gan_choice(tmp_path: Path) -> None:
+    from imgforge.models.gan_nets import DCGANGenerator, MLPDiscriminator, MLPGenerator
+
+    cfg = GANTrainConfig(arch="lapgan", loss="ns", **{**TINY, "resolution": 32})
+    assert cfg.coarse == "dcgan"  # the default: the paper's fully connected pair collapsed on MNIST-5k
+    res = _train(tmp_path / "dcgan", 2, cfg, every=2)
+    G, meta = load_model_file(res.generator)
+    assert isinstance(G.coarse, DCGANGenerator) and meta["arch_kwargs"]["coarse"] == "dcgan"
+    mlp = GANTrainConfig(arch="lapgan", loss="ns", coarse="mlp", **{**TINY, "resolution": 32})
+    res = _train(tmp_path / "mlp", 2, mlp, every=2)
+    G, meta = load_model_file(res.generator)  # written without the option: loads with the model's default, mlp
+    assert isinstance(G.coarse, MLPGenerator) and "coarse" not in meta["arch_kwargs"]
+    assert isinstance(res.method.D.coarse, MLPDiscriminator)
+    with pytest.raises(UsageError, match="--coarse 'conv'"):
+        GANTrainConfig(arch="lapgan", coarse="conv").validate()
