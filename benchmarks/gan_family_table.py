@@ -34,11 +34,12 @@ def main() -> None:
     ap.add_argument("--eval", type=Path, required=True)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--note", default="", help="a line about the machine / budget put under the title")
+    ap.add_argument("--title", default="The GAN loss family on MNIST-5k digits (32x32)")
     args = ap.parse_args()
     from safetensors import safe_open
 
     ev = json.loads(args.eval.read_text())
-    lines = ["# The GAN loss family on MNIST-5k digits (32x32)", "", args.note, "",
+    lines = [f"# {args.title}", "", args.note, "",
              f"Judged with {next(iter(ev['models'].values()))['n']:,} samples per model (seeds 0...), the digit "
              "classifier and the 500 held-out digits (neither seen in training). Real held-out digits: recognised "
              f"{ev['held_out_real']['recognised']:.3f}. digit-FID: digits-extractor features vs the 500 held-out "
