@@ -14,7 +14,8 @@
 Held-out photos: the default ``--photos`` (chelsea, astronaut, coffee) are left out of the content set of
 ``weights/recipes/train_fast_style.py`` (its ``--hold-out`` default) since that option exists; the fast-style file
 trained before it (200 CPU steps at 96 px, the "before" table in benchmarks/results/style_family_128.md) had them in
-its training set. The AdaIN decoder (``train_adain_decoder.py``) and the WCT decoders (``fit_wct_decoders.py``) still
+its training set; the retrained file shipped now did not (before/after: benchmarks/results/fast_style_retrain.md).
+The AdaIN decoder (``train_adain_decoder.py``) and the WCT decoders (``fit_wct_decoders.py``) still
 train on them (same content helper, no hold-out there). Gatys is an optimisation: nothing to hold out.
 
     python benchmarks/style_family_eval.py --size 256 --gatys-iters 100 --out benchmarks/results/style_family

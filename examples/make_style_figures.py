@@ -8,7 +8,8 @@
 Everything runs offline with the weights shipped in ``weights/`` (embedded encoder, its AdaIN decoder, the
 starry-night fast-style network), or with ``--encoder/--decoder/--model``. Inputs are public-domain images passed by
 argument (defaults: the shared data folder). Outputs are derived pictures of ``--tile`` px per panel, stored as
-palette PNGs to keep them small.
+palette PNGs to keep them small. ``--only methods,colour`` writes only those figures (e.g. the ones that show the
+fast network, after retraining it; ``alpha`` and ``blend`` are AdaIN only, and only ``methods`` runs Gatys).
 
     OMP_NUM_THREADS=1 python examples/make_style_figures.py --content ../shared/data/photos/chelsea.png \\
         --style ../shared/data/paintings/starry_night.jpg --style2 ../shared/data/paintings/the_scream.jpg
@@ -27,6 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 DATA = Path(os.environ.get("IMGFORGE_DATA_DIR", REPO.parent / "shared" / "data"))
 OUT = REPO / "examples" / "figures"
+FIGURES = ("methods", "alpha", "blend", "colour")
 
 
 def _square(img, side: int):  # type: ignore[no-untyped-def]
@@ -66,7 +68,11 @@ def main() -> None:
     ap.add_argument("--work", type=int, default=256, help="working resolution of the stylisation")
     ap.add_argument("--iterations", type=int, default=150, help="gatys L-BFGS evaluations")
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--only", default=",".join(FIGURES), help=f"comma list of figures to write ({', '.join(FIGURES)})")
     a = ap.parse_args()
+    todo = {x.strip() for x in a.only.split(",") if x.strip()}
+    if not todo <= set(FIGURES):
+        ap.error(f"--only: unknown figure(s) {', '.join(sorted(todo - set(FIGURES)))}")
 
     import dataclasses
 
@@ -93,26 +99,31 @@ def main() -> None:
     gatys = StylizeJob(styles=(str(a.style),), method="gatys", encoder=a.gatys_encoder, seed=0,
                        gatys=GatysConfig(size=a.work, iterations=a.iterations))
     out_fast, out_adain = run(fast), run(adain)
-    out_gatys = run(gatys)
-    print(f"methods done ({time.time() - t0:.0f} s)", flush=True)
     written: List[Path] = []
     side = a.tile
-    written.append(strip([("content", content), ("style", style), ("gatys", out_gatys), ("fast", out_fast),
-                          ("adain", out_adain)], a.out / "style_methods.png", side))
-    alphas = [0.0, 0.25, 0.5, 0.75, 1.0]
-    written.append(strip([(f"alpha {al:g}", run(dataclasses.replace(adain, alpha=al))) for al in alphas],
-                         a.out / "style_alpha.png", side))
-    two = dataclasses.replace(adain, styles=(str(a.style), str(a.style2)))
-    blend = [("style 1", style)]
-    for w in ((1.0, 0.0), (0.7, 0.3), (0.3, 0.7), (0.0, 1.0)):
-        job = dataclasses.replace(two, gatys=dataclasses.replace(two.gatys, style_weights=w))
-        blend.append((f"{w[0]:g} : {w[1]:g}", run(job)))
-    blend.append(("style 2", style2))
-    written.append(strip(blend, a.out / "style_blend.png", side))
-    written.append(strip([("content", content), ("adain", out_adain),
-                          ("adain + colour", run(dataclasses.replace(adain, preserve_color=True))),
-                          ("fast", out_fast), ("fast + colour", run(dataclasses.replace(fast, preserve_color=True)))],
-                         a.out / "style_colour.png", side))
+    if "methods" in todo:
+        out_gatys = run(gatys)
+        print(f"gatys done ({time.time() - t0:.0f} s)", flush=True)
+        written.append(strip([("content", content), ("style", style), ("gatys", out_gatys), ("fast", out_fast),
+                              ("adain", out_adain)], a.out / "style_methods.png", side))
+    if "alpha" in todo:
+        alphas = [0.0, 0.25, 0.5, 0.75, 1.0]
+        written.append(strip([(f"alpha {al:g}", run(dataclasses.replace(adain, alpha=al))) for al in alphas],
+                             a.out / "style_alpha.png", side))
+    if "blend" in todo:
+        two = dataclasses.replace(adain, styles=(str(a.style), str(a.style2)))
+        blend = [("style 1", style)]
+        for w in ((1.0, 0.0), (0.7, 0.3), (0.3, 0.7), (0.0, 1.0)):
+            job = dataclasses.replace(two, gatys=dataclasses.replace(two.gatys, style_weights=w))
+            blend.append((f"{w[0]:g} : {w[1]:g}", run(job)))
+        blend.append(("style 2", style2))
+        written.append(strip(blend, a.out / "style_blend.png", side))
+    if "colour" in todo:
+        written.append(strip([("content", content), ("adain", out_adain),
+                              ("adain + colour", run(dataclasses.replace(adain, preserve_color=True))),
+                              ("fast", out_fast),
+                              ("fast + colour", run(dataclasses.replace(fast, preserve_color=True)))],
+                             a.out / "style_colour.png", side))
     for p in written:
         print(f"wrote {p} ({p.stat().st_size // 1024} KB)")
     print(f"done in {time.time() - t0:.0f} s")
