@@ -37,7 +37,7 @@ def _to01(x: torch.Tensor) -> torch.Tensor:
     return ((x.float().clamp(-1, 1) + 1) / 2).expand(-1, 3, -1, -1)
 
 
-def _first_cells(grid_png: Path, n: int = 16, cell: int = 32, pad: int = 1, cols: int = 8) -> torch.Tensor:
+def first_cells(grid_png: Path, n: int = 16, cell: int = 32, pad: int = 1, cols: int = 8) -> torch.Tensor:
     """The first ``n`` images of a training sample grid (``make_grid`` layout: ``pad`` between cells)."""
     g = load_rgb(grid_png)[0]
     out = []
@@ -53,7 +53,7 @@ def progress_figure(ns_run: Path) -> None:
     from imgforge.generator_api import load_generator
     from imgforge.models.protocols import z_from_seeds
 
-    panels = [make_grid(_first_cells(ns_run / "samples" / f"step_{s:06d}.png"), cols=4) for s in (100, 1000, 3000)]
+    panels = [make_grid(first_cells(ns_run / "samples" / f"step_{s:06d}.png"), cols=4) for s in (100, 1000, 3000)]
     G = load_generator("dcgan-mnist32")
     panels.append(make_grid(_to01(G(z_from_seeds(range(16), G.z_dim))), cols=4))
     save_image(upscale_nearest(side_by_side(*panels, gap=6), 2), OUT / "gan_progress.png")

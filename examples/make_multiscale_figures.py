@@ -27,21 +27,13 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from imgforge.io import load_rgb, save_image  # noqa: E402
+from imgforge.io import save_image  # noqa: E402
 from imgforge.reports import make_grid, upscale_nearest  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from make_gan_figures import first_cells  # noqa: E402  (the cells of a training sample grid)
+
 OUT = REPO / "examples" / "figures"
-
-
-def _first_cells(grid_png: Path, n: int = 8, cell: int = 32, pad: int = 1, cols: int = 8) -> torch.Tensor:
-    """The first ``n`` images of a training sample grid (``make_grid`` layout: ``pad`` between cells)."""
-    g = load_rgb(grid_png)[0]
-    out = []
-    for i in range(n):
-        r, c = divmod(i, cols)
-        y, x = r * (cell + pad), c * (cell + pad)
-        out.append(g[:, y:y + cell, x:x + cell])
-    return torch.stack(out)
 
 
 def growth_steps(run: Path) -> List[Tuple[int, str]]:
@@ -68,7 +60,7 @@ def growth_steps(run: Path) -> List[Tuple[int, str]]:
 
 def progan_figure(run: Path) -> List[Tuple[int, str]]:
     steps = growth_steps(run)
-    rows = torch.cat([_first_cells(run / "samples" / f"step_{s:06d}.png") for s, _ in steps])
+    rows = torch.cat([first_cells(run / "samples" / f"step_{s:06d}.png", n=8) for s, _ in steps])
     save_image(upscale_nearest(make_grid(rows, cols=8), 2), OUT / "progan_growth.png")
     return steps
 

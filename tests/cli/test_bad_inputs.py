@@ -655,6 +655,7 @@ LATER: List[Case] = [
     C("gan-lapgan-start-res", "gan train {d}/sg_data --arch lapgan --start-resolution 4 --run-dir out/gan6", 2,
       ["--start-resolution 4", ">= 8"]),
     C("gan-combine", "gan train {d}/sg_data --arch msggan --combine sum --run-dir out/gan7", 2, ["--combine", "sum"]),
+    C("gan-coarse", "gan train {d}/sg_data --arch lapgan --coarse conv --run-dir out/gan10", 2, ["--coarse", "conv"]),
     C("gan-progan-cond", "gan train {d}/sg_data --arch progan --cond --run-dir out/gan8", 2, ["--cond", "progan"]),
     C("gan-resume-other-arch", "gan train {d}/sg_data --arch progan --resolution 8 --z-dim 4 --width 4 --batch-size 2 "
       "--steps 2 --run-dir {d}/gan_run", 1, ["--arch dcgan", "not --arch progan", "--run-dir"]),
