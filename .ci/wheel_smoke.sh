@@ -70,6 +70,9 @@ check "invert" --seed 0 invert in/content.png --steps 3 --batch-size 1 --out-dir
 EXPECT=(dcgan.png); check "generate dcgan-mnist32" generate --weights dcgan-mnist32 --seeds 0-3 --grid dcgan.png
 EXPECT=(sevens.png); check "generate cdcgan-mnist32 --class" generate --weights cdcgan-mnist32 --class 7 --seeds 0-3 --grid sevens.png
 EXPECT=(vae.png); check "vae sample vae-mnist32" vae sample -w vae-mnist32 --seeds 0-3 --grid vae.png
+EXPECT=(progan.png chain.png); check "generate progan-mnist32 --chain" generate --weights progan-mnist32 --seeds 0-3 --grid progan.png --chain chain.png
+EXPECT=(msggan.png); check "generate msggan-mnist32" generate --weights msggan-mnist32 --seeds 0-3 --grid msggan.png
+EXPECT=(lapgan.png); check "generate lapgan-mnist32" generate --weights lapgan-mnist32 --seeds 0-3 --grid lapgan.png
 EXPECT=(); check "weights verify" weights verify
 
 echo

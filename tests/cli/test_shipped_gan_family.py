@@ -66,3 +66,21 @@ def test_dcgan_by_name_makes_digits_and_morphs(tmp_path: Path) -> None:
     r = runner.invoke(app, ["-q", "morph", "1", "2", "--space", "z", "--weights", "dcgan-mnist32", "--frames", "4",
                             "--out-dir", str(tmp_path / "m")])
     assert r.exit_code == 0 and (tmp_path / "m" / "morph.gif").is_file(), r.output
+
+
+#: recognised fraction over 10,000 samples (weights/README.md) minus ~3 binomial standard deviations for 40 samples
+MULTISCALE_FLOORS = {"progan-mnist32": 0.45, "msggan-mnist32": 0.45, "lapgan-mnist32": 0.15}
+
+
+@pytest.mark.parametrize("name", list(MULTISCALE_FLOORS))
+def test_multiscale_models_by_name_make_digits_and_chains(tmp_path: Path, name: str) -> None:
+    runner = CliRunner()
+    r = runner.invoke(app, ["-q", "generate", "--weights", name, "--seeds", "0-39", "--out-dir", str(tmp_path / "g"),
+                            "--chain", str(tmp_path / "chain.png")])
+    assert r.exit_code == 0, r.output
+    conf, pred = classify(load_digit_classifier(), _digits(tmp_path / "g")).max(1)
+    # measured over 10,000 samples: progan 69.7 %, msggan 71.2 %, lapgan 37.6 %
+    assert float((conf >= 0.9).float().mean()) >= MULTISCALE_FLOORS[name]
+    assert len(set(pred.tolist())) >= 8
+    chain = Image.open(tmp_path / "chain.png")
+    assert chain.size[1] == 40 * 33 - 1 and chain.size[0] > 2 * 32  # rows: the 40 seeds; columns: the scales
