@@ -45,7 +45,7 @@ from ..models.registry import build
 from ..progress import ProgressFn, note
 from .loop import (
     DeterministicBatches, DistInfo, Interrupted, LoopConfig, ema_update, distributed_device, load_states,
-    shutdown_distributed, step_seed, train_loop,
+    shutdown_distributed, signals_deferred, step_seed, train_loop,
 )
 
 ARCHS = ("mlp", "dcgan", "lapgan", "progan", "msggan")
@@ -601,11 +601,12 @@ def train_gan(
         out_path = run_dir / GENERATOR_NAME
 
         def finish(history: List[Dict[str, float]]) -> None:
-            last = int(history[-1]["step"]) if history else 0
-            if loop.sample_every == 0 or last % loop.sample_every:
-                method.sample_grid(last, run_dir)
-            method.export(out_path)
-            write_page(method, run_dir, title, record, history)
+            with signals_deferred():  # a Ctrl-C / SIGTERM now would lose G.safetensors: the run's steps are done
+                last = int(history[-1]["step"]) if history else 0
+                if loop.sample_every == 0 or last % loop.sample_every:
+                    method.sample_grid(last, run_dir)
+                method.export(out_path)
+                write_page(method, run_dir, title, record, history)
 
         try:
             history = train_loop(method, lambda s: [order.local_batch(s * k + j) for j in range(k)], loop,

@@ -382,6 +382,15 @@ class _StopFlag:
             signal.signal(sig, old)
 
 
+class signals_deferred(_StopFlag):
+    """``with signals_deferred():`` short work that must finish (a run's final files): SIGINT/SIGTERM arriving
+    meanwhile, once or several times (GNU ``timeout`` signals the process and then its group), are held until the
+    block ends instead of killing the process half-way through a write; ``.signal`` tells whether one came."""
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.signal = signum
+
+
 def train_loop(
     method: TrainMethod,
     get_batch: Callable[[int], Any],

@@ -323,3 +323,22 @@ def test_ema_generator_is_exported_sampled_and_resumed_exactly(tmp_path: Path) -
         _train(tmp_path / "plain", 2, cfg)
     with pytest.raises(UsageError, match="--ema-kimg"):
         GANTrainConfig(ema_kimg=-1.0).validate()
+
+
+def test_signals_during_the_final_export_do_not_lose_the_generator(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """GNU ``timeout`` that fires while G.safetensors is written sends TERM twice (the process, then its group): the
+    export must still complete (before, the default handler killed the process half-way)."""
+    export = GANMethod.export
+
+    def export_under_fire(self, path):  # type: ignore[no-untyped-def]
+        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return export(self, path)
+
+    monkeypatch.setattr(GANMethod, "export", export_under_fire)
+    before = signal.getsignal(signal.SIGTERM)
+    res = _train(tmp_path / "run", 2)
+    G, _ = load_model_file(res.generator)
+    assert (tmp_path / "run" / "index.html").is_file() and len(res.history) == 2
+    assert signal.getsignal(signal.SIGTERM) is before  # the handler is restored afterwards

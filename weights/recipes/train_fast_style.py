@@ -35,7 +35,8 @@ GPU (``--device cuda``): the forward passes run in the precision the Runtime pol
 device (bf16 autocast on bf16-capable GPUs, ``--precision`` overrides) with channels_last; on the CPU the default
 stays float32 (the shipped file's precision). ``--max-seconds`` stops training gracefully after that long (as a
 SIGTERM does: the step finishes, a checkpoint and the run's model file are written) and the output file is still
-written from that step; ``timeout -s TERM`` gives the same result. ``--package-only`` writes ``--out`` from the run
+written from that step; ``timeout --foreground -s TERM`` gives the same result (without ``--foreground`` GNU timeout
+signals the process twice, and a second signal means "stop now"). ``--package-only`` writes ``--out`` from the run
 folder's last model file without training.
 
 Usage::
