@@ -59,12 +59,12 @@ resolution trained for --phase-images real images and each new one faded in over
 alpha rises linearly, in G's toRGB and D's fromRGB, reals blended alike); pixel norm, minibatch stddev, equalized
 learning rate, nearest up / average-pool down, every layer trainable. Default loss wgan-gp (lambda 10) with the drift
 term (--drift, {PROGAN_DRIFT:g}), Adam 1e-3 betas 0,0.99, 1 D step per G step; samples and G.safetensors from a
-moving average of G's weights (--g-ema 0.999).
+moving average of G's weights (--ema-kimg, default 10).
 
 --arch msggan: Karnewar & Wang's multi-scale gradients: ProGAN's blocks, G emits an image at every scale, each fed
 to D's block of that scale through --combine (simple: concatenation, the default; lin_cat; cat_lin); all scales
 train at once. Default loss rahinge (relativistic hinge, as BMSG-GAN), Adam 3e-3 betas 0,0.99, 1 D step, G's
-moving average (--g-ema 0.999).
+moving average (--ema-kimg, default 10).
 
 For progan and msggan --width sets the channels: min(8 width, width * resolution / side) at each side.
 Default --loss per arch: {_ARCH_LOSSES}.
