@@ -162,6 +162,9 @@ def conv_peak(dev: Any, quick: bool) -> Dict[str, float]:
 def _variants(dev: Any, optimisation: bool) -> List[str]:
     """imgforge variants per device: the policy's ``auto``; plus bf16 for the optimisation loops on the CPU (where
     auto is fp32), fp16 on CUDA, and torch.compile on CUDA for the optimisation loops (unless --no-compile)."""
+    only = os.environ.get("IMGFORGE_BENCH_VARIANTS")  # --variants: these only (the optimisation loops)
+    if optimisation and only:
+        return [v for v in only.split(",") if v]
     if dev.type == "cuda":
         compile_ = optimisation and os.environ.get("IMGFORGE_BENCH_COMPILE", "1") == "1"
         return ["auto", "fp16"] + (["auto+compile"] if compile_ else [])
@@ -408,7 +411,9 @@ def child(a: argparse.Namespace) -> None:
 
     torch.set_num_threads(a.child_threads)
     dev = torch.device(a.device)
-    st = SETTINGS[dev.type][a.quick]
+    st = dict(SETTINGS[dev.type][a.quick])
+    if os.environ.get("IMGFORGE_BENCH_GATYS_N"):  # --gatys-n
+        st["gatys_n"] = tuple(int(n) for n in os.environ["IMGFORGE_BENCH_GATYS_N"].split(","))
     t0 = time.perf_counter()
     if a.child == "peak":
         rows: List[Dict[str, Any]] = [{"case": "peak", "gflops": conv_peak(dev, a.quick)}]
@@ -453,21 +458,25 @@ def _fmt(v: Any, spec: str = ".3f") -> str:
     return format(v, spec)
 
 
-def table(rows: List[Dict[str, Any]], peaks: Dict[int, Dict[str, float]], threads: List[int]) -> str:
+def table(rows: List[Dict[str, Any]], peaks: Dict[int, Dict[str, float]], threads: List[int],
+          every_thread_count: bool = False) -> str:
+    """The markdown table of ``rows`` at ``threads[0]`` (every row with ``every_thread_count``); a row's own
+    ``peak_gflops`` (set by :func:`merge`) is used before ``peaks``."""
     head = ("| case | variant | unit | threads | baseline fp32 (s) | imgforge (s) | ratio | GFLOP/s | fraction of peak "
             "| PSNR vs fp32 (dB) | peak RSS (MB) | 1→2 thread scaling | notes |")
     lines = [head, "|" + "---|" * 13]
     t0 = threads[0]
     for r in rows:
-        if r["case"] == "peak" or r.get("threads") != t0:
+        if r["case"] == "peak" or (r.get("threads") != t0 and not every_thread_count):
             continue
+        th = r.get("threads", t0)
         if "error" in r:
-            lines.append(f"| {r['case']} | {r['variant']} | – | {t0} | – | – | – | – | – | – | – | – | {r['error']} |")
+            lines.append(f"| {r['case']} | {r['variant']} | – | {th} | – | – | – | – | – | – | – | – | {r['error']} |")
             continue
-        peak = peaks.get(t0, {}).get(r["precision"])
+        peak = (r.get("peak_gflops") or peaks.get(th, {})).get(r["precision"])
         frac = r["gflops"] / peak if peak else None
         scal = None
-        if len(threads) > 1:
+        if len(threads) > 1 and not every_thread_count:
             other = next((o for o in rows if o.get("case") == r["case"] and o.get("variant") == r["variant"]
                           and o.get("threads") == threads[1] and "imgforge_s" in o), None)
             if other:
@@ -484,11 +493,75 @@ def table(rows: List[Dict[str, Any]], peaks: Dict[int, Dict[str, float]], thread
             notes.append(note + ")")
         if r.get("peak_gpu_mb"):
             notes.append(f"GPU peak {r['peak_gpu_mb']:.0f} MB")
-        lines.append(f"| {r['case']} | {r['variant']} ({r['precision']}) | {r['unit']} | {t0} | {_fmt(r['baseline_s'], '.4f')} "
+        lines.append(f"| {r['case']} | {r['variant']} ({r['precision']}) | {r['unit']} | {th} | {_fmt(r['baseline_s'], '.4f')} "
                      f"| {_fmt(r['imgforge_s'], '.4f')} | {_fmt(r['ratio'], '.2f')}× | {_fmt(r['gflops'], '.0f')} "
                      f"| {_fmt(frac, '.0%')} | {_fmt(r['psnr_db'], '.1f')} | {_fmt(r['peak_rss_mb'], '.0f')} "
                      f"| {_fmt(scal, '.2f')} | {'; '.join(notes)} |")
     return "\n".join(lines)
+
+
+def merge(folder: Path, out: Optional[Path]) -> str:
+    """One table from the ``*.json`` summaries in ``folder`` (several run_all processes run side by side, each with
+    its own ``--out``): each row's fraction of peak uses the peak its own process tree measured (same load); the
+    machine lines come from the first summary, ``lscpu.txt``, ``load.txt`` and ``notes.md`` in ``folder`` when
+    present. Writes ``out`` (.md) and its .json when given; returns the markdown."""
+    runs = []
+    for f in sorted(folder.glob("*.json")):
+        try:
+            d = json.loads(f.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(d, dict) and "rows" in d and "peaks" in d:
+            runs.append((f.stem, d))
+    if not runs:
+        raise SystemExit(f"no run_all summaries (*.json) in {folder}")
+    rows: List[Dict[str, Any]] = []
+    peak_lines = []
+    for stem, d in runs:
+        peaks = {int(k): v for k, v in d["peaks"].items()}
+        for th, p in peaks.items():
+            peak_lines.append(f"- {stem}, {th} thread(s): " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in p.items()))
+        for r in d["rows"]:
+            if r.get("case") == "peak":
+                continue
+            r = dict(r, run=stem)
+            r["peak_gflops"] = peaks.get(r.get("threads", 1), {})
+            rows.append(r)
+    info = runs[0][1]["machine"]
+    head = [f"# imgforge speed summary (merged from {len(runs)} run_all processes run side by side, device "
+            f"{runs[0][1].get('device', 'cpu')})", "",
+            f"- CPU: {info['cpu_model']} ({info['cpu_vendor']}, {info['cpus']} CPUs); AMX-BF16: {info['amx_bf16']}; "
+            f"AVX512-BF16: {info['avx512_bf16']}; AVX512F: {info['avx512f']}",
+            f"- torch {info['torch']}, python {info['python']}",
+            "- load average (1/5/15 min) per process, start → end: " + "; ".join(
+                f"{stem} {d['load_start'][0]:.1f} → {d['load_end'][0]:.1f}" for stem, d in runs)]
+    lscpu = folder / "lscpu.txt"
+    if lscpu.is_file():
+        keep = ("Model name", "Thread(s) per core", "Core(s) per socket", "Socket(s)", "CPU(s):", "L2 cache", "L3 cache")
+        for line in lscpu.read_text().splitlines():
+            if line.strip().startswith(keep):
+                head.append(f"- lscpu: {' '.join(line.split())}")
+            if line.strip().startswith("Flags"):
+                amx = sorted(f for f in line.split() if f.startswith(("amx", "avx512_bf16", "avx512_fp16")))
+                head.append(f"- lscpu flags: {' '.join(amx) or '(no AMX / AVX512-BF16 flags)'}")
+    load = folder / "load.txt"
+    if load.is_file():
+        head.append("- load over the run (`/proc/loadavg` samples): " + "; ".join(
+            " ".join(ln.split()[:4]) for ln in load.read_text().splitlines() if ln.strip()))
+    head += ["- conv peak (3x3, 256→256 at 128², channels_last), measured by each process just before its case:",
+             *peak_lines,
+             "- fraction of peak: imgforge's GFLOP/s over the peak of the precision it ran in, measured by the same "
+             "process; ratio: baseline time / imgforge time", ""]
+    md = "\n".join(head) + "\n" + table(rows, {}, [1], every_thread_count=True) + "\n"
+    notes = folder / "notes.md"
+    if notes.is_file():
+        md += "\n" + notes.read_text()
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(md)
+        out.with_suffix(".json").write_text(json.dumps({"machine": info, "runs": [s for s, _ in runs], "rows": rows},
+                                                       indent=2, default=float) + "\n")
+    return md
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -505,11 +578,20 @@ def main(argv: Optional[List[str]] = None) -> int:
                     "later are skipped, a running one is cut at the limit (default: none; --quick --device cuda: 170)")
     ap.add_argument("--out", type=Path, default=BENCH / "results" / "summary.md")
     ap.add_argument("--no-write", action="store_true", help="print the table only")
+    ap.add_argument("--gatys-n", default=None, help="N1,N2: Gatys evaluation counts (per-iteration time = "
+                    "(T(N2) - T(N1)) / (N2 - N1); quality after N2); default 3,13 on the CPU")
+    ap.add_argument("--variants", default=None, help="comma-separated imgforge variants of the optimisation cases "
+                    "(gatys, invert) instead of the device's defaults, e.g. bf16")
+    ap.add_argument("--merge", type=Path, default=None, metavar="DIR", help="merge the *.json summaries in DIR "
+                    "(processes run side by side with their own --out) into one table at --out; runs nothing")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--child-threads", type=int, default=1, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.child:
         child(a)
+        return 0
+    if a.merge is not None:
+        print(merge(a.merge, None if a.no_write else a.out))
         return 0
     cases = [c for c in a.cases.split(",") if c]
     unknown = [c for c in cases if c not in CASES]
@@ -529,6 +611,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         env["IMGFORGE_DATA_DIR"] = str(synthetic_data(Path(tmpdir.name)))
         data_note = f"images: synthetic stand-ins ({DATA} has no {', '.join(IMAGES)})"
     env["IMGFORGE_BENCH_COMPILE"] = "0" if a.no_compile else "1"
+    for key, val in (("IMGFORGE_BENCH_GATYS_N", a.gatys_n), ("IMGFORGE_BENCH_VARIANTS", a.variants)):
+        if val:
+            env[key] = val
     load0 = os.getloadavg()
     t_start = time.perf_counter()
     rows: List[Dict[str, Any]] = []
