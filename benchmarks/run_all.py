@@ -493,6 +493,8 @@ def table(rows: List[Dict[str, Any]], peaks: Dict[int, Dict[str, float]], thread
             notes.append(note + ")")
         if r.get("peak_gpu_mb"):
             notes.append(f"GPU peak {r['peak_gpu_mb']:.0f} MB")
+        if r.get("run"):  # merged from several processes (--merge): which one
+            notes.append(f"process {r['run']}")
         lines.append(f"| {r['case']} | {r['variant']} ({r['precision']}) | {r['unit']} | {th} | {_fmt(r['baseline_s'], '.4f')} "
                      f"| {_fmt(r['imgforge_s'], '.4f')} | {_fmt(r['ratio'], '.2f')}× | {_fmt(r['gflops'], '.0f')} "
                      f"| {_fmt(frac, '.0%')} | {_fmt(r['psnr_db'], '.1f')} | {_fmt(r['peak_rss_mb'], '.0f')} "

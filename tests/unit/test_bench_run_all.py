@@ -87,5 +87,6 @@ def test_run_all_merge_uses_each_process_peak(tmp_path: Path) -> None:
     assert "| 50% |" in fast_line and "| 800 |" in fast_line and "4.00×" in fast_line  # 800 / 1600
     gat_line = next(ln for ln in md.splitlines() if ln.startswith("| gatys |"))
     assert "| 25% |" in gat_line and "| 4 |" in gat_line and "n=100: loss +1.00%" in gat_line  # 100 / 400
+    assert "process gatys_agree" in gat_line and "process fast" in fast_line
     assert "Thread(s) per core: 2" in md and "amx_bf16 amx_tile" in md
     assert len(json.loads(out.with_suffix(".json").read_text())["rows"]) == 2
