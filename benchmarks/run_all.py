@@ -495,6 +495,9 @@ def table(rows: List[Dict[str, Any]], peaks: Dict[int, Dict[str, float]], thread
             notes.append(f"GPU peak {r['peak_gpu_mb']:.0f} MB")
         if r.get("run"):  # merged from several processes (--merge): which one
             notes.append(f"process {r['run']}")
+        idle = (r.get("idle_peak_gflops") or {}).get(r["precision"])
+        if idle:
+            notes.append(f"{r['gflops'] / idle:.0%} of the idle peak")
         lines.append(f"| {r['case']} | {r['variant']} ({r['precision']}) | {r['unit']} | {th} | {_fmt(r['baseline_s'], '.4f')} "
                      f"| {_fmt(r['imgforge_s'], '.4f')} | {_fmt(r['ratio'], '.2f')}× | {_fmt(r['gflops'], '.0f')} "
                      f"| {_fmt(frac, '.0%')} | {_fmt(r['psnr_db'], '.1f')} | {_fmt(r['peak_rss_mb'], '.0f')} "
@@ -519,6 +522,12 @@ def merge(folder: Path, out: Optional[Path]) -> str:
         raise SystemExit(f"no run_all summaries (*.json) in {folder}")
     rows: List[Dict[str, Any]] = []
     peak_lines = []
+    # a peak-only process (run_all --cases "") run when none of the others was: the uncontended peak, per thread count
+    idle: Dict[int, Dict[str, float]] = {}
+    for stem, d in runs:
+        if all(r.get("case") == "peak" for r in d["rows"]):
+            for k, v in d["peaks"].items():
+                idle[int(k)] = {p: max(g, idle.get(int(k), {}).get(p, 0.0)) for p, g in v.items()}
     for stem, d in runs:
         peaks = {int(k): v for k, v in d["peaks"].items()}
         for th, p in peaks.items():
@@ -528,6 +537,7 @@ def merge(folder: Path, out: Optional[Path]) -> str:
                 continue
             r = dict(r, run=stem)
             r["peak_gflops"] = peaks.get(r.get("threads", 1), {})
+            r["idle_peak_gflops"] = idle.get(r.get("threads", 1), {})
             rows.append(r)
     info = runs[0][1]["machine"]
     head = [f"# imgforge speed summary (merged from {len(runs)} run_all processes run side by side, device "
@@ -553,7 +563,8 @@ def merge(folder: Path, out: Optional[Path]) -> str:
     head += ["- conv peak (3x3, 256→256 at 128², channels_last), measured by each process just before its case:",
              *peak_lines,
              "- fraction of peak: imgforge's GFLOP/s over the peak of the precision it ran in, measured by the same "
-             "process; ratio: baseline time / imgforge time", ""]
+             "process (notes: also of the idle peak, a peak-only process run after the others, where there is one); "
+             "ratio: baseline time / imgforge time", ""]
     md = "\n".join(head) + "\n" + table(rows, {}, [1], every_thread_count=True) + "\n"
     notes = folder / "notes.md"
     if notes.is_file():

@@ -79,6 +79,7 @@ def test_run_all_merge_uses_each_process_peak(tmp_path: Path) -> None:
     (tmp_path / "fast.json").write_text(json.dumps(_summary(1600.0, [{"case": "peak"}, fast])))
     (tmp_path / "gatys_agree.json").write_text(json.dumps(_summary(400.0, [gat], threads=4)))
     (tmp_path / "other.json").write_text("[1, 2]")  # not a summary: ignored
+    (tmp_path / "peak_idle.json").write_text(json.dumps(_summary(2000.0, [{"case": "peak"}])))
     (tmp_path / "lscpu.txt").write_text("Model name: Xeon test\nThread(s) per core:   2\nFlags: fpu amx_bf16 amx_tile sse\n")
     out = tmp_path / "summary_amx.md"
     md = run_all.merge(tmp_path, out)
@@ -88,5 +89,6 @@ def test_run_all_merge_uses_each_process_peak(tmp_path: Path) -> None:
     gat_line = next(ln for ln in md.splitlines() if ln.startswith("| gatys |"))
     assert "| 25% |" in gat_line and "| 4 |" in gat_line and "n=100: loss +1.00%" in gat_line  # 100 / 400
     assert "process gatys_agree" in gat_line and "process fast" in fast_line
+    assert "40% of the idle peak" in fast_line and "idle peak" not in gat_line  # 800 / 2000; no 4-thread idle peak
     assert "Thread(s) per core: 2" in md and "amx_bf16 amx_tile" in md
     assert len(json.loads(out.with_suffix(".json").read_text())["rows"]) == 2
