@@ -44,8 +44,8 @@ from ..losses.gan_family import (LOSSES, RELATIVISTIC, BeganState, clip_weights,
 from ..models.registry import build
 from ..progress import ProgressFn, note
 from .loop import (
-    DeterministicBatches, DistInfo, Interrupted, LoopConfig, ema_update, distributed_device, load_states,
-    shutdown_distributed, signals_deferred, step_seed, train_loop,
+    DeterministicBatches, DistInfo, LoopConfig, ema_update, distributed_device, load_states, shutdown_distributed,
+    step_seed, train_loop,
 )
 
 ARCHS = ("mlp", "dcgan", "lapgan", "progan", "msggan")
@@ -600,24 +600,17 @@ def train_gan(
 
         out_path = run_dir / GENERATOR_NAME
 
-        def finish(history: List[Dict[str, float]]) -> None:
-            with signals_deferred():  # a Ctrl-C / SIGTERM now would lose G.safetensors: the run's steps are done
-                last = int(history[-1]["step"]) if history else 0
-                if loop.sample_every == 0 or last % loop.sample_every:
-                    method.sample_grid(last, run_dir)
-                method.export(out_path)
-                write_page(method, run_dir, title, record, history)
+        def finish(history: List[Dict[str, float]], interrupted: bool) -> None:
+            last = int(history[-1]["step"]) if history else 0
+            if loop.sample_every == 0 or last % loop.sample_every:
+                method.sample_grid(last, run_dir)
+            method.export(out_path)
+            write_page(method, run_dir, title, record, history)
 
-        try:
-            history = train_loop(method, lambda s: [order.local_batch(s * k + j) for j in range(k)], loop,
-                                 config_record=record, sample=sample if loop.sample_every else None,
-                                 progress=progress, is_main=dist.is_main, task="train")
-        except Interrupted:
-            if dist.is_main:
-                finish(_history(run_dir))
-            raise
+        history = train_loop(method, lambda s: [order.local_batch(s * k + j) for j in range(k)], loop,
+                             config_record=record, sample=sample if loop.sample_every else None,
+                             progress=progress, is_main=dist.is_main, task="train", finish=finish)
         if dist.is_main:
-            finish(history)
             note(progress, "train", f"wrote {out_path} and {run_dir / 'index.html'} (trained "
                  f"{method.train_seconds / 60:.1f} min)")
     finally:
