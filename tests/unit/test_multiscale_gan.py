@@ -252,6 +252,12 @@ def test_bad_settings_are_one_line() -> None:
         GANTrainConfig(arch="msggan", loss="began").validate()
     with pytest.raises(UsageError, match="--start-resolution"):
         GANTrainConfig(arch="dcgan", start_resolution=8).validate()
+    # another arch's option (set away from its default) would be ignored: refused
+    with pytest.raises(UsageError, match="--combine is for --arch msggan, not progan"):
+        GANTrainConfig(arch="progan", combine="lin_cat").validate()
+    with pytest.raises(UsageError, match="--phase-images is for --arch progan, not lapgan"):
+        GANTrainConfig(arch="lapgan", phase_images=10).validate()
+    GANTrainConfig(arch="progan", phase_images=10, fade_images=10).validate()  # its own options are fine
     hp = GANTrainConfig(arch="progan", loss="wgan-gp").resolved()
     assert (hp["lr_g"], hp["betas"], hp["d_steps"], hp["drift"], hp["gp_lambda"]) == (1e-3, (0.0, 0.99), 1, 0.001, 10)
     hp = GANTrainConfig(arch="msggan", loss="rahinge", lr_d=1e-4).resolved()
