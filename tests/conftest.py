@@ -49,6 +49,16 @@ def require(path: Path) -> Path:
     return path
 
 
+def assert_same_generator(a: Path, b: Path) -> None:
+    """The two exported generator files hold the same tensors, bit for bit (exact-resume tests)."""
+    from imgforge.hub.modelfile import load_model_file
+
+    sa, sb = (load_model_file(p)[0].state_dict() for p in (a, b))
+    assert sa.keys() == sb.keys()
+    differ = [k for k in sa if not torch.equal(sa[k], sb[k])]
+    assert not differ, f"{len(differ)} tensor(s) differ, e.g. {differ[0]}"
+
+
 class _Crash:
     """``with crash_at(Method, k): ...`` -- ``Method.step`` raises at step ``k`` (a simulated crash) inside the block,
     and is restored after it; the block expects the crash (``pytest.raises(RuntimeError)``)."""

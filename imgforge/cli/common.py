@@ -6,7 +6,7 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, Iterable, List, Optional
 
 import typer
 from rich.console import Console
@@ -42,6 +42,17 @@ def get_globals(ctx: typer.Context) -> GlobalOptions:
     if not isinstance(root.obj, GlobalOptions):
         root.obj = GlobalOptions()
     return root.obj
+
+
+def given_options(ctx: typer.Context, names: Iterable[str]) -> List[str]:
+    """Those of the command's parameters ``names`` that the user set (command line or environment), not left at
+    their defaults -- also when set to the default value."""
+    out = []
+    for name in names:
+        source = ctx.get_parameter_source(name)
+        if source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP"):
+            out.append(name)
+    return out
 
 
 # ---- option aliases shared by the batch commands ------------------------------------------------------------------

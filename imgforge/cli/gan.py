@@ -10,11 +10,12 @@ import typer
 from ..errors import UsageError
 from ..losses.gan_family import LOSS_DEFAULTS, LOSSES
 from ..runtime import set_threads_from_env
-from ..training.gan import (ARCH_DEFAULT_LOSS, ARCHS, PROGAN_DRIFT, GANTrainConfig, check_power_of_two,
-                             train_gan)
+from ..training.gan import (ARCH_DEFAULT_LOSS, ARCH_ONLY, ARCHS, PROGAN_DRIFT, GANTrainConfig, check_arch_options,
+                             check_power_of_two, train_gan)
 from ..training.loop import dist_info
 from .common import (
-    CheckpointEveryOpt, LogEveryOpt, LoopResumeOpt, RichProgress, SampleEveryOpt, get_globals, loop_config,
+    CheckpointEveryOpt, LogEveryOpt, LoopResumeOpt, RichProgress, SampleEveryOpt, get_globals, given_options,
+    loop_config,
 )
 
 app = typer.Typer(help="GANs before StyleGAN: the original MLP GAN, DCGAN, conditional GAN, LAPGAN, ProGAN, MSG-GAN, "
@@ -145,6 +146,8 @@ def train(
                          gp_lambda=gp_lambda, gamma=gamma, start_resolution=start_resolution,
                          phase_images=phase_images, fade_images=fade_images, combine=combine, drift=drift,
                          ema_kimg=ema_kimg, coarse=coarse).validate()
+    # an arch-specific option given explicitly for another arch (also at its default value) would do nothing
+    check_arch_options(arch, given_options(ctx, ARCH_ONLY))
     if beta1 is not None or beta2 is not None:
         import dataclasses
 

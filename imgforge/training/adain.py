@@ -263,8 +263,10 @@ def train_adain(cfg: AdaINTrainConfig, *, runtime: Optional[Runtime] = None,
               "n_content": len(content), "n_style": len(styles)}
     loop = LoopConfig(run_dir=str(run), steps=cfg.steps, seed=cfg.seed, checkpoint_every=cfg.checkpoint_every,
                       sample_every=cfg.checkpoint_every, log_every=cfg.log_every)
-    history = train_loop(method, get_batch, loop, config_record=record, sample=sample, progress=progress,
-                         task="adain train")
-    if not (run / "decoder.safetensors").exists() or cfg.steps % cfg.checkpoint_every:
-        sample(cfg.steps, run)
-    return history
+
+    def finish(history: List[Dict[str, float]], interrupted: bool) -> None:
+        if not interrupted and (not (run / "decoder.safetensors").exists() or cfg.steps % cfg.checkpoint_every):
+            sample(cfg.steps, run)
+
+    return train_loop(method, get_batch, loop, config_record=record, sample=sample, progress=progress,
+                      task="adain train", finish=finish)

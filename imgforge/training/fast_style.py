@@ -37,7 +37,7 @@ from ..io import load_image, save_image
 from ..ops.stats import gram
 from ..progress import ProgressFn, note
 from ..runtime import Runtime, precision_name, seed_everything
-from .loop import DeterministicBatches, Interrupted, LoopConfig, train_loop
+from .loop import DeterministicBatches, LoopConfig, train_loop
 
 __all__ = ["FastStyleTrainConfig", "FastStyleMethod", "train_fast_style", "load_loss_network", "REFERENCE_LAYERS"]
 
@@ -283,13 +283,13 @@ def train_fast_style(cfg: FastStyleTrainConfig, *, runtime: Optional[Runtime] = 
               "loss_network": vgg_id, "n_images": len(data)}
     loop = LoopConfig(run_dir=str(run), steps=steps, seed=cfg.seed, checkpoint_every=cfg.checkpoint_every,
                       sample_every=cfg.checkpoint_every, log_every=cfg.log_every)
-    try:
-        history = train_loop(method, get_batch, loop, config_record=record, sample=sample, progress=progress,
-                             task="fast-style train")
-    except Interrupted:
-        if method.last_step:  # the network of the checkpoint just written (not that of the last periodic export)
-            sample(method.last_step, run)
-        raise
-    if not (run / "model.safetensors").exists() or steps % cfg.checkpoint_every:
-        sample(steps, run)
-    return history
+
+    def finish(history: List[Dict[str, float]], interrupted: bool) -> None:
+        if interrupted:
+            if method.last_step:  # the network of the checkpoint just written (not that of the last periodic export)
+                sample(method.last_step, run)
+        elif not (run / "model.safetensors").exists() or steps % cfg.checkpoint_every:
+            sample(steps, run)
+
+    return train_loop(method, get_batch, loop, config_record=record, sample=sample, progress=progress,
+                      task="fast-style train", finish=finish)

@@ -31,9 +31,9 @@ from __future__ import annotations
 import copy
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -44,8 +44,8 @@ from ..losses.gan_family import (LOSSES, RELATIVISTIC, BeganState, clip_weights,
 from ..models.registry import build
 from ..progress import ProgressFn, note
 from .loop import (
-    DeterministicBatches, DistInfo, Interrupted, LoopConfig, ema_update, distributed_device, load_states,
-    shutdown_distributed, signals_deferred, step_seed, train_loop,
+    DeterministicBatches, DistInfo, LoopConfig, ema_update, distributed_device, load_states, shutdown_distributed,
+    step_seed, train_loop,
 )
 
 ARCHS = ("mlp", "dcgan", "lapgan", "progan", "msggan")
@@ -70,6 +70,23 @@ START_RESOLUTION = {"lapgan": 8, "progan": 4, "msggan": 4}
 EMA_KIMG = {"progan": 10.0, "msggan": 10.0}
 #: ProGAN's drift term ``ε E[D(x)²]`` on the critic (with wgan / wgan-gp).
 PROGAN_DRIFT = 0.001
+#: Settings only some architectures use: config field -> (its option, those archs). Setting one for another arch
+#: is a usage error (it would be silently ignored).
+ARCH_ONLY: Dict[str, Tuple[str, Tuple[str, ...]]] = {
+    "coarse": ("--coarse", ("lapgan",)),
+    "combine": ("--combine", ("msggan",)),
+    "phase_images": ("--phase-images", ("progan",)),
+    "fade_images": ("--fade-images", ("progan",)),
+}
+
+
+def check_arch_options(arch: str, given: Iterable[str]) -> None:
+    """:class:`UsageError` for the first of ``given`` (config field names the user set) that ``arch`` does not use
+    (see :data:`ARCH_ONLY`)."""
+    for name in given:
+        flag, archs = ARCH_ONLY.get(name, ("", (arch,)))
+        if arch not in archs:
+            raise UsageError(f"{flag} is for --arch {'|'.join(archs)}, not {arch}; drop it")
 
 
 def check_power_of_two(resolution: int) -> int:
@@ -150,6 +167,8 @@ class GANTrainConfig:
             raise UsageError(f"--ema-kimg {self.ema_kimg}: must be >= 0 (0: no moving average)")
         if self.batch_size < 1 or self.z_dim < 1 or self.width < 1 or (self.d_steps is not None and self.d_steps < 1):
             raise UsageError("--batch-size, --z-dim, --width and --d-steps must be >= 1")
+        check_arch_options(self.arch, [f.name for f in fields(self)
+                                       if f.name in ARCH_ONLY and getattr(self, f.name) != f.default])
         if self.arch in MULTISCALE:
             self._validate_multiscale()
         elif self.start_resolution is not None:
@@ -600,24 +619,17 @@ def train_gan(
 
         out_path = run_dir / GENERATOR_NAME
 
-        def finish(history: List[Dict[str, float]]) -> None:
-            with signals_deferred():  # a Ctrl-C / SIGTERM now would lose G.safetensors: the run's steps are done
-                last = int(history[-1]["step"]) if history else 0
-                if loop.sample_every == 0 or last % loop.sample_every:
-                    method.sample_grid(last, run_dir)
-                method.export(out_path)
-                write_page(method, run_dir, title, record, history)
+        def finish(history: List[Dict[str, float]], interrupted: bool) -> None:
+            last = int(history[-1]["step"]) if history else 0
+            if loop.sample_every == 0 or last % loop.sample_every:
+                method.sample_grid(last, run_dir)
+            method.export(out_path)
+            write_page(method, run_dir, title, record, history)
 
-        try:
-            history = train_loop(method, lambda s: [order.local_batch(s * k + j) for j in range(k)], loop,
-                                 config_record=record, sample=sample if loop.sample_every else None,
-                                 progress=progress, is_main=dist.is_main, task="train")
-        except Interrupted:
-            if dist.is_main:
-                finish(_history(run_dir))
-            raise
+        history = train_loop(method, lambda s: [order.local_batch(s * k + j) for j in range(k)], loop,
+                             config_record=record, sample=sample if loop.sample_every else None,
+                             progress=progress, is_main=dist.is_main, task="train", finish=finish)
         if dist.is_main:
-            finish(history)
             note(progress, "train", f"wrote {out_path} and {run_dir / 'index.html'} (trained "
                  f"{method.train_seconds / 60:.1f} min)")
     finally:
@@ -626,5 +638,5 @@ def train_gan(
     return GANTrainResult(history, out_path if dist.is_main else None, method.train_seconds, skipped, method)
 
 
-__all__ = ["ARCHS", "LOSSES", "GENERATOR_NAME", "GANTrainConfig", "GANMethod", "GANTrainResult", "train_gan",
-           "check_power_of_two", "write_page"]
+__all__ = ["ARCHS", "ARCH_ONLY", "LOSSES", "GENERATOR_NAME", "GANTrainConfig", "GANMethod", "GANTrainResult",
+           "train_gan", "check_arch_options", "check_power_of_two", "write_page"]

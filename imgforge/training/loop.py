@@ -10,6 +10,8 @@ initial weights are repeatable): its networks and optimisers (``state_dict``/``l
   written as ``losses.jsonl``), so that
   ``resume`` continues with the same results as an uninterrupted run (also after ``kill -9``: from the last one);
 - Ctrl-C / SIGTERM: the current step finishes, a checkpoint is written, and :class:`Interrupted` is raised;
+- the method's final files (the ``finish`` callback: exported weights, run page), on the normal and the interrupted
+  path alike, with further signals held until they are written;
 - progress events with the losses; sample images every ``sample_every`` steps;
 - DDP under ``torchrun``: :func:`ddp_context` sets up the process group; the data order gives each rank its slice
   of the global batch.
@@ -401,6 +403,7 @@ def train_loop(
     progress: Optional[ProgressFn] = None,
     is_main: bool = True,
     task: str = "train",
+    finish: Optional[Callable[[List[Dict[str, float]], bool], None]] = None,
 ) -> List[Dict[str, float]]:
     """Run ``cfg.steps`` steps of ``method`` (continuing from the checkpoint when ``cfg.resume``).
 
@@ -413,11 +416,21 @@ def train_loop(
         sample: ``sample(step, run_dir)`` writes sample images (main process only).
         progress: progress callback (losses as metrics).
         is_main: whether this process writes files (rank 0 under DDP).
+        finish: ``finish(history, interrupted)`` writes the run's final files (exported weights, last samples, run
+            page; main process only). It runs once the steps are done (also when there was nothing to do) and after
+            the checkpoint of a Ctrl-C/SIGTERM (``interrupted`` True, before :class:`Interrupted` is raised), under
+            :class:`signals_deferred`: a signal arriving meanwhile does not kill the process half-way.
     Returns:
         The loss history: one dict per step with ``step`` and each loss.
     Raises:
-        Interrupted: after Ctrl-C/SIGTERM (a checkpoint was written first).
+        Interrupted: after Ctrl-C/SIGTERM (a checkpoint, and ``finish``'s files, were written first).
     """
+
+    def run_finish(interrupted: bool) -> None:
+        if finish is not None and is_main:
+            with signals_deferred():  # a signal now would lose the exported weights: the steps are done
+                finish(history, interrupted)
+
     run_dir = Path(cfg.run_dir)
     ckpt = run_dir / CHECKPOINT_NAME
     history: List[Dict[str, float]] = []
@@ -440,11 +453,13 @@ def train_loop(
         atomic_write_text(run_dir / "config.json", json.dumps(record, indent=2, sort_keys=True, default=str))
     if start >= cfg.steps:
         note(progress, task, f"already trained for {start} steps (target {cfg.steps}); nothing to do")
+        run_finish(False)
         return history
     t0 = time.perf_counter()
     step = start
+    interrupted = False
     with _StopFlag() as stop:
-        while step < cfg.steps:
+        while step < cfg.steps and not interrupted:
             batch = get_batch(step)
             losses = method.step(batch, step)
             step += 1
@@ -459,7 +474,8 @@ def train_loop(
             if is_main and (step % cfg.checkpoint_every == 0 or step == cfg.steps or interrupted):
                 save_checkpoint(ckpt, method, step, history, record)
                 atomic_write_text(run_dir / "losses.jsonl", "".join(json.dumps(r) + "\n" for r in history))
-            if interrupted:
-                raise Interrupted(f"stopped at step {step}; checkpoint written to {ckpt}; "
-                                  "run the same command again to resume")
+        run_finish(interrupted)  # still under the stop flag: no gap before the deferral
+    if interrupted:
+        raise Interrupted(f"stopped at step {step}; checkpoint written to {ckpt}; "
+                          "run the same command again to resume")
     return history

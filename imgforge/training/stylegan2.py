@@ -52,8 +52,7 @@ from ..models.stylegan2 import Discriminator, Generator
 from ..progress import ProgressFn, note
 from .augment import DEFAULT_OPS, AdaptiveAugment, check_ops
 from .loop import (  # noqa: F401  (step_seed: re-exported)
-    DistInfo, Interrupted, LoopConfig, ema_update, distributed_device, load_states, shutdown_distributed, step_seed,
-    train_loop,
+    DistInfo, LoopConfig, ema_update, distributed_device, load_states, shutdown_distributed, step_seed, train_loop,
 )
 
 LOSSES = ("logistic", "lsgan", "wgan-gp", "hinge")
@@ -446,23 +445,23 @@ def train_stylegan2(
     sample = method.sample_grid if loop.sample_every else None
     meta = dict(export_meta or {})
     out_path = run_dir / GENERATOR_NAME
+
+    def finish(history: List[Dict[str, float]], interrupted: bool) -> None:
+        last = int(history[-1]["step"]) if history else 0
+        if not interrupted and loop.sample_every and (not history or last % loop.sample_every):
+            method.sample_grid(last, run_dir)
+        method.export(out_path, meta)
+        if not interrupted and export_to is not None:
+            method.export(export_to, meta)
+            note(progress, "train", f"wrote {export_to}")
+
     try:
         history = train_loop(method, order.local_batch, loop, config_record=record, sample=sample, progress=progress,
-                             is_main=dist.is_main, task="train")
-    except Interrupted:
-        if dist.is_main:
-            method.export(out_path, meta)
-        raise
+                             is_main=dist.is_main, task="train", finish=finish)
     finally:
         if dist.world_size > 1:
             shutdown_distributed()
     if dist.is_main:
-        if loop.sample_every and (not history or int(history[-1]["step"]) % loop.sample_every):
-            method.sample_grid(int(history[-1]["step"]) if history else 0, run_dir)
-        method.export(out_path, meta)
-        if export_to is not None:
-            method.export(export_to, meta)
-            note(progress, "train", f"wrote {export_to}")
         note(progress, "train", f"wrote {out_path} (trained {method.images_seen / 1000:.1f}k images in "
              f"{method.train_seconds / 60:.1f} min)")
     return TrainResult(history, out_path if dist.is_main else None, method.train_seconds, method.images_seen, method)

@@ -30,7 +30,7 @@ from ..hub.modelfile import save_model_file
 from ..progress import ProgressFn, note
 from ..runtime import Runtime, precision_name, seed_everything
 from ..reports import save_grid, write_run_page
-from .loop import CHECKPOINT_NAME, DeterministicBatches, Interrupted, LoopConfig, init_distributed, shutdown_distributed, train_loop
+from .loop import CHECKPOINT_NAME, DeterministicBatches, LoopConfig, init_distributed, shutdown_distributed, train_loop
 from .loop import DistInfo
 from .translation_common import TranslationTrainConfig, check_resume_compatible
 
@@ -185,25 +185,27 @@ def run_training(
 
     loop_cfg = LoopConfig(str(run_dir), total, seed=cfg.seed, checkpoint_every=cfg.checkpoint_every,
                           sample_every=cfg.sample_every, log_every=cfg.log_every, resume=resume)
-    try:
-        history = train_loop(recorder, get_batch, loop_cfg, config_record=record, sample=sample,
-                             progress=progress if is_main else None, is_main=is_main, task=method.name)
-    except Interrupted:
-        if is_main:
-            hist = _read_history(run_dir)
-            export_generators(method, run_dir, int(hist[-1]["step"]) if hist else 0, record)
-            page(hist, ["interrupted; run the same command again to resume"])
-        raise
-    finally:
-        if info.world_size > 1:
-            shutdown_distributed()
-    result = TrainResult(run_dir=run_dir, steps=total, history=history)
-    if is_main:
+    result = TrainResult(run_dir=run_dir, steps=total, history=[])
+
+    def finish(history: List[Dict[str, float]], interrupted: bool) -> None:
         done = int(history[-1]["step"]) if history else 0
+        if interrupted:
+            export_generators(method, run_dir, done, record)
+            page(history, ["interrupted; run the same command again to resume"])
+            return
         if sample_batch is not None and cfg.sample_every and not any(s[0] == done for s in sample_files) and done:
             sample(done, run_dir)
         result.exports = export_generators(method, run_dir, done, record)
         result.page = page(history)
+
+    try:
+        result.history = train_loop(recorder, get_batch, loop_cfg, config_record=record, sample=sample,
+                                    progress=progress if is_main else None, is_main=is_main, task=method.name,
+                                    finish=finish)
+    finally:
+        if info.world_size > 1:
+            shutdown_distributed()
+    if is_main:
         note(progress, method.name, f"run folder: {run_dir} (page: {result.page})")
     return result
 

@@ -35,8 +35,8 @@ from ..models.vae import MODEL_NAME, VAE, elbo, iwae_log_likelihood
 from ..progress import ProgressFn, note
 from .gan import GENERATOR_NAME, _history, check_power_of_two, write_page
 from .loop import (
-    DeterministicBatches, DistInfo, Interrupted, LoopConfig, distributed_device, load_states, shutdown_distributed,
-    step_seed, train_loop,
+    DeterministicBatches, DistInfo, LoopConfig, distributed_device, load_states, shutdown_distributed, step_seed,
+    train_loop,
 )
 
 LIKELIHOODS = ("bernoulli", "gaussian")
@@ -277,32 +277,27 @@ def train_vae(
             method.sample_grid(step, rd)
             write_page(method, rd, title, record, _history(rd))
 
-        def finish(history: List[Dict[str, float]], evaluation: Dict[str, float]) -> None:
+        def finish(history: List[Dict[str, float]], interrupted: bool) -> None:
             last = int(history[-1]["step"]) if history else 0
             if loop.sample_every == 0 or last % loop.sample_every:
                 method.sample_grid(last, run_dir)
             method.export(run_dir)
-            notes = [", ".join(f"held-out {k} {v:.4g}" for k, v in evaluation.items())] if evaluation else []
-            write_page(method, run_dir, title, record, history, notes)
+            write_page(method, run_dir, title, record, history)
 
-        try:
-            history = train_loop(method, order.local_batch, loop, config_record=record,
-                                 sample=sample if loop.sample_every else None, progress=progress,
-                                 is_main=dist.is_main, task="train")
-        except Interrupted:
-            if dist.is_main:
-                finish(_history(run_dir), {})
-            raise
+        history = train_loop(method, order.local_batch, loop, config_record=record,
+                             sample=sample if loop.sample_every else None, progress=progress,
+                             is_main=dist.is_main, task="train", finish=finish)
         evaluation: Dict[str, float] = {}
-        if dist.is_main:
+        if dist.is_main:  # after the model files (the evaluation can take a while; Ctrl-C stays live for it)
             if len(held):
                 evaluation = evaluate_vae(method.model, to01(held.batch(range(len(held)), device)[0]), k=cfg.iwae_k)
                 atomic_write_text(run_dir / EVAL_NAME, json.dumps({"held_out": evaluation, "steps": loop.steps,
                                                                    "units": "nats per image"}, indent=2) + "\n")
                 note(progress, "train", "held-out: " + ", ".join(f"{k} {v:.4g}" for k, v in evaluation.items()))
+                write_page(method, run_dir, title, record, history,
+                           [", ".join(f"held-out {k} {v:.4g}" for k, v in evaluation.items())])
             else:
                 note(progress, "train", f"no held-out images (a folder needs {HOLDOUT_EVERY} or more): no {EVAL_NAME}")
-            finish(history, evaluation)
             note(progress, "train", f"wrote {run_dir / MODEL_NAME}, {run_dir / GENERATOR_NAME} and "
                  f"{run_dir / 'index.html'}")
     finally:

@@ -657,6 +657,17 @@ LATER: List[Case] = [
     C("gan-combine", "gan train {d}/sg_data --arch msggan --combine sum --run-dir out/gan7", 2, ["--combine", "sum"]),
     C("gan-coarse", "gan train {d}/sg_data --arch lapgan --coarse conv --run-dir out/gan10", 2, ["--coarse", "conv"]),
     C("gan-progan-cond", "gan train {d}/sg_data --arch progan --cond --run-dir out/gan8", 2, ["--cond", "progan"]),
+    # an option of another arch would do nothing: refused when given, also at its default value
+    C("gan-coarse-progan", "gan train {d}/sg_data --arch progan --coarse mlp --run-dir out/gan11", 2,
+      ["--coarse is for --arch lapgan, not progan"], absent=["out/gan11"]),
+    C("gan-coarse-default-dcgan", "gan train {d}/sg_data --coarse dcgan --run-dir out/gan12", 2,
+      ["--coarse", "not dcgan"], absent=["out/gan12"]),
+    C("gan-combine-lapgan", "gan train {d}/sg_data --arch lapgan --combine simple --run-dir out/gan13", 2,
+      ["--combine is for --arch msggan, not lapgan"], absent=["out/gan13"]),
+    C("gan-phase-images-msggan", "gan train {d}/sg_data --arch msggan --phase-images 1000 --run-dir out/gan14", 2,
+      ["--phase-images is for --arch progan, not msggan"], absent=["out/gan14"]),
+    C("gan-fade-images-mlp", "gan train {d}/sg_data --arch mlp --fade-images 800000 --run-dir out/gan15", 2,
+      ["--fade-images is for --arch progan, not mlp"], absent=["out/gan15"]),
     C("gan-resume-other-arch", "gan train {d}/sg_data --arch progan --resolution 8 --z-dim 4 --width 4 --batch-size 2 "
       "--steps 2 --run-dir {d}/gan_run", 1, ["--arch dcgan", "not --arch progan", "--run-dir"]),
     C("vae-resolution", "vae train {d}/sg_data --resolution 12 --run-dir out/vae1", 2, ["power of two"]),

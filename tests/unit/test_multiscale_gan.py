@@ -24,6 +24,7 @@ from imgforge.ops.pyramid import (avg_down, d, gaussian_pyramid, laplacian_pyram
 from imgforge.training.gan import GANMethod, GANTrainConfig, train_gan
 from imgforge.training.loop import LoopConfig, load_checkpoint
 from imgforge.training.multiscale_gan import MSGGANMethod, ProGANMethod, progan_stage
+from tests.conftest import assert_same_generator
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
@@ -218,9 +219,7 @@ def test_resume_in_the_middle_is_bit_exact(tmp_path: Path, crash_at, arch: str) 
     assert load_checkpoint(run / "checkpoint.pt")["step"] == 4
     resumed = _train(run, 7, cfg)
     assert resumed.history == full.history
-    a, _ = load_model_file(full.generator)
-    b, _ = load_model_file(resumed.generator)
-    assert all(torch.equal(a.state_dict()[k], b.state_dict()[k]) for k in a.state_dict())
+    assert_same_generator(full.generator, resumed.generator)
 
 
 @pytest.mark.parametrize("arch", list(CFGS))
@@ -253,6 +252,12 @@ def test_bad_settings_are_one_line() -> None:
         GANTrainConfig(arch="msggan", loss="began").validate()
     with pytest.raises(UsageError, match="--start-resolution"):
         GANTrainConfig(arch="dcgan", start_resolution=8).validate()
+    # another arch's option (set away from its default) would be ignored: refused
+    with pytest.raises(UsageError, match="--combine is for --arch msggan, not progan"):
+        GANTrainConfig(arch="progan", combine="lin_cat").validate()
+    with pytest.raises(UsageError, match="--phase-images is for --arch progan, not lapgan"):
+        GANTrainConfig(arch="lapgan", phase_images=10).validate()
+    GANTrainConfig(arch="progan", phase_images=10, fade_images=10).validate()  # its own options are fine
     hp = GANTrainConfig(arch="progan", loss="wgan-gp").resolved()
     assert (hp["lr_g"], hp["betas"], hp["d_steps"], hp["drift"], hp["gp_lambda"]) == (1e-3, (0.0, 0.99), 1, 0.001, 10)
     hp = GANTrainConfig(arch="msggan", loss="rahinge", lr_d=1e-4).resolved()

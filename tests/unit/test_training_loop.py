@@ -141,3 +141,42 @@ def test_sigterm_writes_checkpoint_and_exits(tmp_path: Path) -> None:
     step = load_checkpoint(run / "checkpoint.pt")["step"]
     assert 4 <= step < 40
     assert len((run / "losses.jsonl").read_text().splitlines()) == step
+
+
+def test_finish_runs_on_every_path_with_signals_held(tmp_path: Path) -> None:
+    """``finish(history, interrupted)``: after the last step, after the checkpoint of a SIGTERM (then Interrupted),
+    and when there is nothing left to do; TERM sent twice while it runs (GNU ``timeout``) neither kills it nor
+    skips the rest of it, and the handlers are restored afterwards."""
+    import os
+
+    from imgforge.training.loop import Interrupted
+
+    calls: list = []
+
+    def finish(history, interrupted):  # type: ignore[no-untyped-def]
+        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGTERM)
+        calls.append((len(history), interrupted, load_checkpoint(tmp_path / "checkpoint.pt")["step"]))
+
+    def run(steps: int, stop_at=None):  # type: ignore[no-untyped-def]
+        m = ToyMethod()
+        if stop_at is not None:
+            orig = m.step
+
+            def step(batch, i):  # type: ignore[no-untyped-def]
+                if i == stop_at:
+                    os.kill(os.getpid(), signal.SIGTERM)  # this step finishes, then the loop stops
+                return orig(batch, i)
+
+            m.step = step  # type: ignore[method-assign]
+        order = DeterministicBatches(37, 8, seed=3)
+        return train_loop(m, order.global_batch, LoopConfig(str(tmp_path), steps, seed=3, checkpoint_every=5),
+                          finish=finish)
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(Interrupted, match="stopped at step 3"):
+        run(9, stop_at=2)
+    assert calls == [(3, True, 3)]  # after the checkpoint of the interrupt, with its history
+    assert len(run(9)) == 9 and calls[-1] == (9, False, 9)  # resumed to the end
+    assert len(run(9)) == 9 and calls[-1] == (9, False, 9)  # nothing to do: the final files are still written
+    assert len(calls) == 3 and signal.getsignal(signal.SIGTERM) is before
