@@ -37,7 +37,7 @@ from ..ops.stats import adain, calc_mean_std
 from ..progress import ProgressFn, note
 from ..runtime import Runtime, precision_name, seed_everything
 from .fast_style import load_loss_network
-from .loop import DeterministicBatches, LoopConfig, train_loop
+from .loop import DeterministicBatches, Interrupted, LoopConfig, signals_deferred, train_loop
 
 __all__ = ["AdaINTrainConfig", "AdaINMethod", "train_adain", "STYLE_LAYERS"]
 
@@ -128,6 +128,7 @@ class AdaINMethod:
             self.decoder.load_state_dict(init.state_dict())
         self.decoder = self.decoder.to(self.device).train()
         self.opt = torch.optim.Adam(self.decoder.parameters(), lr=cfg.lr)
+        self.last_step = 0  #: steps done (the loop's count after the last :meth:`step`)
 
     @torch.no_grad()
     def warm_output(self, content: Tensor, style: Tensor) -> None:
@@ -196,6 +197,7 @@ class AdaINMethod:
             raise TrainingError(f"the loss became {float(loss)} at step {step + 1}; lower --lr or the style weight")
         loss.backward()
         self.opt.step()
+        self.last_step = step + 1
         return {**{k: float(v.detach()) for k, v in losses.items()}, "lr": lr}
 
 
@@ -205,7 +207,8 @@ def train_adain(cfg: AdaINTrainConfig, *, runtime: Optional[Runtime] = None,
     autocast dtype for the forward passes; None = float32).
 
     Raises:
-        Interrupted: on Ctrl-C / SIGTERM, after writing a checkpoint (run again to resume).
+        Interrupted: on Ctrl-C / SIGTERM, after writing a checkpoint and ``decoder.safetensors`` at that step (run
+            again to resume).
     """
     from ..hub.modelfile import save_model_file
     from ..methods.adain import adain_stylize
@@ -263,8 +266,14 @@ def train_adain(cfg: AdaINTrainConfig, *, runtime: Optional[Runtime] = None,
               "n_content": len(content), "n_style": len(styles)}
     loop = LoopConfig(run_dir=str(run), steps=cfg.steps, seed=cfg.seed, checkpoint_every=cfg.checkpoint_every,
                       sample_every=cfg.checkpoint_every, log_every=cfg.log_every)
-    history = train_loop(method, get_batch, loop, config_record=record, sample=sample, progress=progress,
-                         task="adain train")
+    try:
+        history = train_loop(method, get_batch, loop, config_record=record, sample=sample, progress=progress,
+                             task="adain train")
+    except Interrupted:
+        if method.last_step:  # the decoder of the checkpoint just written, not that of the last periodic export
+            with signals_deferred():  # a second signal (GNU timeout signals twice) must not cut the write
+                sample(method.last_step, run)
+        raise
     if not (run / "decoder.safetensors").exists() or cfg.steps % cfg.checkpoint_every:
         sample(cfg.steps, run)
     return history
