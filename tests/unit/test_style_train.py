@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -188,6 +189,8 @@ def test_adain_training_resumes_exactly_and_exports_a_decoder(files: dict, tmp_p
     dec, meta = load_model_file(tmp_path / "b" / "decoder.safetensors")
     assert meta["arch"] == "adain_decoder" and meta["encoder"] == str(files["vgg19"].resolve())
     assert (tmp_path / "b" / "samples" / "step_000004.png").is_file()
+    warm = train_adain(dataclasses.replace(cfg(tmp_path / "c", 4), warmup_steps=2))
+    assert [r["lr"] for r in warm] == pytest.approx([1e-3 / (1 + 5e-5 * i) * min(1, (i + 1) / 2) for i in range(4)])
 
 
 def test_fast_style_sigterm_exports_the_network_of_the_interrupt_step(files: dict, tmp_path: Path,
