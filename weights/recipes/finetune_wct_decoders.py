@@ -18,16 +18,15 @@ Usage (GPU, fixed wall time)::
 from __future__ import annotations
 
 import argparse
-import os
-import signal
 import sys
-import threading
-import time
 from pathlib import Path
 from typing import Any, Dict
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from train_adain_decoder import progress_printer  # noqa: E402  (the --max-seconds timer)
 
 
 def main() -> None:
@@ -116,22 +115,9 @@ def main() -> None:
                         arch_kwargs={"levels": list(levels)}, dtype=torch.float16,
                         extra={"encoder": EMBEDDED_NAME, "steps": str(step)})
 
-    t0 = time.time()
-
-    def show(ev) -> None:  # type: ignore[no-untyped-def]
-        if ev.message:
-            print(ev.message, flush=True)
-        else:
-            m = "  ".join(f"{k}={v:.4g}" for k, v in ev.metrics.items())
-            print(f"step {ev.step}/{ev.total}  {m}  ({time.time() - t0:.0f} s)", flush=True)
-
     loop = LoopConfig(run_dir=str(a.run_dir), steps=a.steps, seed=0, checkpoint_every=a.checkpoint_every,
                       sample_every=a.checkpoint_every, log_every=a.log_every)
-    timer = None
-    if a.max_seconds:
-        timer = threading.Timer(a.max_seconds, os.kill, (os.getpid(), signal.SIGTERM))
-        timer.daemon = True
-        timer.start()
+    show, cancel = progress_printer(a.max_seconds)
     try:
         train_loop(method, lambda s: data.batch(order.global_batch(s), s), loop, config_record={k: str(v) if isinstance(v, Path) else v for k, v in vars(a).items()},
                    sample=export, progress=show, task="wct finetune")
@@ -141,8 +127,7 @@ def main() -> None:
         with signals_deferred():
             export(method.last_step, a.run_dir)
     finally:
-        if timer is not None:
-            timer.cancel()
+        cancel()
     with signals_deferred():
         sd, _ = load_model_file(a.run_dir / "decoders.safetensors")
         save_model_file(a.out, sd.state_dict(), arch="wct_decoders", arch_kwargs={"levels": list(levels)},

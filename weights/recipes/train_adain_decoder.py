@@ -101,6 +101,33 @@ def lsq_decoder(encoder, images: List, per_image: int = 600, ridge: float = 1e-2
                            seed=seed, log=log)
 
 
+def progress_printer(max_seconds: float | None):  # type: ignore[no-untyped-def]
+    """``(show, cancel)``: ``show`` prints the loop's progress events; with ``max_seconds`` it also arms a timer that
+    sends this process SIGTERM ``max_seconds`` after the call, at the earliest on the first step's event, i.e. once the
+    loop's SIGTERM handler (finish the step, checkpoint, write the file) is in place: a timer started before it
+    (slow start-up: data, encoder, CUDA) would kill the process with nothing written."""
+    t0 = time.time()
+    timer: list = []
+
+    def show(ev) -> None:  # type: ignore[no-untyped-def]
+        if ev.message:
+            print(ev.message, flush=True)
+            return
+        if max_seconds and not timer:
+            timer.append(threading.Timer(max(0.0, max_seconds - (time.time() - t0)), os.kill,
+                                         (os.getpid(), signal.SIGTERM)))
+            timer[0].daemon = True
+            timer[0].start()
+        m = "  ".join(f"{k}={v:.4g}" for k, v in ev.metrics.items())
+        print(f"step {ev.step}/{ev.total}  {m}  ({time.time() - t0:.0f} s)", flush=True)
+
+    def cancel() -> None:
+        for t in timer:
+            t.cancel()
+
+    return show, cancel
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data", help="shared data folder")
@@ -177,27 +204,13 @@ def main() -> None:
             checkpoint_every=a.checkpoint_every, log_every=a.log_every, init_decoder=str(init),
             identity_weight=a.identity_weight, warmup_steps=a.warmup_steps, device=str(rt.device) if rt is not None else "cpu",
         )
-        t0 = time.time()
-
-        def show(ev) -> None:  # type: ignore[no-untyped-def]
-            if ev.message:
-                print(ev.message, flush=True)
-            else:
-                m = "  ".join(f"{k}={v:.4g}" for k, v in ev.metrics.items())
-                print(f"step {ev.step}/{ev.total}  {m}  ({time.time() - t0:.0f} s)", flush=True)
-
-        timer = None
-        if a.max_seconds:  # the loop's own SIGTERM handling: finish the step, checkpoint, decoder, Interrupted
-            timer = threading.Timer(a.max_seconds, os.kill, (os.getpid(), signal.SIGTERM))
-            timer.daemon = True
-            timer.start()
+        show, cancel = progress_printer(a.max_seconds)  # --max-seconds: as SIGTERM (step, checkpoint, decoder)
         try:
             train_adain(cfg, runtime=rt, progress=show)
         except Interrupted as exc:
             print(f"interrupted: {exc}", flush=True)
         finally:
-            if timer is not None:
-                timer.cancel()
+            cancel()
         sd, meta = read_model_file(Path(cfg.run_dir) / "decoder.safetensors")
         how += (f", then {meta.get('steps', a.steps)} steps of the reference loss (batch {a.batch_size}, "
                 f"{a.image_size} px crops, style weight {a.style_weight:g}, lr {a.lr:g}, warm-up {a.warmup_steps}"
