@@ -102,30 +102,32 @@ def lsq_decoder(encoder, images: List, per_image: int = 600, ridge: float = 1e-2
 
 
 def progress_printer(max_seconds: float | None):  # type: ignore[no-untyped-def]
-    """``(show, cancel)``: ``show`` prints the loop's progress events; with ``max_seconds`` it also arms a timer that
-    sends this process SIGTERM ``max_seconds`` after the call, at the earliest on the first step's event, i.e. once the
-    loop's SIGTERM handler (finish the step, checkpoint, write the file) is in place: a timer started before it
-    (slow start-up: data, encoder, CUDA) would kill the process with nothing written."""
+    """``(show, cancel)``: ``show`` prints the loop's progress events; with ``max_seconds`` a daemon thread sends this
+    process SIGTERM ``max_seconds`` after the call, but only once a SIGTERM handler is installed (the training loop's:
+    finish the step, checkpoint, write the file); SIGTERM before that (slow start-up: data, encoder, CUDA) would kill
+    the process with nothing written, so it waits for the handler."""
     t0 = time.time()
-    timer: list = []
+    done = threading.Event()
+
+    def stop_later() -> None:
+        if done.wait(max_seconds):  # type: ignore[arg-type]
+            return
+        while signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None) and not done.wait(0.2):
+            pass
+        if not done.is_set():
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    if max_seconds:
+        threading.Thread(target=stop_later, daemon=True).start()
 
     def show(ev) -> None:  # type: ignore[no-untyped-def]
         if ev.message:
             print(ev.message, flush=True)
             return
-        if max_seconds and not timer:
-            timer.append(threading.Timer(max(0.0, max_seconds - (time.time() - t0)), os.kill,
-                                         (os.getpid(), signal.SIGTERM)))
-            timer[0].daemon = True
-            timer[0].start()
         m = "  ".join(f"{k}={v:.4g}" for k, v in ev.metrics.items())
         print(f"step {ev.step}/{ev.total}  {m}  ({time.time() - t0:.0f} s)", flush=True)
 
-    def cancel() -> None:
-        for t in timer:
-            t.cancel()
-
-    return show, cancel
+    return show, done.set
 
 
 def main() -> None:
