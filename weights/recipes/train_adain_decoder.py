@@ -28,6 +28,19 @@ Usage::
 
     pip download --no-deps --only-binary=:all: scikit-image -d /tmp/skw
     OMP_NUM_THREADS=1 python weights/recipes/train_adain_decoder.py --skimage-wheel /tmp/skw/scikit_image-*.whl
+
+Gradient retraining from the shipped (fitted) decoder on a GPU for a fixed wall time (issue 16 item 7): the reference
+loss with a learning-rate warm-up (Adam's first updates are ~lr in every weight; at lr 1e-4 with no warm-up the loss
+of the fitted decoder rose 600x at step 2), the decoder written at the step reached when ``--max-seconds`` expires::
+
+    python weights/recipes/train_adain_decoder.py --init-decoder weights/imgforge-adain-decoder-embedded.safetensors \
+        --content-dir CONTENT --style-dir STYLES --run-dir /tmp/adain --steps 1000000 --max-seconds 380 \
+        --device cuda --image-size 128 --resize 160 --batch-size 8 --lr 3e-5 --warmup-steps 300 \
+        --style-weight 10 --checkpoint-every 1000 --log-every 100 --half --out adain-sw10.safetensors
+
+CONTENT: the fast-style content set (``train_fast_style.py --collect-only``; the evaluation photos chelsea, astronaut,
+coffee held out); STYLES: the shared paintings and faces and the brick/grass/gravel textures. Compare against the
+shipped file with ``benchmarks/style_family_eval.py --adain LABEL=FILE``.
 """
 
 from __future__ import annotations
