@@ -22,6 +22,10 @@ train on them (same content helper, no hold-out there). Gatys is an optimisation
     # old vs retrained fast-style file on the held-out pairs (same Gatys reference), styles only:
     python benchmarks/style_family_eval.py --size 128 --gatys-iters 20 --paintings starry_night.jpg \
         --methods fast,gatys --fast new.safetensors --skip-patch --out /tmp/fast_new
+    # shipped vs retrained AdaIN decoders on all 12 pairs (same Gatys reference), styles only:
+    python benchmarks/style_family_eval.py --size 128 --gatys-iters 20 --methods adain,gatys --skip-patch \
+        --adain sw10=new10.safetensors sw40=new40.safetensors --out benchmarks/results/adain_retrain
+    # (--methods wct,adain,gatys --wct ft=wct-decoders.safetensors adds retrained WCT decoders the same way)
 """
 
 from __future__ import annotations
@@ -60,6 +64,11 @@ def main() -> None:
     p.add_argument("--skip-patch", action="store_true", help="no Efros-Leung / quilting part")
     p.add_argument("--fast", help="Starry-Night fast-style file to evaluate (default: the shipped one); it runs on "
                                   "starry_night.jpg only")
+    p.add_argument("--adain", nargs="+", default=[], metavar="LABEL=FILE",
+                   help="extra AdaIN decoder files to evaluate beside the shipped one (method 'adain'), each as "
+                        "method 'adain:LABEL' against the same Gatys reference (e.g. retrained decoders)")
+    p.add_argument("--wct", nargs="+", default=[], metavar="LABEL=FILE",
+                   help="extra WCT decoders files, each as method 'wct:LABEL' (as --adain)")
     p.add_argument("--paintings", nargs="+", help="painting file names (default: all of paintings/)")
     p.add_argument("--methods", default="wct,adain,fast,gatys",
                    help="comma list of wct, adain, fast, gatys (gatys is always run: the ratios' reference)")
@@ -76,9 +85,17 @@ def main() -> None:
     enc = load(str(embedded_encoder_path()))[0].eval()
     paintings = sorted(p for p in (DATA / "paintings").iterdir() if not a.paintings or p.name in a.paintings)
     methods = {m.strip() for m in a.methods.split(",") if m.strip()} | {"gatys"}
+    extra_adain = {}  # method key -> decoder file
+    for kind, items in (("adain", a.adain), ("wct", a.wct)):
+        for item in items:
+            label, sep, path = item.partition("=")
+            if not sep or not label or not Path(path).is_file():
+                p.error(f"--{kind} {item!r}: give LABEL=FILE with an existing file")
+            extra_adain[f"{kind}:{label}"] = path
+    methods |= set(extra_adain)
     res: dict = {"size": a.size, "gatys_iterations": a.gatys_iters, "threads": torch.get_num_threads(),
                  "device": str(rt.device), "fast_model": a.fast or "imgforge-fast-starry-night",
-                 "loadavg_start": os.getloadavg(), "pairs": [], "seconds": {}}
+                 "adain_models": extra_adain, "loadavg_start": os.getloadavg(), "pairs": [], "seconds": {}}
     rows = res["pairs"]
     if not a.skip_style:
         photos = {ph: resize_long_side(load_rgb(str(DATA / "photos" / ph)), a.size) for ph in a.photos}
@@ -90,6 +107,9 @@ def main() -> None:
                 "gatys": make_runner(StylizeJob(styles=(str(paint),), method="gatys", seed=0,
                                                 gatys=GatysConfig(size=a.size, iterations=a.gatys_iters)), rt),
             }
+            for m, path in extra_adain.items():
+                runners[m] = make_runner(StylizeJob(styles=(str(paint),), method=m.split(":")[0], size=a.size,
+                                                    style_size=a.size, decoder=path), rt)
             if "starry" in paint.name:
                 runners["fast"] = make_runner(StylizeJob(method="fast", size=a.size, model=a.fast), rt)
             runners = {m: r for m, r in runners.items() if m in methods}
@@ -136,14 +156,18 @@ def main() -> None:
 
 
 def report(res: dict) -> str:
-    methods = ["wct", "adain", "fast", "gatys"]
+    extra = sorted({m for r in res["pairs"] for m in r if ":" in m})
+    methods = [m for m in ("wct", *[e for e in extra if e.startswith("wct:")], "adain",
+                           *[e for e in extra if e.startswith("adain:")], "fast", "gatys")
+               if any(m in r for r in res["pairs"])]
     where = "CPU" if res.get("device", "cpu") == "cpu" else res["device"]
     lines = [f"# Style families and patch textures ({where}, {res['threads']} threads, load average "
              f"{res['loadavg_start'][0]:.1f} -> {res['loadavg_end'][0]:.1f}; a shared 2-core machine)", "",
              f"Size {res['size']} px (long side, style image too); Gatys: L-BFGS, {res['gatys_iterations']} "
              "evaluations, from the content image; every method and the judge use the embedded encoder. Style = "
              "relative Gram distance (relu1_1..relu5_1), content = relative relu4_2 distance; fast = the shipped "
-             f"Starry-Night network {res.get('fast_model', '')} (its painting only). Ratio = method / Gatys (issue target <= 1.5).", ""]
+             f"Starry-Night network {res.get('fast_model', '')} (its painting only). Ratio = method / Gatys (issue target <= 1.5)."
+             + "".join(f" {m} = decoder(s) file {path}." for m, path in res.get("adain_models", {}).items()), ""]
     if res["pairs"]:
         lines += ["| painting | photo | photo itself: style | " + " | ".join(f"{m} style / content" for m in methods)
                   + " |", "|---" * (3 + len(methods)) + "|"]

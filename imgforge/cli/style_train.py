@@ -128,6 +128,7 @@ def adain_train(
     init_decoder: Annotated[Optional[str], typer.Option("--init-decoder", help="Start from this decoder (name or file) instead of a random one, e.g. to fine-tune decoder.pth.")] = None,
     sample_content: Annotated[Optional[str], typer.Option("--sample-content")] = None,
     sample_style: Annotated[Optional[str], typer.Option("--sample-style")] = None,
+    warmup_steps: Annotated[int, typer.Option("--warmup-steps", min=0, help="Learning-rate warm-up steps (not in the reference; use with --init-decoder).")] = 0,
 ) -> None:
     from ..training.adain import AdaINTrainConfig, train_adain
 
@@ -141,7 +142,7 @@ def adain_train(
         image_size=image_size, resize=resize, batch_size=batch_size, lr=lr, lr_decay=lr_decay, steps=steps,
         content_weight=content_weight, style_weight=style_weight, seed=_seed(g, 0),
         checkpoint_every=checkpoint_every, log_every=log_every, sample_content=sample_content,
-        sample_style=sample_style, init_decoder=init_decoder, device=str(rt.device),
+        sample_style=sample_style, init_decoder=init_decoder, warmup_steps=warmup_steps, device=str(rt.device),
     )
     with RichProgress(quiet=g.quiet) as progress:
         train_adain(cfg, runtime=rt, progress=progress)

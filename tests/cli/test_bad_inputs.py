@@ -571,6 +571,8 @@ MORE: List[Case] = [
     C("ad-no-style-dir", "adain train --content-dir {d}/content --steps 1 --run-dir out/ad1", 2, ["--style-dir"]),
     C("ad-style-dir-missing", "adain train --content-dir {d}/content --style-dir {d}/nodata --vgg {d}/enc.safetensors "
       "--image-size 32 --resize 40 --steps 1 --run-dir out/ad2", 1, ["nodata"]),
+    C("ad-warmup-negative", "adain train --content-dir {d}/content --style-dir {d}/content --steps 1 "
+      "--warmup-steps -1 --run-dir out/ad3", 2, ["--warmup-steps"]),
     C("ad-run-dir-file", "adain train --content-dir {d}/content --style-dir {d}/content --steps 1 "
       "--run-dir {d}/afile", 2, ["afile"]),
     C("ad-bad-images", "adain train --content-dir {d}/content_bad --style-dir {d}/content --vgg {d}/enc.safetensors "

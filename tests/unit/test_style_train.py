@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -188,6 +189,8 @@ def test_adain_training_resumes_exactly_and_exports_a_decoder(files: dict, tmp_p
     dec, meta = load_model_file(tmp_path / "b" / "decoder.safetensors")
     assert meta["arch"] == "adain_decoder" and meta["encoder"] == str(files["vgg19"].resolve())
     assert (tmp_path / "b" / "samples" / "step_000004.png").is_file()
+    warm = train_adain(dataclasses.replace(cfg(tmp_path / "c", 4), warmup_steps=2))
+    assert [r["lr"] for r in warm] == pytest.approx([1e-3 / (1 + 5e-5 * i) * min(1, (i + 1) / 2) for i in range(4)])
 
 
 def test_fast_style_sigterm_exports_the_network_of_the_interrupt_step(files: dict, tmp_path: Path,
@@ -217,3 +220,33 @@ def test_fast_style_sigterm_exports_the_network_of_the_interrupt_step(files: dic
     assert meta["steps"] == "3"
     want = ck["method"]["net"]
     assert all(torch.equal(want[k], v) for k, v in net.state_dict().items())
+
+
+def test_adain_sigterm_exports_the_decoder_of_the_interrupt_step(files: dict, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """As for fast style: after SIGTERM between checkpoints (a ``timeout -s TERM`` / ``--max-seconds`` run) the
+    checkpoint and decoder.safetensors are both of the step reached."""
+    from imgforge.training.adain import AdaINMethod
+    from imgforge.training.loop import Interrupted
+
+    real_step = AdaINMethod.step
+
+    def step(self: AdaINMethod, batch: tuple, i: int) -> dict:
+        out = real_step(self, batch, i)
+        if i == 2:  # during the third step
+            os.kill(os.getpid(), signal.SIGTERM)
+        return out
+
+    monkeypatch.setattr(AdaINMethod, "step", step)
+    run = tmp_path / "run"
+    cfg = AdaINTrainConfig(content_dirs=(str(files["content"]),), style_dirs=(str(files["styles"]),),
+                           run_dir=str(run), vgg=str(files["vgg19"]), image_size=32, resize=40, batch_size=2,
+                           steps=10, checkpoint_every=2, log_every=1, lr=1e-3)
+    with pytest.raises(Interrupted):
+        train_adain(cfg)
+    ck = load_checkpoint(run / "checkpoint.pt")
+    assert ck["step"] == 3
+    dec, meta = load_model_file(run / "decoder.safetensors")
+    assert meta["steps"] == "3" and meta["arch"] == "adain_decoder"
+    want = ck["method"]["decoder"]
+    assert all(torch.equal(want[k], v) for k, v in dec.state_dict().items())

@@ -28,12 +28,29 @@ Usage::
 
     pip download --no-deps --only-binary=:all: scikit-image -d /tmp/skw
     OMP_NUM_THREADS=1 python weights/recipes/train_adain_decoder.py --skimage-wheel /tmp/skw/scikit_image-*.whl
+
+Gradient retraining from the shipped (fitted) decoder on a GPU for a fixed wall time (issue 16 item 7): the reference
+loss with a learning-rate warm-up (Adam's first updates are ~lr in every weight; at lr 1e-4 with no warm-up the loss
+of the fitted decoder rose 600x at step 2), the decoder written at the step reached when ``--max-seconds`` expires::
+
+    python weights/recipes/train_adain_decoder.py --init-decoder weights/imgforge-adain-decoder-embedded.safetensors \
+        --content-dir CONTENT --style-dir STYLES --run-dir /tmp/adain --steps 1000000 --max-seconds 380 \
+        --device cuda --image-size 128 --resize 160 --batch-size 8 --lr 3e-5 --warmup-steps 300 \
+        --style-weight 10 --checkpoint-every 1000 --log-every 100 --half --out adain-sw10.safetensors
+
+CONTENT: the fast-style content set (``train_fast_style.py --collect-only``; the evaluation photos chelsea, astronaut,
+coffee held out); STYLES: the shared paintings and faces and the brick/grass/gravel textures. Compare against the
+shipped file with ``benchmarks/style_family_eval.py --adain LABEL=FILE``.
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import os
+import signal
+import threading
+import time
 import shutil
 import sys
 import zipfile
@@ -97,6 +114,35 @@ def lsq_decoder(encoder, images: List, per_image: int = 600, ridge: float = 1e-2
                            seed=seed, log=log)
 
 
+def progress_printer(max_seconds: float | None):  # type: ignore[no-untyped-def]
+    """``(show, cancel)``: ``show`` prints the loop's progress events; with ``max_seconds`` a daemon thread sends this
+    process SIGTERM ``max_seconds`` after the call, but only once a SIGTERM handler is installed (the training loop's:
+    finish the step, checkpoint, write the file); SIGTERM before that (slow start-up: data, encoder, CUDA) would kill
+    the process with nothing written, so it waits for the handler."""
+    t0 = time.time()
+    done = threading.Event()
+
+    def stop_later() -> None:
+        if done.wait(max_seconds):  # type: ignore[arg-type]
+            return
+        while signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None) and not done.wait(0.2):
+            pass
+        if not done.is_set():
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    if max_seconds:
+        threading.Thread(target=stop_later, daemon=True).start()
+
+    def show(ev) -> None:  # type: ignore[no-untyped-def]
+        if ev.message:
+            print(ev.message, flush=True)
+            return
+        m = "  ".join(f"{k}={v:.4g}" for k, v in ev.metrics.items())
+        print(f"step {ev.step}/{ev.total}  {m}  ({time.time() - t0:.0f} s)", flush=True)
+
+    return show, done.set
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data", help="shared data folder")
@@ -107,34 +153,84 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=0, help="gradient steps with the reference loss after the fit")
     ap.add_argument("--lr", type=float, default=1e-5)
     ap.add_argument("--style-weight", type=float, default=1.0)
+    ap.add_argument("--init-decoder", type=Path,
+                    help="skip the least-squares fit: start the gradient steps from this decoder file (e.g. the "
+                         "shipped one)")
+    ap.add_argument("--content-dir", type=Path, help="with --init-decoder: content training images (default: the "
+                                                     "fitting set collected from --data)")
+    ap.add_argument("--style-dir", type=Path, help="with --init-decoder: style training images")
+    ap.add_argument("--image-size", type=int, default=96, help="random crop side of the gradient steps")
+    ap.add_argument("--resize", type=int, default=144, help="images are resized to this square first")
+    ap.add_argument("--batch-size", type=int, default=4)
+    ap.add_argument("--lr-decay", type=float, default=5e-5)
+    ap.add_argument("--warmup-steps", type=int, default=0, help="see AdaINTrainConfig.warmup_steps")
+    ap.add_argument("--identity-weight", type=float, default=0.0, help="see AdaINTrainConfig.identity_weight")
+    ap.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps")
+    ap.add_argument("--precision", help="autocast precision (default: fp32 on the CPU, the training policy's "
+                                        "'auto' elsewhere)")
+    ap.add_argument("--checkpoint-every", type=int, default=25)
+    ap.add_argument("--log-every", type=int, default=5)
+    ap.add_argument("--max-seconds", type=float, help="stop the gradient steps gracefully after this long (as "
+                                                      "SIGTERM: the step finishes, checkpoint + decoder written) "
+                                                      "and still write --out")
+    ap.add_argument("--half", action="store_true", help="write --out in float16 (half the size; the loader reads it "
+                                                        "back as float32)")
     ap.add_argument("--out", type=Path, default=REPO / "weights" / "imgforge-adain-decoder-embedded.safetensors")
     a = ap.parse_args()
 
     import torch
 
     from imgforge.hub.modelfile import read_model_file, save_model_file
-    from imgforge.hub.encoders import EMBEDDED_NAME
+    from imgforge.hub.encoders import EMBEDDED_NAME, embedded_encoder_path
 
-    enc_path, encoder, content, styles, images = fitting_setup(a)
-    print(f"fitting on {len(images)} images with encoder {enc_path.name}", flush=True)
-    torch.manual_seed(0)
-    dec = lsq_decoder(encoder, images, log=lambda m: print(m, flush=True))
-    init = a.run_dir / "lsq_decoder.safetensors"
-    save_model_file(init, dec.state_dict(), arch="adain_decoder", extra={"encoder": EMBEDDED_NAME})
-    sd: Dict = dec.state_dict()
-    how = f"layer-wise least squares on {len(images)} images at {a.size} px"
+    if a.init_decoder is not None:  # fine-tune an existing decoder: no fit, no data collection from --data
+        enc_path = Path(a.encoder) if a.encoder else embedded_encoder_path()
+        content = a.content_dir or collect_content(a.data, a.skimage_wheel, a.run_dir / "content")
+        styles = a.style_dir or collect_styles(a.data, a.skimage_wheel, a.run_dir / "styles")
+        init = a.init_decoder
+        sd, init_meta = read_model_file(init)
+        how = init_meta.get("notes", f"started from {init.name}").split(": ", 1)[-1]
+        if not a.steps:
+            ap.error("--init-decoder needs --steps")
+    else:
+        enc_path, encoder, content, styles, images = fitting_setup(a)
+        print(f"fitting on {len(images)} images with encoder {enc_path.name}", flush=True)
+        torch.manual_seed(0)
+        dec = lsq_decoder(encoder, images, log=lambda m: print(m, flush=True))
+        init = a.run_dir / "lsq_decoder.safetensors"
+        save_model_file(init, dec.state_dict(), arch="adain_decoder", extra={"encoder": EMBEDDED_NAME})
+        sd = dec.state_dict()
+        how = f"layer-wise least squares on {len(images)} images at {a.size} px"
     if a.steps:
+        from imgforge.runtime import Runtime
         from imgforge.training.adain import AdaINTrainConfig, train_adain
+        from imgforge.training.loop import Interrupted
 
+        rt = None
+        if a.device != "cpu" or a.precision:
+            rt = Runtime.create(a.device, a.precision or "auto", task="training")
+            if rt.device.type == "cuda":
+                torch.backends.cudnn.benchmark = True  # fixed sizes
+            print(f"device {rt.device}, precision {rt.precision_name}", flush=True)
         cfg = AdaINTrainConfig(
             content_dirs=(str(content),), style_dirs=(str(styles),), run_dir=str(a.run_dir / "run"),
-            vgg=str(enc_path), image_size=96, resize=144, batch_size=4, lr=a.lr, steps=a.steps,
-            style_weight=a.style_weight, seed=0, checkpoint_every=25, log_every=5, init_decoder=str(init),
+            vgg=str(enc_path), image_size=a.image_size, resize=a.resize, batch_size=a.batch_size, lr=a.lr,
+            lr_decay=a.lr_decay, steps=a.steps, style_weight=a.style_weight, seed=0,
+            checkpoint_every=a.checkpoint_every, log_every=a.log_every, init_decoder=str(init),
+            identity_weight=a.identity_weight, warmup_steps=a.warmup_steps, device=str(rt.device) if rt is not None else "cpu",
         )
-        train_adain(cfg, progress=lambda ev: print(ev.message or f"step {ev.step} {dict(ev.metrics)}", flush=True))
-        sd, _ = read_model_file(Path(cfg.run_dir) / "decoder.safetensors")
-        how += f", then {a.steps} steps of the reference loss at lr {a.lr}"
-    save_model_file(a.out, sd, arch="adain_decoder", extra={
+        show, cancel = progress_printer(a.max_seconds)  # --max-seconds: as SIGTERM (step, checkpoint, decoder)
+        try:
+            train_adain(cfg, runtime=rt, progress=show)
+        except Interrupted as exc:
+            print(f"interrupted: {exc}", flush=True)
+        finally:
+            cancel()
+        sd, meta = read_model_file(Path(cfg.run_dir) / "decoder.safetensors")
+        how += (f", then {meta.get('steps', a.steps)} steps of the reference loss (batch {a.batch_size}, "
+                f"{a.image_size} px crops, style weight {a.style_weight:g}, lr {a.lr:g}, warm-up {a.warmup_steps}"
+                + (f", identity weight {a.identity_weight:g}" if a.identity_weight else "") + ")")
+    save_model_file(a.out, sd, arch="adain_decoder", dtype=torch.float16 if a.half else None, extra={
         "name": a.out.stem, "encoder": EMBEDDED_NAME, "recipe": "weights/recipes/train_adain_decoder.py",
         "licence": "CC0-1.0 (weights); fitted on public-domain images only",
         "notes": f"AdaIN decoder for the embedded encoder (relu4_1): {how}",
