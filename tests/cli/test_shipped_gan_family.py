@@ -61,7 +61,7 @@ def test_dcgan_by_name_makes_digits_and_morphs(tmp_path: Path) -> None:
                             str(tmp_path / "g")])
     assert r.exit_code == 0, r.output
     conf, pred = classify(load_digit_classifier(), _digits(tmp_path / "g")).max(1)
-    assert float((conf >= 0.9).float().mean()) >= 0.55  # measured 79.8 % over 10,000 samples
+    assert float((conf >= 0.9).float().mean()) >= 0.65  # measured 85.1 % over 10,000 samples (3 s.e. of 40: 0.17)
     assert len(set(pred.tolist())) >= 8
     r = runner.invoke(app, ["-q", "morph", "1", "2", "--space", "z", "--weights", "dcgan-mnist32", "--frames", "4",
                             "--out-dir", str(tmp_path / "m")])

@@ -33,11 +33,11 @@ sys.path.insert(0, str(REPO))
 
 #: model name -> (seed, command after ``imgforge --seed S --device D``, file in the run folder, notes)
 RECIPES = {
-    "dcgan-mnist32": (0, ["gan", "train", "{mnist}", "--arch", "dcgan", "--loss", "ns", "--batch-size", "256",
-                          "--ema-kimg", "10", "--steps", "11572", "--sample-every", "500", "--checkpoint-every", "1000"],
+    "dcgan-mnist32": (0, ["gan", "train", "{mnist}", "--arch", "dcgan", "--loss", "ns", "--batch-size", "1024",
+                          "--ema-kimg", "40", "--steps", "29679", "--sample-every", "1000", "--checkpoint-every", "1000"],
                       "G.safetensors",
-                      "DCGAN (Radford et al.) 32x32 MNIST digits, non-saturating loss, batch 256, 11,572 G steps "
-                      "(2.96 M images), G = moving average of the generator (half-life 10k images); "
+                      "DCGAN (Radford et al.) 32x32 MNIST digits, non-saturating loss, batch 1024, 29,679 G steps "
+                      "(30.4 M images), G = moving average of the generator (half-life 40k images); "
                       "`imgforge generate --weights dcgan-mnist32`"),
     "cdcgan-mnist32": (0, ["gan", "train", "{mnist}", "--arch", "dcgan", "--loss", "ns", "--cond", "--steps",
                            "10000", "--sample-every", "1000", "--checkpoint-every", "1000"],
