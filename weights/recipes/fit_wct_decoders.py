@@ -1,6 +1,8 @@
 """Recipe of ``weights/imgforge-wct-decoders-embedded.safetensors``: WCT decoders (relu1_1, relu2_1, relu3_1) for
 the embedded encoder (``weights/imgforge-vgg19-embedded.safetensors``), so that ``stylize --method wct`` works
-offline with no published weights.
+offline with no published weights. Stage 1 of the shipped file: its output (the file shipped before) was then
+fine-tuned for reconstruction on a GPU by ``finetune_wct_decoders.py`` (the shipped file); ``--out`` defaults to the
+shipped path, so write the fit elsewhere to keep the fine-tuned decoders.
 
 Why three levels, not the paper's five: with this random-feature encoder, whitening and colouring at relu4_1 or
 relu5_1 destroys the content (measured on chelsea x Starry Night at 256 and 448 px: level 4 alone or the 5..1 chain
