@@ -71,7 +71,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from train_fast_style import collect_content  # noqa: E402  (same content set)
+from train_fast_style import collect_content, recipe_runtime  # noqa: E402  (same content set, same runtime)
 
 STYLE_TEXTURES = ("brick.png", "grass.png", "gravel.png")
 #: decoder conv child index -> the encoder activation it reconstructs (the mirror of conv4_1 ... conv1_1)
@@ -212,16 +212,10 @@ def main() -> None:
         sd = dec.state_dict()
         how = f"layer-wise least squares on {len(images)} images at {a.size} px"
     if a.steps:
-        from imgforge.runtime import Runtime
         from imgforge.training.adain import AdaINTrainConfig, train_adain
         from imgforge.training.loop import Interrupted
 
-        rt = None
-        if a.device != "cpu" or a.precision:
-            rt = Runtime.create(a.device, a.precision or "auto", task="training")
-            if rt.device.type == "cuda":
-                torch.backends.cudnn.benchmark = True  # fixed sizes
-            print(f"device {rt.device}, precision {rt.precision_name}", flush=True)
+        rt = recipe_runtime(a.device, a.precision)
         cfg = AdaINTrainConfig(
             content_dirs=(str(content),), style_dirs=(str(styles),), run_dir=str(a.run_dir / "run"),
             vgg=str(enc_path), image_size=a.image_size, resize=a.resize, batch_size=a.batch_size, lr=a.lr,

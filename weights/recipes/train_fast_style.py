@@ -137,6 +137,22 @@ def collect_content(data: Path, wheel: Path | None, dest: Path, hold_out=(), skl
     return dest
 
 
+def recipe_runtime(device: str, precision: str | None):  # type: ignore[no-untyped-def]
+    """The training :class:`Runtime` of ``--device`` / ``--precision``, or None for a plain CPU run (the trainer's
+    own default); on CUDA, cuDNN's autotuner is on (the recipes' sizes are fixed). Shared by the decoder recipes."""
+    if device == "cpu" and not precision:
+        return None
+    import torch
+
+    from imgforge.runtime import Runtime
+
+    rt = Runtime.create(device, precision or "auto", task="training")
+    if rt.device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    print(f"device {rt.device}, precision {rt.precision_name}, channels_last {rt.channels_last}", flush=True)
+    return rt
+
+
 def package(run_model: Path, out: Path, style: str, content: Path) -> None:
     """Write ``out`` (the shipped file's metadata) from the run folder's model file; ``content``: the content
     folder it was trained on (for the licence line)."""
@@ -197,7 +213,6 @@ def main() -> None:
     a = ap.parse_args()
 
     from imgforge.progress import ProgressEvent
-    from imgforge.runtime import Runtime
     from imgforge.training.fast_style import FastStyleTrainConfig, train_fast_style
     from imgforge.training.loop import Interrupted
 
@@ -205,14 +220,7 @@ def main() -> None:
     if a.package_only:
         package(run_model, a.out, a.style, a.run_dir / "content")
         return
-    rt = None
-    if a.device != "cpu" or a.precision:
-        rt = Runtime.create(a.device, a.precision or "auto", task="training")
-        if rt.device.type == "cuda":
-            import torch
-
-            torch.backends.cudnn.benchmark = True  # fixed sizes
-        print(f"device {rt.device}, precision {rt.precision_name}, channels_last {rt.channels_last}", flush=True)
+    rt = recipe_runtime(a.device, a.precision)
     hold_out = tuple(x.strip() for x in a.hold_out.split(",") if x.strip())
     content = collect_content(a.data, a.skimage_wheel, a.run_dir / "content", hold_out, a.sklearn_wheel,
                               a.content_max_side)
