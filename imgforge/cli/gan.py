@@ -10,7 +10,7 @@ import typer
 from ..errors import UsageError
 from ..losses.gan_family import LOSS_DEFAULTS, LOSSES
 from ..runtime import set_threads_from_env
-from ..training.gan import (ARCH_DEFAULT_LOSS, ARCH_ONLY, ARCHS, PROGAN_DRIFT, GANTrainConfig, check_arch_options,
+from ..training.gan import (ARCH_DEFAULT_LOSS, ARCHS, ONLY_FOR, PROGAN_DRIFT, GANTrainConfig, check_options,
                              check_power_of_two, train_gan)
 from ..training.loop import dist_info
 from .common import (
@@ -115,18 +115,18 @@ def train(
     lr_g: Annotated[Optional[float], typer.Option("--lr-g", min=0.0, help="Generator learning rate (default: the loss's).")] = None,
     lr_d: Annotated[Optional[float], typer.Option("--lr-d", min=0.0, help="Discriminator learning rate (default: the loss's).")] = None,
     optimizer: Annotated[Optional[str], typer.Option("--optimizer", help="adam | rmsprop (default: the loss's).")] = None,
-    beta1: Annotated[Optional[float], typer.Option("--beta1", help="Adam beta1 (default: the loss's).")] = None,
-    beta2: Annotated[Optional[float], typer.Option("--beta2", help="Adam beta2 (default: the loss's).")] = None,
+    beta1: Annotated[Optional[float], typer.Option("--beta1", help="Adam beta1 (default: the loss's; not with rmsprop).")] = None,
+    beta2: Annotated[Optional[float], typer.Option("--beta2", help="Adam beta2 (default: the loss's; not with rmsprop).")] = None,
     clip: Annotated[Optional[float], typer.Option("--clip", min=0.0, help="Weight clipping of the critic (default: 0.01 for wgan, else off).")] = None,
-    gp_lambda: Annotated[Optional[float], typer.Option("--gp-lambda", min=0.0, help="Penalty weight of wgan-gp / dragan (default 10).")] = None,
-    gamma: Annotated[Optional[float], typer.Option("--gamma", min=0.0, help="BEGAN's diversity ratio (default 0.5).")] = None,
+    gp_lambda: Annotated[Optional[float], typer.Option("--gp-lambda", min=0.0, help="Penalty weight of wgan-gp / dragan (default 10; those losses only).")] = None,
+    gamma: Annotated[Optional[float], typer.Option("--gamma", min=0.0, help="BEGAN's diversity ratio (default 0.5; --loss began only).")] = None,
     ema_kimg: Annotated[Optional[float], typer.Option("--ema-kimg", min=0.0, help="Moving average of G's weights with this half-life in thousands of images (Karras et al., ramp-up as StyleGAN2); the samples and G.safetensors are the average. Default 10 for progan and msggan (both papers sample from an average), else 0 (off).", show_default=False)] = None,
     start_resolution: Annotated[Optional[int], typer.Option("--start-resolution", help="progan: first resolution (default 4, as the paper); lapgan: coarsest level (default 8).", show_default=False)] = None,
     phase_images: Annotated[int, typer.Option("--phase-images", min=0, help="progan: real images per resolution at full strength (paper 800k).")] = 800_000,
     fade_images: Annotated[int, typer.Option("--fade-images", min=0, help="progan: real images over which each new resolution fades in (paper 800k).")] = 800_000,
     combine: Annotated[str, typer.Option("--combine", help="msggan: how each scale's image enters D: simple (concatenate) | lin_cat | cat_lin.")] = "simple",
     coarse: Annotated[str, typer.Option("--coarse", help="lapgan: the coarsest GAN: dcgan (a DCGAN pair at that side) | mlp (the paper's fully connected pair; collapsed to 2-3 digits on MNIST-5k).")] = "dcgan",
-    drift: Annotated[Optional[float], typer.Option("--drift", min=0.0, help=f"Drift term eps*E[D(x)^2] on the critic (ProGAN's; default {PROGAN_DRIFT:g} for progan with wgan/wgan-gp, else 0).", show_default=False)] = None,
+    drift: Annotated[Optional[float], typer.Option("--drift", min=0.0, help=f"Drift term eps*E[D(x)^2] on the critic (ProGAN's; default {PROGAN_DRIFT:g} for progan with wgan/wgan-gp, else 0; not lapgan, not began).", show_default=False)] = None,
     run_dir: Annotated[Optional[Path], typer.Option("--run-dir", help="Folder of the run (default runs/gan-<arch>-<loss>-<data name>).")] = None,
     checkpoint_every: CheckpointEveryOpt = 200,
     sample_every: SampleEveryOpt = 500,
@@ -146,13 +146,15 @@ def train(
                          gp_lambda=gp_lambda, gamma=gamma, start_resolution=start_resolution,
                          phase_images=phase_images, fade_images=fade_images, combine=combine, drift=drift,
                          ema_kimg=ema_kimg, coarse=coarse).validate()
-    # an arch-specific option given explicitly for another arch (also at its default value) would do nothing
-    check_arch_options(arch, given_options(ctx, ARCH_ONLY))
+    # an arch- or loss-specific option given explicitly for another arch or loss (also at its default value) would
+    # do nothing
+    check_options(arch, loss, given_options(ctx, ONLY_FOR))
     if beta1 is not None or beta2 is not None:
         import dataclasses
 
         d = cfg.resolved()["betas"]
-        cfg = dataclasses.replace(cfg, betas=(d[0] if beta1 is None else beta1, d[1] if beta2 is None else beta2))
+        cfg = dataclasses.replace(cfg, betas=(d[0] if beta1 is None else beta1,
+                                              d[1] if beta2 is None else beta2)).validate()
     name = data.name.split(".")[0] or "data"
     run = run_dir or Path("runs") / f"gan-{arch}-{loss}-{name}"
     if not resume and (run / "checkpoint.pt").exists() and dist_info().is_main:

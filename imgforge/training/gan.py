@@ -70,23 +70,41 @@ START_RESOLUTION = {"lapgan": 8, "progan": 4, "msggan": 4}
 EMA_KIMG = {"progan": 10.0, "msggan": 10.0}
 #: ProGAN's drift term ``ε E[D(x)²]`` on the critic (with wgan / wgan-gp).
 PROGAN_DRIFT = 0.001
-#: Settings only some architectures use: config field -> (its option, those archs). Setting one for another arch
-#: is a usage error (it would be silently ignored).
-ARCH_ONLY: Dict[str, Tuple[str, Tuple[str, ...]]] = {
-    "coarse": ("--coarse", ("lapgan",)),
-    "combine": ("--combine", ("msggan",)),
-    "phase_images": ("--phase-images", ("progan",)),
-    "fade_images": ("--fade-images", ("progan",)),
+#: The losses with the critic terms of the base step: all but BEGAN, whose autoencoder D has its own objective.
+_NOT_BEGAN = tuple(n for n in LOSSES if n != "began")
+#: Settings only some architectures or losses use: config field -> (its option, those archs, those losses; None:
+#: every one). Setting one for another arch or loss is a usage error (it would be silently ignored). Fields without
+#: a command-line option are named as fields. Established from the code that reads each field:
+#: ``coarse``: ``g_spec``/``d_spec`` (lapgan only); ``combine``: ``d_spec`` (msggan only); ``phase_images``,
+#: ``fade_images``: ``ProGANMethod.stage``; ``mbstd_group``: ``d_spec`` (progan_d / msggan_d); ``d_dropout``:
+#: ``d_spec`` (the MLP discriminator, LAPGAN's coarsest with ``coarse="mlp"``; BEGAN's autoencoder has none);
+#: ``gp_lambda``: ``_penalty``, called for wgan-gp / dragan only; ``gamma``, ``lambda_k``: :class:`BeganState`,
+#: ``began_h``: ``began_d``, both with ``--loss began`` only; ``drift``: ``GANMethod._d_objective`` (LAPGAN's own
+#: objective and BEGAN's step have no drift term). ``clip`` is not here: every loss's step clips when it is set.
+ONLY_FOR: Dict[str, Tuple[str, Optional[Tuple[str, ...]], Optional[Tuple[str, ...]]]] = {
+    "coarse": ("--coarse", ("lapgan",), None),
+    "combine": ("--combine", ("msggan",), None),
+    "phase_images": ("--phase-images", ("progan",), None),
+    "fade_images": ("--fade-images", ("progan",), None),
+    "mbstd_group": ("mbstd_group", ("progan", "msggan"), None),
+    "d_dropout": ("d_dropout", ("mlp", "lapgan"), _NOT_BEGAN),
+    "gp_lambda": ("--gp-lambda", None, ("wgan-gp", "dragan")),
+    "gamma": ("--gamma", None, ("began",)),
+    "lambda_k": ("lambda_k", None, ("began",)),
+    "began_h": ("began_h", None, ("began",)),
+    "drift": ("--drift", ("mlp", "dcgan", "progan", "msggan"), _NOT_BEGAN),
 }
 
 
-def check_arch_options(arch: str, given: Iterable[str]) -> None:
-    """:class:`UsageError` for the first of ``given`` (config field names the user set) that ``arch`` does not use
-    (see :data:`ARCH_ONLY`)."""
+def check_options(arch: str, loss: str, given: Iterable[str]) -> None:
+    """:class:`UsageError` for the first of ``given`` (config field names the user set) that ``arch`` or ``loss``
+    does not use (see :data:`ONLY_FOR`)."""
     for name in given:
-        flag, archs = ARCH_ONLY.get(name, ("", (arch,)))
-        if arch not in archs:
+        flag, archs, losses = ONLY_FOR.get(name, ("", None, None))
+        if archs is not None and arch not in archs:
             raise UsageError(f"{flag} is for --arch {'|'.join(archs)}, not {arch}; drop it")
+        if losses is not None and loss not in losses:
+            raise UsageError(f"{flag} is for --loss {'|'.join(losses)}, not {loss}; drop it")
 
 
 def check_power_of_two(resolution: int) -> int:
@@ -106,8 +124,11 @@ class GANTrainConfig:
         z_dim: z size. batch_size: global batch (split across torchrun processes). cond: class-conditional.
         width: DCGAN ``ngf``/``ndf`` (BEGAN: the autoencoder's ``ndf``); MLP: 64 gives the paper's hidden
             widths (G 1200, D 240), other values scale them.
-        d_dropout: dropout of the MLP discriminator. began_h: BEGAN's bottleneck size.
+        d_dropout: dropout of the MLP discriminator (mlp; lapgan's coarsest with ``coarse="mlp"``).
+            began_h: BEGAN's bottleneck size.
         optimizer, lr_g, lr_d, betas, d_steps, clip, gp_lambda, gamma, lambda_k: None = the loss's paper default.
+            ``betas``: Adam's only (refused when the optimiser is rmsprop). Fields another arch or loss uses
+            (:data:`ONLY_FOR`) are refused when set away from their default.
         sample_grid: images in the sample grids (conditional: seeds per class row).
         ema_kimg: half-life, in thousands of images, of a moving average of G's weights (Karras et al.; ramp-up
             0.05 as StyleGAN2). None: 10 for progan and msggan (both papers sample from an average), else off;
@@ -119,7 +140,7 @@ class GANTrainConfig:
         coarse: LAPGAN's coarsest GAN: ``dcgan`` (a DCGAN pair at that side) or ``mlp`` (the paper's fully connected
             pair; collapsed to 2-3 digits on MNIST-5k in 3,200 steps, hence not the default).
         drift: ProGAN's drift weight ``ε E[D(x)²]`` (None: 0.001 for progan with wgan/wgan-gp, else 0; any arch
-            but BEGAN).
+            but lapgan, any loss but began).
         mbstd_group: ProGAN / MSG-GAN minibatch-stddev group size.
     """
 
@@ -167,8 +188,11 @@ class GANTrainConfig:
             raise UsageError(f"--ema-kimg {self.ema_kimg}: must be >= 0 (0: no moving average)")
         if self.batch_size < 1 or self.z_dim < 1 or self.width < 1 or (self.d_steps is not None and self.d_steps < 1):
             raise UsageError("--batch-size, --z-dim, --width and --d-steps must be >= 1")
-        check_arch_options(self.arch, [f.name for f in fields(self)
-                                       if f.name in ARCH_ONLY and getattr(self, f.name) != f.default])
+        check_options(self.arch, self.loss, [f.name for f in fields(self)
+                                             if f.name in ONLY_FOR and getattr(self, f.name) != f.default])
+        if self.betas is not None and self.resolved()["optimizer"] == "rmsprop":
+            why = "--optimizer rmsprop" if self.optimizer else f"rmsprop, --loss {self.loss}'s optimiser"
+            raise UsageError(f"--beta1/--beta2 are for --optimizer adam, not {why}; drop them")
         if self.arch in MULTISCALE:
             self._validate_multiscale()
         elif self.start_resolution is not None:
@@ -638,5 +662,5 @@ def train_gan(
     return GANTrainResult(history, out_path if dist.is_main else None, method.train_seconds, skipped, method)
 
 
-__all__ = ["ARCHS", "ARCH_ONLY", "LOSSES", "GENERATOR_NAME", "GANTrainConfig", "GANMethod", "GANTrainResult",
-           "train_gan", "check_arch_options", "check_power_of_two", "write_page"]
+__all__ = ["ARCHS", "ONLY_FOR", "LOSSES", "GENERATOR_NAME", "GANTrainConfig", "GANMethod", "GANTrainResult",
+           "train_gan", "check_options", "check_power_of_two", "write_page"]

@@ -670,6 +670,17 @@ LATER: List[Case] = [
       ["--phase-images is for --arch progan, not msggan"], absent=["out/gan14"]),
     C("gan-fade-images-mlp", "gan train {d}/sg_data --arch mlp --fade-images 800000 --run-dir out/gan15", 2,
       ["--fade-images is for --arch progan, not mlp"], absent=["out/gan15"]),
+    # an option of another loss would do nothing: refused when given, also at its default value
+    C("gan-gp-lambda-hinge", "gan train {d}/sg_data --loss hinge --gp-lambda 5 --run-dir out/gan16", 2,
+      ["--gp-lambda is for --loss wgan-gp|dragan, not hinge; drop it"], absent=["out/gan16"]),
+    C("gan-gamma-default-ns", "gan train {d}/sg_data --gamma 0.5 --run-dir out/gan17", 2,
+      ["--gamma is for --loss began, not ns"], absent=["out/gan17"]),
+    C("gan-drift-lapgan", "gan train {d}/sg_data --arch lapgan --drift 0.001 --run-dir out/gan18", 2,
+      ["--drift is for --arch mlp|dcgan|progan|msggan, not lapgan"], absent=["out/gan18"]),
+    C("gan-drift-began", "gan train {d}/sg_data --arch dcgan --loss began --drift 0 --run-dir out/gan19", 2,
+      ["--drift is for --loss", "not began"], absent=["out/gan19"]),
+    C("gan-beta1-wgan", "gan train {d}/sg_data --loss wgan --beta1 0.5 --run-dir out/gan20", 2,
+      ["--beta1/--beta2 are for --optimizer adam", "rmsprop"], absent=["out/gan20"]),
     C("gan-resume-other-arch", "gan train {d}/sg_data --arch progan --resolution 8 --z-dim 4 --width 4 --batch-size 2 "
       "--steps 2 --run-dir {d}/gan_run", 1, ["--arch dcgan", "not --arch progan", "--run-dir"]),
     C("vae-resolution", "vae train {d}/sg_data --resolution 12 --run-dir out/vae1", 2, ["power of two"]),

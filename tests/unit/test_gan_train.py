@@ -90,6 +90,20 @@ def test_overrides_replace_the_paper_defaults() -> None:
         GANTrainConfig(resolution=24).validate()
     with pytest.raises(UsageError, match="--arch"):
         GANTrainConfig(arch="resnet").validate()
+    # a loss's own settings given with another loss would do nothing: refused (the other loss's own are fine)
+    for kw, loss, words in [(dict(gp_lambda=10.0), "hinge", "--gp-lambda is for --loss wgan-gp|dragan, not hinge"),
+                            (dict(gamma=0.5), "ns", "--gamma is for --loss began, not ns"),
+                            (dict(lambda_k=0.01), "wgan", "lambda_k is for --loss began, not wgan"),
+                            (dict(began_h=32), "lsgan", "began_h is for --loss began, not lsgan"),
+                            (dict(drift=0.001), "began", "--drift is for --loss .*, not began"),
+                            (dict(d_dropout=0.2), "ns", "d_dropout is for --arch mlp|lapgan, not dcgan"),
+                            (dict(betas=(0.5, 0.9)), "wgan", "--beta1/--beta2 are for --optimizer adam, not rmsprop")]:
+        with pytest.raises(UsageError, match=words.replace("|", "[|]")):
+            GANTrainConfig(loss=loss, **kw).validate()
+    GANTrainConfig(loss="dragan", gp_lambda=5.0, drift=0.01, clip=0.1).validate()
+    GANTrainConfig(loss="began", gamma=0.7, lambda_k=0.01, began_h=32).validate()
+    GANTrainConfig(arch="mlp", loss="hinge", d_dropout=0.2).validate()
+    GANTrainConfig(loss="wgan", optimizer="adam", betas=(0.5, 0.9)).validate()
 
 
 def test_mlp_and_conditional_runs_and_export_loads(tmp_path: Path) -> None:

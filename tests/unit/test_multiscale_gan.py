@@ -258,6 +258,15 @@ def test_bad_settings_are_one_line() -> None:
     with pytest.raises(UsageError, match="--phase-images is for --arch progan, not lapgan"):
         GANTrainConfig(arch="lapgan", phase_images=10).validate()
     GANTrainConfig(arch="progan", phase_images=10, fade_images=10).validate()  # its own options are fine
+    # another loss's option, or one this arch's step never reads, would be ignored too: refused
+    with pytest.raises(UsageError, match="--gp-lambda is for --loss wgan-gp[|]dragan, not rahinge; drop it"):
+        GANTrainConfig(arch="msggan", loss="rahinge", gp_lambda=10.0).validate()
+    with pytest.raises(UsageError, match="--drift is for --arch mlp[|]dcgan[|]progan[|]msggan, not lapgan"):
+        GANTrainConfig(arch="lapgan", loss="wgan-gp", drift=0.001).validate()
+    with pytest.raises(UsageError, match="mbstd_group is for --arch progan[|]msggan, not lapgan"):
+        GANTrainConfig(arch="lapgan", mbstd_group=2).validate()
+    GANTrainConfig(arch="msggan", loss="wgan-gp", drift=0.001, gp_lambda=5.0, mbstd_group=2).validate()
+    GANTrainConfig(arch="lapgan", loss="ns", coarse="mlp", d_dropout=0.2).validate()
     hp = GANTrainConfig(arch="progan", loss="wgan-gp").resolved()
     assert (hp["lr_g"], hp["betas"], hp["d_steps"], hp["drift"], hp["gp_lambda"]) == (1e-3, (0.0, 0.99), 1, 0.001, 10)
     hp = GANTrainConfig(arch="msggan", loss="rahinge", lr_d=1e-4).resolved()
