@@ -360,7 +360,8 @@ def load_checkpoint(path: Path) -> Dict[str, Any]:
 
 
 class _StopFlag:
-    """Turns SIGINT/SIGTERM into a flag checked between steps (restores the old handlers on exit)."""
+    """Turns SIGINT/SIGTERM into a flag checked between steps (restores the old handlers on exit); a second SIGINT
+    raises KeyboardInterrupt at once, further SIGTERMs are ignored."""
 
     def __init__(self) -> None:
         self.signal: Optional[int] = None
@@ -375,9 +376,13 @@ class _StopFlag:
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
-        if self.signal is not None:  # second Ctrl-C: stop now
+        # A second Ctrl-C means "stop now". Repeated SIGTERMs are one request: GNU ``timeout`` (without
+        # --foreground), job schedulers and process managers signal the process and then its group, and the
+        # graceful checkpoint must not be lost to the echo.
+        if self.signal is not None and signum == signal.SIGINT:
             raise KeyboardInterrupt
-        self.signal = signum
+        if self.signal is None:
+            self.signal = signum
 
     def __exit__(self, *exc: object) -> None:
         for sig, old in self._old.items():

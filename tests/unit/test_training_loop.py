@@ -180,3 +180,33 @@ def test_finish_runs_on_every_path_with_signals_held(tmp_path: Path) -> None:
     assert len(run(9)) == 9 and calls[-1] == (9, False, 9)  # resumed to the end
     assert len(run(9)) == 9 and calls[-1] == (9, False, 9)  # nothing to do: the final files are still written
     assert len(calls) == 3 and signal.getsignal(signal.SIGTERM) is before
+
+
+def test_repeated_sigterm_is_one_graceful_stop_but_a_second_ctrl_c_stops_now(tmp_path: Path) -> None:
+    """GNU ``timeout`` without --foreground signals the process and then its group: the second TERM arrives during
+    the same step and must not turn the graceful stop (checkpoint at the step reached) into an abrupt one; a second
+    Ctrl-C still stops at once."""
+    import os
+
+    from imgforge.training.loop import Interrupted
+
+    def run(sig: int, run_dir: Path):  # type: ignore[no-untyped-def]
+        m = ToyMethod()
+        orig = m.step
+
+        def step(batch, i):  # type: ignore[no-untyped-def]
+            if i == 2:
+                os.kill(os.getpid(), sig)
+                os.kill(os.getpid(), sig)
+            return orig(batch, i)
+
+        m.step = step  # type: ignore[method-assign]
+        order = DeterministicBatches(37, 8, seed=3)
+        return train_loop(m, order.global_batch, LoopConfig(str(run_dir), 9, seed=3, checkpoint_every=5))
+
+    with pytest.raises(Interrupted, match="stopped at step 3"):
+        run(signal.SIGTERM, tmp_path / "term")
+    assert load_checkpoint(tmp_path / "term" / "checkpoint.pt")["step"] == 3
+    with pytest.raises(KeyboardInterrupt):
+        run(signal.SIGINT, tmp_path / "int")
+    assert not (tmp_path / "int" / "checkpoint.pt").exists()
