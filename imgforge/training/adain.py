@@ -37,7 +37,7 @@ from ..ops.stats import adain, calc_mean_std
 from ..progress import ProgressFn, note
 from ..runtime import Runtime, precision_name, seed_everything
 from .fast_style import load_loss_network
-from .loop import DeterministicBatches, LoopConfig, train_loop
+from .loop import DeterministicBatches, LoopConfig, steps_done, train_loop
 
 __all__ = ["AdaINTrainConfig", "AdaINMethod", "train_adain", "STYLE_LAYERS"]
 
@@ -133,7 +133,6 @@ class AdaINMethod:
             self.decoder.load_state_dict(init.state_dict())
         self.decoder = self.decoder.to(self.device).train()
         self.opt = torch.optim.Adam(self.decoder.parameters(), lr=cfg.lr)
-        self.last_step = 0  #: steps done (the loop's count after the last :meth:`step`)
 
     @torch.no_grad()
     def warm_output(self, content: Tensor, style: Tensor) -> None:
@@ -204,7 +203,6 @@ class AdaINMethod:
             raise TrainingError(f"the loss became {float(loss)} at step {step + 1}; lower --lr or the style weight")
         loss.backward()
         self.opt.step()
-        self.last_step = step + 1
         return {**{k: float(v.detach()) for k, v in losses.items()}, "lr": lr}
 
 
@@ -274,9 +272,8 @@ def train_adain(cfg: AdaINTrainConfig, *, runtime: Optional[Runtime] = None,
     loop = LoopConfig(run_dir=str(run), steps=cfg.steps, seed=cfg.seed, checkpoint_every=cfg.checkpoint_every,
                       sample_every=cfg.checkpoint_every, log_every=cfg.log_every)
     def finish(history: List[Dict[str, float]], interrupted: bool) -> None:  # run by train_loop, signals held
-        if interrupted:
-            if method.last_step:  # the decoder of the checkpoint just written, not that of the last periodic export
-                sample(method.last_step, run)
+        if interrupted:  # the decoder of the checkpoint just written, not that of the last periodic export
+            sample(steps_done(history), run)
         elif not (run / "decoder.safetensors").exists() or cfg.steps % cfg.checkpoint_every:
             sample(cfg.steps, run)
 

@@ -37,7 +37,7 @@ from ..io import load_image, save_image
 from ..ops.stats import gram
 from ..progress import ProgressFn, note
 from ..runtime import Runtime, precision_name, seed_everything
-from .loop import DeterministicBatches, LoopConfig, train_loop
+from .loop import DeterministicBatches, LoopConfig, steps_done, train_loop
 
 __all__ = ["FastStyleTrainConfig", "FastStyleMethod", "train_fast_style", "load_loss_network", "REFERENCE_LAYERS"]
 
@@ -147,7 +147,6 @@ class FastStyleMethod:
         self.net = TransformerNet().to(self.device, memory_format=self.memory_format).train()
         self.opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
         self.vgg = vgg.to(self.device, memory_format=self.memory_format).eval()
-        self.last_step = 0  #: steps done (the step of the last :meth:`step` call + 1)
         for p in self.vgg.parameters():
             p.requires_grad_(False)
         for option, names in (("--style-layers", cfg.style_layers), ("--content-layer", (cfg.content_layer,))):
@@ -210,7 +209,6 @@ class FastStyleMethod:
             raise TrainingError(f"the loss became {float(loss)} at step {step + 1}; lower --lr or the loss weights")
         loss.backward()
         self.opt.step()
-        self.last_step = step + 1
         return {k: float(v.detach()) for k, v in losses.items()}
 
 
@@ -285,9 +283,8 @@ def train_fast_style(cfg: FastStyleTrainConfig, *, runtime: Optional[Runtime] = 
                       sample_every=cfg.checkpoint_every, log_every=cfg.log_every)
 
     def finish(history: List[Dict[str, float]], interrupted: bool) -> None:
-        if interrupted:
-            if method.last_step:  # the network of the checkpoint just written (not that of the last periodic export)
-                sample(method.last_step, run)
+        if interrupted:  # the network of the checkpoint just written (not that of the last periodic export)
+            sample(steps_done(history), run)
         elif not (run / "model.safetensors").exists() or steps % cfg.checkpoint_every:
             sample(steps, run)
 

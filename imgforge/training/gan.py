@@ -45,7 +45,7 @@ from ..models.registry import build
 from ..progress import ProgressFn, note
 from .loop import (
     DeterministicBatches, DistInfo, LoopConfig, ema_update, distributed_device, load_states, shutdown_distributed,
-    step_seed, train_loop,
+    step_seed, steps_done, train_loop,
 )
 
 ARCHS = ("mlp", "dcgan", "lapgan", "progan", "msggan")
@@ -644,7 +644,7 @@ def train_gan(
         out_path = run_dir / GENERATOR_NAME
 
         def finish(history: List[Dict[str, float]], interrupted: bool) -> None:
-            last = int(history[-1]["step"]) if history else 0
+            last = steps_done(history)
             if loop.sample_every == 0 or last % loop.sample_every:
                 method.sample_grid(last, run_dir)
             method.export(out_path)

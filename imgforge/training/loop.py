@@ -359,6 +359,12 @@ def load_checkpoint(path: Path) -> Dict[str, Any]:
     return payload
 
 
+def steps_done(history: List[Dict[str, float]]) -> int:
+    """The step a loss history reaches (its rows carry the loop's step count; 0 for none): what ``finish`` callbacks
+    export at."""
+    return int(history[-1]["step"]) if history else 0
+
+
 class _StopFlag:
     """Turns SIGINT/SIGTERM into a flag checked between steps (restores the old handlers on exit); a second SIGINT
     raises KeyboardInterrupt at once, further SIGTERMs are ignored."""

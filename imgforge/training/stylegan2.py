@@ -52,7 +52,8 @@ from ..models.stylegan2 import Discriminator, Generator
 from ..progress import ProgressFn, note
 from .augment import DEFAULT_OPS, AdaptiveAugment, check_ops
 from .loop import (  # noqa: F401  (step_seed: re-exported)
-    DistInfo, LoopConfig, ema_update, distributed_device, load_states, shutdown_distributed, step_seed, train_loop,
+    DistInfo, LoopConfig, ema_update, distributed_device, load_states, shutdown_distributed, step_seed, steps_done,
+    train_loop,
 )
 
 LOSSES = ("logistic", "lsgan", "wgan-gp", "hinge")
@@ -447,7 +448,7 @@ def train_stylegan2(
     out_path = run_dir / GENERATOR_NAME
 
     def finish(history: List[Dict[str, float]], interrupted: bool) -> None:
-        last = int(history[-1]["step"]) if history else 0
+        last = steps_done(history)
         if not interrupted and loop.sample_every and (not history or last % loop.sample_every):
             method.sample_grid(last, run_dir)
         method.export(out_path, meta)

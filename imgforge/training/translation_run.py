@@ -30,7 +30,8 @@ from ..hub.modelfile import save_model_file
 from ..progress import ProgressFn, note
 from ..runtime import Runtime, precision_name, seed_everything
 from ..reports import save_grid, write_run_page
-from .loop import CHECKPOINT_NAME, DeterministicBatches, LoopConfig, init_distributed, shutdown_distributed, train_loop
+from .loop import (CHECKPOINT_NAME, DeterministicBatches, LoopConfig, init_distributed, shutdown_distributed, steps_done,
+                   train_loop)
 from .loop import DistInfo
 from .translation_common import TranslationTrainConfig, check_resume_compatible
 
@@ -188,7 +189,7 @@ def run_training(
     result = TrainResult(run_dir=run_dir, steps=total, history=[])
 
     def finish(history: List[Dict[str, float]], interrupted: bool) -> None:
-        done = int(history[-1]["step"]) if history else 0
+        done = steps_done(history)
         if interrupted:
             export_generators(method, run_dir, done, record)
             page(history, ["interrupted; run the same command again to resume"])

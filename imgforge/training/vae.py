@@ -36,7 +36,7 @@ from ..progress import ProgressFn, note
 from .gan import GENERATOR_NAME, _history, check_power_of_two, write_page
 from .loop import (
     DeterministicBatches, DistInfo, LoopConfig, distributed_device, load_states, shutdown_distributed, step_seed,
-    train_loop,
+    steps_done, train_loop,
 )
 
 LIKELIHOODS = ("bernoulli", "gaussian")
@@ -278,7 +278,7 @@ def train_vae(
             write_page(method, rd, title, record, _history(rd))
 
         def finish(history: List[Dict[str, float]], interrupted: bool) -> None:
-            last = int(history[-1]["step"]) if history else 0
+            last = steps_done(history)
             if loop.sample_every == 0 or last % loop.sample_every:
                 method.sample_grid(last, run_dir)
             method.export(run_dir)
