@@ -27,7 +27,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
@@ -63,7 +63,8 @@ def main() -> None:
     from imgforge.data.style_images import StyleImageFolder
     from imgforge.hub.encoders import EMBEDDED_NAME, embedded_encoder_path
     from imgforge.hub.modelfile import load_model_file, save_model_file
-    from imgforge.training.loop import DeterministicBatches, Interrupted, LoopConfig, signals_deferred, train_loop
+    from imgforge.training.loop import (DeterministicBatches, Interrupted, LoopConfig, signals_deferred, steps_done,
+                                        train_loop)
 
     device = torch.device(a.device)
     if device.type == "cuda":
@@ -84,7 +85,6 @@ def main() -> None:
     class Method:
         def __init__(self) -> None:
             self.opt = torch.optim.Adam(decoders.parameters(), lr=a.lr)
-            self.last_step = 0
 
         def state_dict(self) -> Dict[str, Any]:
             return {"decoders": decoders.state_dict(), "opt": self.opt.state_dict()}
@@ -111,7 +111,6 @@ def main() -> None:
             self.opt.zero_grad(set_to_none=True)
             total.backward()
             self.opt.step()
-            self.last_step = step + 1
             out["total"] = float(total.detach())
             return out
 
@@ -124,25 +123,26 @@ def main() -> None:
 
     loop = LoopConfig(run_dir=str(a.run_dir), steps=a.steps, seed=0, checkpoint_every=a.checkpoint_every,
                       sample_every=a.checkpoint_every, log_every=a.log_every)
+
+    def finish(history: List[Dict[str, float]], interrupted: bool) -> None:  # run by train_loop, signals held
+        export(steps_done(history) if interrupted else a.steps, a.run_dir)
+
     show, cancel = progress_printer(a.max_seconds)
     try:
         train_loop(method, lambda s: data.batch(order.global_batch(s), s), loop, config_record={k: str(v) if isinstance(v, Path) else v for k, v in vars(a).items()},
-                   sample=export, progress=show, task="wct finetune")
-        export(a.steps, a.run_dir)
+                   sample=export, progress=show, task="wct finetune", finish=finish)
     except Interrupted as exc:
         print(f"interrupted: {exc}", flush=True)
-        with signals_deferred():
-            export(method.last_step, a.run_dir)
     finally:
         cancel()
     with signals_deferred():
-        sd, _ = load_model_file(a.run_dir / "decoders.safetensors")
+        sd, meta = load_model_file(a.run_dir / "decoders.safetensors")
         save_model_file(a.out, sd.state_dict(), arch="wct_decoders", arch_kwargs={"levels": list(levels)},
                         dtype=torch.float16, extra={
             "name": a.out.stem, "encoder": EMBEDDED_NAME, "recipe": "weights/recipes/finetune_wct_decoders.py",
             "licence": "CC0-1.0 (weights); fitted and trained on public-domain / CC0 images only",
             "notes": f"WCT decoders for the embedded encoder: {init_meta.get('notes', a.init).split(': ', 1)[-1]}; then "
-                     f"{method.last_step} steps of reconstruction fine-tuning (pixel + {a.feature_weight:g} x "
+                     f"{meta['steps']} steps of reconstruction fine-tuning (pixel + {a.feature_weight:g} x "
                      f"feature MSE, batch {a.batch_size}, {a.image_size} px crops, lr {a.lr:g}, warm-up "
                      f"{a.warmup_steps})",
         })
