@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from train_adain_decoder import progress_printer  # noqa: E402  (the --max-seconds timer)
+from train_fast_style import progress_printer  # noqa: E402  (the --max-seconds timer)
 
 
 def main() -> None:

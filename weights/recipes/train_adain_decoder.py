@@ -57,10 +57,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
-import signal
-import threading
-import time
 import shutil
 import sys
 import zipfile
@@ -71,7 +67,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from train_fast_style import collect_content, recipe_runtime  # noqa: E402  (same content set, same runtime)
+from train_fast_style import collect_content, progress_printer, recipe_runtime  # noqa: E402  (same content set, runtime, timer)
 
 STYLE_TEXTURES = ("brick.png", "grass.png", "gravel.png")
 #: decoder conv child index -> the encoder activation it reconstructs (the mirror of conv4_1 ... conv1_1)
@@ -122,35 +118,6 @@ def lsq_decoder(encoder, images: List, per_image: int = 600, ridge: float = 1e-2
 
     return fit_decoder_lsq(encoder, AdaINDecoder(), PLAN, "relu4_1", images, per_image=per_image, ridge=ridge,
                            seed=seed, log=log)
-
-
-def progress_printer(max_seconds: float | None):  # type: ignore[no-untyped-def]
-    """``(show, cancel)``: ``show`` prints the loop's progress events; with ``max_seconds`` a daemon thread sends this
-    process SIGTERM ``max_seconds`` after the call, but only once a SIGTERM handler is installed (the training loop's:
-    finish the step, checkpoint, write the file); SIGTERM before that (slow start-up: data, encoder, CUDA) would kill
-    the process with nothing written, so it waits for the handler."""
-    t0 = time.time()
-    done = threading.Event()
-
-    def stop_later() -> None:
-        if done.wait(max_seconds):  # type: ignore[arg-type]
-            return
-        while signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None) and not done.wait(0.2):
-            pass
-        if not done.is_set():
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    if max_seconds:
-        threading.Thread(target=stop_later, daemon=True).start()
-
-    def show(ev) -> None:  # type: ignore[no-untyped-def]
-        if ev.message:
-            print(ev.message, flush=True)
-            return
-        m = "  ".join(f"{k}={v:.4g}" for k, v in ev.metrics.items())
-        print(f"step {ev.step}/{ev.total}  {m}  ({time.time() - t0:.0f} s)", flush=True)
-
-    return show, done.set
 
 
 def main() -> None:

@@ -35,8 +35,8 @@ GPU (``--device cuda``): the forward passes run in the precision the Runtime pol
 device (bf16 autocast on bf16-capable GPUs, ``--precision`` overrides) with channels_last; on the CPU the default
 stays float32 (the shipped file's precision). ``--max-seconds`` stops training gracefully after that long (as a
 SIGTERM does: the step finishes, a checkpoint and the run's model file are written) and the output file is still
-written from that step; ``timeout --foreground -s TERM`` gives the same result (without ``--foreground`` GNU timeout
-signals the process twice, and a second signal means "stop now"). ``--package-only`` writes ``--out`` from the run
+written from that step; ``timeout -s TERM`` gives the same result (the training loop takes the repeated SIGTERM
+GNU timeout sends without ``--foreground`` as one request). ``--package-only`` writes ``--out`` from the run
 folder's last model file without training.
 
 Usage::
@@ -153,6 +153,35 @@ def recipe_runtime(device: str, precision: str | None):  # type: ignore[no-untyp
     return rt
 
 
+def progress_printer(max_seconds: float | None):  # type: ignore[no-untyped-def]
+    """``(show, cancel)``: ``show`` prints the loop's progress events; with ``max_seconds`` a daemon thread sends this
+    process SIGTERM ``max_seconds`` after the call, but only once a SIGTERM handler is installed (the training loop's:
+    finish the step, checkpoint, write the file); SIGTERM before that (slow start-up: data, encoder, CUDA) would kill
+    the process with nothing written, so it waits for the handler."""
+    t0 = time.time()
+    done = threading.Event()
+
+    def stop_later() -> None:
+        if done.wait(max_seconds):  # type: ignore[arg-type]
+            return
+        while signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None) and not done.wait(0.2):
+            pass
+        if not done.is_set():
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    if max_seconds:
+        threading.Thread(target=stop_later, daemon=True).start()
+
+    def show(ev) -> None:  # type: ignore[no-untyped-def]
+        if ev.message:
+            print(ev.message, flush=True)
+            return
+        m = "  ".join(f"{k}={v:.4g}" for k, v in ev.metrics.items())
+        print(f"step {ev.step}/{ev.total}  {m}  ({time.time() - t0:.0f} s)", flush=True)
+
+    return show, done.set
+
+
 def package(run_model: Path, out: Path, style: str, content: Path) -> None:
     """Write ``out`` (the shipped file's metadata) from the run folder's model file; ``content``: the content
     folder it was trained on (for the licence line)."""
@@ -212,7 +241,6 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=REPO / "weights" / "imgforge-fast-starry-night.safetensors")
     a = ap.parse_args()
 
-    from imgforge.progress import ProgressEvent
     from imgforge.training.fast_style import FastStyleTrainConfig, train_fast_style
     from imgforge.training.loop import Interrupted
 
@@ -237,27 +265,13 @@ def main() -> None:
         log_every=a.log_every, sample=str(sample) if sample else None, warm_output=True,
         device=str(rt.device) if rt is not None else "cpu",
     )
-    t0 = time.time()
-
-    def show(ev: ProgressEvent) -> None:
-        if ev.message:
-            print(ev.message, flush=True)
-        elif ev.metrics:
-            m = "  ".join(f"{k}={v:.4g}" for k, v in ev.metrics.items())
-            print(f"step {ev.step}/{ev.total}  {m}  ({time.time() - t0:.0f} s)", flush=True)
-
-    timer = None
-    if a.max_seconds:  # the loop's own SIGTERM handling: finish the step, checkpoint, export, Interrupted
-        timer = threading.Timer(a.max_seconds, os.kill, (os.getpid(), signal.SIGTERM))
-        timer.daemon = True
-        timer.start()
+    show, cancel = progress_printer(a.max_seconds)  # --max-seconds: as SIGTERM (step, checkpoint, model file)
     try:
         train_fast_style(cfg, runtime=rt, progress=show)
     except Interrupted as exc:
         print(f"interrupted: {exc}", flush=True)
     finally:
-        if timer is not None:
-            timer.cancel()
+        cancel()
     package(run_model, a.out, a.style, a.run_dir / "content")
 
 
