@@ -505,6 +505,12 @@ def table(rows: List[Dict[str, Any]], peaks: Dict[int, Dict[str, float]], thread
     return "\n".join(lines)
 
 
+def cpu_line(info: Dict[str, Any]) -> str:
+    """The summary's CPU line from :func:`machine_info`'s dict."""
+    return (f"- CPU: {info['cpu_model']} ({info['cpu_vendor']}, {info['cpus']} CPUs); AMX-BF16: {info['amx_bf16']}; "
+            f"AVX512-BF16: {info['avx512_bf16']}; AVX512F: {info['avx512f']}")
+
+
 def merge(folder: Path, out: Optional[Path]) -> str:
     """One table from the ``*.json`` summaries in ``folder`` (several run_all processes run side by side, each with
     its own ``--out``): each row's fraction of peak uses the peak its own process tree measured (same load); the
@@ -542,8 +548,7 @@ def merge(folder: Path, out: Optional[Path]) -> str:
     info = runs[0][1]["machine"]
     head = [f"# imgforge speed summary (merged from {len(runs)} run_all processes run side by side, device "
             f"{runs[0][1].get('device', 'cpu')})", "",
-            f"- CPU: {info['cpu_model']} ({info['cpu_vendor']}, {info['cpus']} CPUs); AMX-BF16: {info['amx_bf16']}; "
-            f"AVX512-BF16: {info['avx512_bf16']}; AVX512F: {info['avx512f']}",
+            cpu_line(info),
             f"- torch {info['torch']}, python {info['python']}",
             "- load average (1/5/15 min) per process, start → end: " + "; ".join(
                 f"{stem} {d['load_start'][0]:.1f} → {d['load_end'][0]:.1f}" for stem, d in runs)]
@@ -639,8 +644,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         head = [f"# imgforge speed summary ({'quick' if a.quick else 'full'}, device {a.device})"
                 + ("" if final else " (partial: the run was still going)"), "",
                 f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; total {time.perf_counter() - t_start:.0f} s",
-                f"- CPU: {info['cpu_model']} ({info['cpu_vendor']}, {info['cpus']} CPUs); AMX-BF16: {info['amx_bf16']}; "
-                f"AVX512-BF16: {info['avx512_bf16']}; AVX512F: {info['avx512f']}",
+                cpu_line(info),
                 f"- torch {info['torch']}, python {info['python']}" + (f"; GPU {info.get('gpu')} (CUDA {info.get('cuda')})"
                                                                       if a.device == "cuda" else "")
                 + ("; fp32 convolutions use TF32 (torch.backends.cudnn.allow_tf32)" if info.get("cudnn_allow_tf32") else ""),

@@ -41,6 +41,7 @@ import torch.nn as nn
 from ..errors import TrainingError, UsageError
 from ..losses.gan_family import (LOSSES, RELATIVISTIC, BeganState, clip_weights, d_loss, dragan_penalty, g_loss,
                                  loss_defaults, wgan_gp_penalty)
+from ..models.multiscale_gan import LAPGAN_COARSE
 from ..models.registry import build
 from ..progress import ProgressFn, note
 from .loop import (
@@ -215,7 +216,7 @@ class GANTrainConfig:
                              f"(--start-resolution, --arch {self.arch})")
         if self.combine not in ("simple", "lin_cat", "cat_lin"):
             raise UsageError(f"--combine {self.combine!r}: simple, lin_cat or cat_lin")
-        if self.coarse not in ("dcgan", "mlp"):
+        if self.coarse not in LAPGAN_COARSE:
             raise UsageError(f"--coarse {self.coarse!r}: dcgan or mlp")
         if self.phase_images < 0 or self.fade_images < 0 or self.mbstd_group < 1:
             raise UsageError("--phase-images and --fade-images must be >= 0, the minibatch-stddev group >= 1")
