@@ -328,6 +328,37 @@ def load_states(state: Dict[str, Any], objects: Dict[str, Any]) -> None:
                             "--run-dir") from None
 
 
+#: run settings that may change between a run and its resume without changing what is trained: the length and the
+#: bookkeeping intervals, where the run lives, how many processes share the batch
+RESUME_FREE_KEYS = frozenset({"steps", "steps_total", "checkpoint_every", "sample_every", "log_every", "resume",
+                              "run_dir", "world_size"})
+
+
+def _flatten(d: Any, prefix: str = "") -> Dict[str, Any]:
+    if not isinstance(d, dict):
+        return {prefix: d}
+    out: Dict[str, Any] = {}
+    for k, v in d.items():
+        out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
+
+
+def changed_settings(saved: Dict[str, Any], current: Dict[str, Any]) -> List[str]:
+    """``"key: old -> new"`` for every setting (dotted path into the run's config record) that differs between a
+    checkpoint's record and the current one, except :data:`RESUME_FREE_KEYS`; a key only on one side counts as
+    changed (``-`` for the missing value; ``None`` reads "default")."""
+    a = _flatten(json.loads(json.dumps(saved, default=str)))
+    b = _flatten(json.loads(json.dumps(current, default=str)))
+    out = []
+    for key in sorted(set(a) | set(b)):
+        if key.rsplit(".", 1)[-1] in RESUME_FREE_KEYS:
+            continue
+        if a.get(key, "-") != b.get(key, "-"):
+            old, new = ("default" if v is None else v for v in (a.get(key, "-"), b.get(key, "-")))
+            out.append(f"{key}: {old} -> {new}")
+    return out
+
+
 def save_checkpoint(path: Path, method: TrainMethod, step: int, history: List[Dict[str, float]], config: Dict[str, Any]) -> None:
     """Write the checkpoint atomically (tensors + plain containers only, readable with weights_only=True)."""
     payload = {
@@ -456,6 +487,15 @@ def train_loop(
         start = int(payload["step"])
         history = list(payload["history"])
         note(progress, task, f"resuming from {ckpt} at step {start}")
+        try:
+            saved = json.loads(payload.get("config") or "{}")
+        except (TypeError, ValueError):
+            saved = {}
+        diff = changed_settings(saved, record) if saved else []
+        if diff:  # shapes that do not fit were refused above; these change the results, not the tensors
+            shown = "; ".join(diff[:6]) + (f"; and {len(diff) - 6} more" if len(diff) > 6 else "")
+            note(progress, task, f"resuming with settings that differ from the checkpoint's ({shown}): the run "
+                                 "will not equal an uninterrupted one (--restart or a new --run-dir starts over)")
     else:
         torch.manual_seed(cfg.seed)
         random.seed(cfg.seed)

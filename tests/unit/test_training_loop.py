@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from imgforge.training.loop import DeterministicBatches, LoopConfig, load_checkpoint, train_loop
+from imgforge.training.loop import DeterministicBatches, LoopConfig, changed_settings, load_checkpoint, train_loop
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -76,6 +76,26 @@ def test_resume_after_crash_gives_the_same_losses(tmp_path: Path) -> None:
     lines = (tmp_path / "b" / "losses.jsonl").read_text().splitlines()
     assert [json.loads(x)["mse"] for x in lines] == [r["mse"] for r in full]
     assert _run(tmp_path / "b", 23) == resumed  # nothing left to do
+
+
+def test_resume_with_other_settings_says_which(tmp_path: Path) -> None:
+    def run(steps: int, record: dict) -> list:
+        notes: list = []
+        m = ToyMethod()
+        order = DeterministicBatches(37, 8, seed=3)
+        train_loop(m, order.global_batch, LoopConfig(str(tmp_path), steps, seed=3, checkpoint_every=2),
+                   config_record=record, progress=lambda ev: notes.append(ev.message or ""))
+        return [n for n in notes if "differ" in n]
+
+    rec = {"gan": {"lr_g": 0.0002, "loss": "ns"}, "loop": {"steps": 4, "sample_every": 10, "seed": 0}}
+    assert run(4, rec) == []
+    longer = {"gan": dict(rec["gan"]), "loop": {"steps": 6, "sample_every": 3, "seed": 0}, "world_size": 2}
+    assert run(6, longer) == []  # the length, intervals and process count may change
+    other = {"gan": {"lr_g": 0.001, "loss": "ns", "ema_kimg": 10.0}, "loop": {"steps": 8, "seed": 0}}
+    (line,) = run(8, other)
+    assert "gan.lr_g: 0.0002 -> 0.001" in line and "gan.ema_kimg: - -> 10.0" in line and "steps" not in line
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["step"] == 8  # a note, not a refusal
+    assert changed_settings({"a": {"b": [1, 2]}}, {"a": {"b": [1, 3]}}) == ["a.b: [1, 2] -> [1, 3]"]
 
 
 SCRIPT = textwrap.dedent("""
