@@ -328,10 +328,11 @@ def load_states(state: Dict[str, Any], objects: Dict[str, Any]) -> None:
                             "--run-dir") from None
 
 
-#: run settings that may change between a run and its resume without changing what is trained: the length and the
-#: bookkeeping intervals, where the run lives, how many processes share the batch
-RESUME_FREE_KEYS = frozenset({"steps", "steps_total", "checkpoint_every", "sample_every", "log_every", "resume",
-                              "run_dir", "world_size"})
+#: run settings that may change between a run and its resume without changing what is trained: the length (steps;
+#: fast style's epochs), the bookkeeping (intervals, sample grids), where the run lives, how many processes share the
+#: batch
+RESUME_FREE_KEYS = frozenset({"steps", "steps_total", "epochs", "checkpoint_every", "sample_every", "log_every",
+                              "sample", "n_samples", "resume", "run_dir", "world_size"})
 
 
 def _flatten(d: Any, prefix: str = "") -> Dict[str, Any]:
@@ -495,7 +496,7 @@ def train_loop(
         if diff:  # shapes that do not fit were refused above; these change the results, not the tensors
             shown = "; ".join(diff[:6]) + (f"; and {len(diff) - 6} more" if len(diff) > 6 else "")
             note(progress, task, f"resuming with settings that differ from the checkpoint's ({shown}): the run "
-                                 "will not equal an uninterrupted one (--restart or a new --run-dir starts over)")
+                                 "will not equal an uninterrupted one (to start over, use a new run folder)")
     else:
         torch.manual_seed(cfg.seed)
         random.seed(cfg.seed)
