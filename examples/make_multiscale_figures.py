@@ -1,13 +1,13 @@
 """README figures of the multi-scale GANs (issue 15), from the shipped models and the ProGAN recipe's training run.
 
-    python examples/make_multiscale_figures.py --progan-run RUN
+    python examples/make_multiscale_figures.py [--progan-run RUN]
 
 --progan-run: the run folder of ``weights/recipes/train_gan_mnist.py --model progan-mnist32`` (its sample grids at
-fixed z, written every 250 steps; the stage of each step is read from its losses.jsonl). Writes into
-examples/figures/:
+fixed z, written every 250 steps; the stage of each step is read from its losses.jsonl); without it only the two
+figures made from shipped models are redrawn. Writes into examples/figures/:
 
-* lapgan_chain.png: lapgan-mnist32's coarse-to-fine generation chain for 8 seeds (columns), rows 8², 16², 32²
-  (as ``imgforge generate --weights lapgan-mnist32 --chain``, transposed);
+* lapgan_chain.png: lapgan-mnist32's coarse-to-fine generation chain for 8 seeds (columns), one row per level from
+  the coarsest (as ``imgforge generate --weights lapgan-mnist32 --chain``, transposed);
 * progan_growth.png: the same 8 z through ProGAN's training (rows): 4², 8², 16², a frame in the middle of the 32²
   fade-in (alpha about 1/3: the upsampled 16² output blended with the new 32² block), and the final 32² model;
 * msggan_scales.png: msggan-mnist32's outputs at every scale (rows 4² ... 32²) for 8 z (columns), all from one
@@ -81,14 +81,19 @@ def chain_figure(name: str, out: str, seeds: int = 8) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--progan-run", type=Path, required=True)
+    ap.add_argument("--progan-run", type=Path,
+                    help="the progan-mnist32 training run folder (its sample grids); without it, progan_growth.png "
+                         "is left as it is")
     args = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
-    steps = progan_figure(args.progan_run)
+    written = []
+    if args.progan_run is not None:
+        steps = progan_figure(args.progan_run)
+        print("progan_growth.png rows: " + "; ".join(f"step {s}: {label}" for s, label in steps))
+        written.append("progan_growth.png")
     chain_figure("lapgan-mnist32", "lapgan_chain.png")
     chain_figure("msggan-mnist32", "msggan_scales.png")
-    print("progan_growth.png rows: " + "; ".join(f"step {s}: {label}" for s, label in steps))
-    print(f"wrote progan_growth.png, lapgan_chain.png, msggan_scales.png in {OUT}")
+    print(f"wrote {', '.join(written + ['lapgan_chain.png', 'msggan_scales.png'])} in {OUT}")
 
 
 if __name__ == "__main__":
