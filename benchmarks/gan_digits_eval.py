@@ -38,11 +38,12 @@ from imgforge.data.mnist import (  # noqa: E402
     classify, held_out_indices, load_digit_classifier, pad32, read_mnist_5k, to_tensor01,
 )
 from imgforge.generator_api import load_generator  # noqa: E402
+from imgforge.jobs.metrics import DIGIT_THRESHOLD  # noqa: E402
 from imgforge.metrics import scores  # noqa: E402
 from imgforge.metrics.extractors import build_extractor  # noqa: E402
 from imgforge.models.protocols import z_from_seeds  # noqa: E402
 
-THRESHOLD = 0.9
+THRESHOLD = DIGIT_THRESHOLD  # the one `imgforge metrics` uses
 COVERAGE_N = 1000
 COVERAGE_SHARE = 0.03
 

@@ -1,4 +1,4 @@
-"""Which LAPGAN level loses the digits? Recognised fraction (digit classifier, p >= 0.9) of
+"""Which LAPGAN level loses the digits? Recognised fraction (digit classifier, p >= 0.9: ``DIGIT_THRESHOLD``) of
 
 * the whole chain from z (``--n`` samples, seeds 0...), and
 * the refinement levels alone, fed the real coarsest image of the 500 held-out digits (the Gaussian pyramid's top),
@@ -28,6 +28,7 @@ sys.path.insert(0, str(REPO))
 from imgforge.data.mnist import (  # noqa: E402
     classify, held_out_indices, load_digit_classifier, pad32, read_mnist_5k, to_tensor01,
 )
+from imgforge.jobs.metrics import DIGIT_THRESHOLD  # noqa: E402
 from imgforge.models.multiscale_gan import LapGANGenerator  # noqa: E402
 from imgforge.models.protocols import z_from_seeds  # noqa: E402
 from imgforge.ops.pyramid import gaussian_pyramid, u  # noqa: E402
@@ -65,7 +66,7 @@ def main() -> None:
     clf = load_digit_classifier()
 
     def rec(x: torch.Tensor) -> float:
-        return float((classify(clf, (x.clamp(-1, 1) + 1) / 2).max(1).values >= 0.9).float().mean())
+        return float((classify(clf, (x.clamp(-1, 1) + 1) / 2).max(1).values >= DIGIT_THRESHOLD).float().mean())
 
     for spec in args.models:
         for label, net in generators(spec):
@@ -78,11 +79,7 @@ def main() -> None:
                     blur = u(blur)
                 row[f"real {net.sizes[n - k]}² upsampled"] = rec(blur)
             z = z_from_seeds(range(len(real)), net.z_dim)
-            img = pyr[n]
-            for j in range(1, n + 1):
-                low = u(img)
-                img = low + net.residual(j, net.noise(j, z), low)
-            row[f"real {net.sizes[0]}² -> levels"] = rec(img)
+            row[f"real {net.sizes[0]}² -> levels"] = rec(net.refine(z, pyr[n])[-1])
             row["chain from z"] = rec(net(z_from_seeds(range(args.n), net.z_dim)))
             print(label + ": " + ", ".join(f"{k} {v:.3f}" for k, v in row.items()), flush=True)
 

@@ -39,8 +39,9 @@ from imgforge.data.mnist import (  # noqa: E402
     classify, held_out_indices, load_digit_classifier, pad32, read_mnist_5k, to_tensor01,
 )
 from imgforge.jobs.generate import DEFAULT_GENERATOR, load_generator_for, z_from_seeds  # noqa: E402
+from imgforge.jobs.metrics import DIGIT_THRESHOLD  # noqa: E402
 
-THRESHOLD = 0.9
+THRESHOLD = DIGIT_THRESHOLD  # the one `imgforge metrics` uses
 
 
 def scores(probs: torch.Tensor) -> Dict[str, object]:

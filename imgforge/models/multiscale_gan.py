@@ -398,7 +398,12 @@ class LapGANGenerator(nn.Module):
         return self.levels[j - 1](noise, low)
 
     def scales(self, z: Tensor) -> List[Tensor]:
-        imgs = [self.coarse(z)]
+        return self.refine(z, self.coarse(z))
+
+    def refine(self, z: Tensor, top: Tensor) -> List[Tensor]:
+        """The chain from a given coarsest image ``top (N, C, S_K, S_K)`` (e.g. the real pyramid's top): ``[top,
+        Ĩ_{K-1}, ..., Ĩ_0]``, each level's residual drawn from ``z`` as in :meth:`scales`."""
+        imgs = [top]
         for j in range(1, len(self.sizes)):
             low = u(imgs[-1])
             imgs.append(low + self.residual(j, self.noise(j, z), low))
