@@ -68,7 +68,8 @@ def main() -> None:
         raise SystemExit(f"--gatys-json is at {ref['size']} px, not {a.size}")
     rt = Runtime.create("cpu", "fp32")
     enc = load(str(embedded_encoder_path()))[0].eval()
-    tmp = Path(tempfile.mkdtemp()) / "wct4.safetensors"
+    tmp_dir = tempfile.TemporaryDirectory()  # removed when the script ends
+    tmp = Path(tmp_dir.name) / "wct4.safetensors"
     build_four_levels(tmp)
     variants = {"default": (None, None), "l4": (str(tmp), (4, 3, 2, 1))}
     ratios: dict = {v: [] for v in variants}
