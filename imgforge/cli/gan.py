@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Optional, Tuple
 
 import typer
 
@@ -52,8 +52,9 @@ default 8; --coarse dcgan, the default: a DCGAN pair; --coarse mlp: fully connec
 D 600-600 with dropout 0.5, which collapsed to 2-3 digits on MNIST-5k), then per doubling
 a conditional generator h = G_k(z_k, u(I_k+1)) (3 convolutions of --width channels, the noise as an extra input
 plane) and a critic on u(I_k+1) + h conditioned on u(I_k+1); levels trained independently on the real pyramid (as
-in the paper); sampling runs the chain coarse to fine from one z (level k's noise plane = a fixed random projection
-of z). Default loss ns (the paper's objective), Adam 2e-4 (0.5, 0.999).
+in the paper; --train-levels trains some of them, e.g. the coarsest further on resume); sampling runs the chain coarse
+to fine from one z (level k's noise plane = a fixed random projection of z). Default loss ns (the paper's
+objective), Adam 2e-4 (0.5, 0.999).
 
 --arch progan: Karras et al.'s progressive growing: from --start-resolution (default 4) to --resolution, each
 resolution trained for --phase-images real images and each new one faded in over --fade-images (paper: 800k each;
@@ -98,6 +99,16 @@ Examples:
 """
 
 
+def _sides(text: Optional[str]) -> Optional[Tuple[int, ...]]:
+    """``"16,32"`` -> ``(16, 32)``; a usage error for anything but comma-separated integers."""
+    if text is None:
+        return None
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise UsageError(f"--train-levels {text!r}: comma-separated image sides, e.g. 16 or 16,32") from None
+
+
 @app.command("train", help=TRAIN_HELP, no_args_is_help=True)
 def train(
     ctx: typer.Context,
@@ -126,6 +137,7 @@ def train(
     fade_images: Annotated[int, typer.Option("--fade-images", min=0, help="progan: real images over which each new resolution fades in (paper 800k).")] = 800_000,
     combine: Annotated[str, typer.Option("--combine", help="msggan: how each scale's image enters D: simple (concatenate) | lin_cat | cat_lin.")] = "simple",
     coarse: Annotated[str, typer.Option("--coarse", help="lapgan: the coarsest GAN: dcgan (a DCGAN pair at that side) | mlp (the paper's fully connected pair; collapsed to 2-3 digits on MNIST-5k).")] = "dcgan",
+    train_levels: Annotated[Optional[str], typer.Option("--train-levels", help="lapgan: the pyramid sides this run trains, e.g. 16 or 16,32 (default: every level). The levels are independent (as in the paper), so one can be trained further alone, e.g. by resuming with --train-levels 16; the others keep their weights, moving average and optimiser state.", show_default=False)] = None,
     drift: Annotated[Optional[float], typer.Option("--drift", min=0.0, help=f"Drift term eps*E[D(x)^2] on the critic (ProGAN's; default {PROGAN_DRIFT:g} for progan with wgan/wgan-gp, else 0; not lapgan, not began).", show_default=False)] = None,
     run_dir: Annotated[Optional[Path], typer.Option("--run-dir", help="Folder of the run (default runs/gan-<arch>-<loss>-<data name>).")] = None,
     checkpoint_every: CheckpointEveryOpt = 200,
@@ -145,7 +157,7 @@ def train(
                          width=width, optimizer=optimizer, lr_g=lr_g, lr_d=lr_d, d_steps=d_steps, clip=clip,
                          gp_lambda=gp_lambda, gamma=gamma, start_resolution=start_resolution,
                          phase_images=phase_images, fade_images=fade_images, combine=combine, drift=drift,
-                         ema_kimg=ema_kimg, coarse=coarse).validate()
+                         ema_kimg=ema_kimg, coarse=coarse, train_levels=_sides(train_levels)).validate()
     # an arch- or loss-specific option given explicitly for another arch or loss (also at its default value) would
     # do nothing
     check_options(arch, loss, given_options(ctx, ONLY_FOR))

@@ -84,6 +84,7 @@ _NOT_BEGAN = tuple(n for n in LOSSES if n != "began")
 #: objective and BEGAN's step have no drift term). ``clip`` is not here: every loss's step clips when it is set.
 ONLY_FOR: Dict[str, Tuple[str, Optional[Tuple[str, ...]], Optional[Tuple[str, ...]]]] = {
     "coarse": ("--coarse", ("lapgan",), None),
+    "train_levels": ("--train-levels", ("lapgan",), None),
     "combine": ("--combine", ("msggan",), None),
     "phase_images": ("--phase-images", ("progan",), None),
     "fade_images": ("--fade-images", ("progan",), None),
@@ -140,6 +141,8 @@ class GANTrainConfig:
         combine: MSG-GAN's combine function (``simple`` | ``lin_cat`` | ``cat_lin``).
         coarse: LAPGAN's coarsest GAN: ``dcgan`` (a DCGAN pair at that side) or ``mlp`` (the paper's fully connected
             pair; collapsed to 2-3 digits on MNIST-5k in 3,200 steps, hence not the default).
+        train_levels: LAPGAN: the pyramid sides this run trains (None: every level). The levels are independent, so
+            one can be trained further alone; the others keep their weights, moving average and optimiser state.
         drift: ProGAN's drift weight ``ε E[D(x)²]`` (None: 0.001 for progan with wgan/wgan-gp, else 0; any arch
             but lapgan, any loss but began).
         mbstd_group: ProGAN / MSG-GAN minibatch-stddev group size.
@@ -170,6 +173,7 @@ class GANTrainConfig:
     fade_images: int = 800_000
     combine: str = "simple"
     coarse: str = "dcgan"
+    train_levels: Optional[Tuple[int, ...]] = None
     drift: Optional[float] = None
     mbstd_group: int = 4
 
@@ -218,6 +222,12 @@ class GANTrainConfig:
             raise UsageError(f"--combine {self.combine!r}: simple, lin_cat or cat_lin")
         if self.coarse not in LAPGAN_COARSE:
             raise UsageError(f"--coarse {self.coarse!r}: dcgan or mlp")
+        if self.train_levels is not None:
+            sides = [s << i for i in range((self.resolution // s).bit_length())]  # s, 2s, ..., resolution
+            bad = [v for v in self.train_levels if v not in sides]
+            if not self.train_levels or bad or len(set(self.train_levels)) != len(self.train_levels):
+                raise UsageError(f"--train-levels {','.join(map(str, self.train_levels))}: give distinct pyramid "
+                                 f"sides of this run ({','.join(map(str, sides))})")
         if self.phase_images < 0 or self.fade_images < 0 or self.mbstd_group < 1:
             raise UsageError("--phase-images and --fade-images must be >= 0, the minibatch-stddev group >= 1")
 
@@ -322,6 +332,15 @@ class GANMethod:
         if self.hp["optimizer"] == "rmsprop":
             return torch.optim.RMSprop(module.parameters(), lr=lr)
         return torch.optim.Adam(module.parameters(), lr=lr, betas=self.hp["betas"])
+
+    def _trainable(self, module: nn.Module, flag: bool) -> None:
+        """Switch ``module``'s gradients on (``flag``) or off; an arch that trains part of a network keeps the rest
+        off (parameters without gradients are left alone by the optimiser and the DDP all-reduce)."""
+        module.requires_grad_(flag)
+
+    def _ema_only(self) -> Optional[Callable[[str], bool]]:
+        """Which of G's parameters the moving average follows (by name; None: all)."""
+        return None
 
     # ---- state ---------------------------------------------------------------------------------------------------
     def state_dict(self) -> Dict[str, Any]:
@@ -430,7 +449,7 @@ class GANMethod:
         self._begin_step(step)
         out: Dict[str, float] = {}
         self.G.requires_grad_(False)
-        self.D.requires_grad_(True)
+        self._trainable(self.D, True)
         real: Any = None
         labels: Optional[torch.Tensor] = None
         for j, idx in enumerate(batch):
@@ -455,7 +474,7 @@ class GANMethod:
                 clip_weights(self.D, hp["clip"])
             out["loss_D"] = float(self.dist.mean(loss_d.detach()))
 
-        self.G.requires_grad_(True)
+        self._trainable(self.G, True)
         self.D.requires_grad_(False)
         z, y_fake, _ = self._noise(step, len(batch))
         fake = self._fake(z, y_fake, real)
@@ -469,14 +488,15 @@ class GANMethod:
         self.dist.average_grads(self.G.parameters())
         out["G_grad"] = _grad_norm(self.G)
         self.g_opt.step()
-        self.D.requires_grad_(True)
+        self._trainable(self.D, True)
         out["loss_G"] = float(self.dist.mean(loss_g.detach()))
         if self.began is not None:
             out["M_global"] = self.began.update(out["D_real"], out["loss_G"])
             out["k"] = self.began.k
         self.images_seen += self.cfg.batch_size * len(batch)
         if self.G_ema is not None:
-            ema_update(self.G_ema, self.G, self.cfg.batch_size, self.images_seen, self.hp["ema_kimg"])
+            ema_update(self.G_ema, self.G, self.cfg.batch_size, self.images_seen, self.hp["ema_kimg"],
+                       only=self._ema_only())
         self.train_seconds += time.perf_counter() - t0
         return out
 

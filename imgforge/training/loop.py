@@ -300,17 +300,19 @@ def shutdown_distributed() -> None:
 
 
 def ema_update(ema: torch.nn.Module, model: torch.nn.Module, batch_size: int, images_seen: int, ema_kimg: float,
-               rampup: Optional[float] = 0.05) -> float:
+               rampup: Optional[float] = 0.05, only: Optional[Callable[[str], bool]] = None) -> float:
     """Karras et al.'s generator moving average, in place: ``ema = lerp(model, ema, beta)`` with
     ``beta = 0.5 ** (batch_size / ema_nimg)``, ``ema_nimg = min(ema_kimg * 1000, images_seen * rampup)`` (a
-    half-life in images); buffers (batch-norm statistics, noise maps) are copied. Returns ``beta``."""
+    half-life in images); buffers (batch-norm statistics, noise maps) are copied. ``only(name)``: which parameters
+    are averaged (None: all; the others keep their average). Returns ``beta``."""
     ema_nimg = ema_kimg * 1000
     if rampup is not None:
         ema_nimg = min(ema_nimg, images_seen * rampup)
     beta = 0.5 ** (batch_size / max(ema_nimg, 1e-8))
     with torch.no_grad():
-        for pe, p in zip(ema.parameters(), model.parameters()):
-            pe.copy_(p.detach().lerp(pe, beta))
+        for (name, pe), p in zip(ema.named_parameters(), model.parameters()):
+            if only is None or only(name):
+                pe.copy_(p.detach().lerp(pe, beta))
         for be, b in zip(ema.buffers(), model.buffers()):
             be.copy_(b)
     return beta

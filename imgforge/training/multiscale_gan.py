@@ -10,7 +10,8 @@ Networks: :mod:`imgforge.models.multiscale_gan`; pyramids: :mod:`imgforge.ops.py
   level ``k``'s pair a conditional GAN on the **real** low-pass: D_k scores ``u(I_{k+1}) + h_k`` (real) and
   ``u(I_{k+1}) + G_k(z_k, u(I_{k+1}))`` (generated), each with the low-pass as conditioning. The levels share one
   optimiser per side, but no parameters: the summed loss gives every level exactly its own gradients (and
-  per-level penalties). Logged: the summed ``loss_D`` / ``loss_G`` and ``loss_G_<side>`` per level. Sampling runs
+  per-level penalties); ``train_levels`` (``--train-levels``) trains some levels only, the others are neither run
+  nor changed (weights, moving average, optimiser state). Logged: the summed ``loss_D`` / ``loss_G`` and ``loss_G_<side>`` per level. Sampling runs
   the chain coarse to fine from one z.
 - **ProGAN** (Karras et al. 2018): the stage (resolution level, fade-in α) is a pure function of the real images
   shown to D before the step (``step · batch · d_steps``): ``phase_images`` at the start resolution, then per
@@ -147,6 +148,26 @@ class LapGANMethod(GANMethod):
         super().__init__(*args, **kwargs)
         self.title = "LAPGAN"
         self.sizes = list(self.G.sizes)
+        wanted = self.cfg.train_levels
+        #: indices (coarse to fine) of the levels this run trains; the others are neither run nor changed
+        self.active = [j for j, side in enumerate(self.sizes) if wanted is None or side in wanted]
+        frozen = [j for j in range(len(self.sizes)) if j not in self.active]
+        self._frozen_prefixes = tuple("coarse." if j == 0 else f"levels.{j - 1}." for j in frozen)
+
+    def _level(self, net: Any, j: int) -> Any:
+        return net.coarse if j == 0 else net.levels[j - 1]
+
+    def _trainable(self, module: Any, flag: bool) -> None:
+        module.requires_grad_(flag)
+        if flag:
+            for j in range(len(self.sizes)):
+                if j not in self.active:
+                    self._level(module, j).requires_grad_(False)
+
+    def _ema_only(self) -> Any:
+        if not self._frozen_prefixes:
+            return None
+        return lambda name: not name.startswith(self._frozen_prefixes)
 
     def _real(self, idx: Sequence[int]) -> Tuple[Any, Optional[torch.Tensor]]:
         """``{"imgs": [I_K, ..., I_0], "lows": [None, u(I_K), ..., u(I_1)]}`` (coarse to fine)."""
@@ -155,10 +176,11 @@ class LapGANMethod(GANMethod):
         return {"imgs": g, "lows": [None] + [u(t) for t in g[:-1]]}, y
 
     def _fake(self, z: torch.Tensor, y: Optional[torch.Tensor], real: Any) -> Any:
-        imgs = [self.G.coarse(z)]
+        """Level ``j``'s generated image from the real low-pass (None for a level this run does not train)."""
+        imgs: List[Optional[torch.Tensor]] = [self.G.coarse(z) if 0 in self.active else None]
         for j in range(1, len(self.sizes)):
             low = real["lows"][j]
-            imgs.append(low + self.G.residual(j, self.G.noise(j, z), low))
+            imgs.append(low + self.G.residual(j, self.G.noise(j, z), low) if j in self.active else None)
         return {"imgs": imgs, "lows": real["lows"]}
 
     def _level_scores(self, j: int, x: Any, low: Optional[torch.Tensor]) -> torch.Tensor:
@@ -170,7 +192,8 @@ class LapGANMethod(GANMethod):
         total: Any = 0.0
         gps: List[float] = []
         s_r, s_f = [], []
-        for j, low in enumerate(real["lows"]):
+        for j in self.active:
+            low = real["lows"][j]
             s_real = self._level_scores(j, real["imgs"][j], low)
             s_fake = self._level_scores(j, fake["imgs"][j], low)
             total = total + d_loss(name, s_real, s_fake)
@@ -192,7 +215,8 @@ class LapGANMethod(GANMethod):
         name = self.cfg.loss
         total: Any = 0.0
         out: Dict[str, float] = {}
-        for j, low in enumerate(real["lows"]):
+        for j in self.active:
+            low = real["lows"][j]
             s_real = None
             if name in RELATIVISTIC:
                 with torch.no_grad():

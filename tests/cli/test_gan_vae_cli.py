@@ -41,6 +41,12 @@ TINY = ["--resolution", "8", "--batch-size", "4", "--width", "4", "--z-dim", "4"
     ("no class folders", ["--cond"], 2, "--cond needs one sub-folder per class"),
     ("unknown loss", ["--loss", "minimax"], 2, "--loss 'minimax' is not one of mm, ns"),
     ("resolution", ["--resolution", "24"], 2, "--resolution 24: must be a power of two"),
+    ("train levels not sides", ["--arch", "lapgan", "--train-levels", "8,x"], 2,
+     "--train-levels '8,x': comma-separated image sides"),
+    ("train levels not in the pyramid", ["--arch", "lapgan", "--train-levels", "64"], 2,
+     "--train-levels 64: give distinct pyramid sides of this run (8,16,32)"),
+    ("train levels for progan", ["--arch", "progan", "--train-levels", "8"], 2,
+     "--train-levels is for --arch lapgan, not progan"),
 ])
 def test_gan_train_bad_input_is_one_line(tmp_path: Path, case: str, args: list, code: int, words: str) -> None:
     data = tmp_path / "empty" if case == "empty folder" else _folder(tmp_path / "flat")

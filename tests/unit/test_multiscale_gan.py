@@ -319,3 +319,41 @@ def test_lapgan_coarsest_gan_choice(tmp_path: Path) -> None:
     assert isinstance(res.method.D.coarse, MLPDiscriminator)
     with pytest.raises(UsageError, match="--coarse 'conv'"):
         GANTrainConfig(arch="lapgan", coarse="conv").validate()
+
+
+def test_lapgan_train_levels_trains_only_those(tmp_path: Path) -> None:
+    """``--train-levels``: the levels are independent, so training some of them gives those levels exactly the
+    weights of a run of every level, and leaves the others (G, its moving average, D, optimiser state) untouched;
+    a resume may switch to a subset (the coarsest GAN trained further alone)."""
+    base = GANTrainConfig(arch="lapgan", loss="ns", ema_kimg=0.01, **{**TINY, "resolution": 32})
+    assert base.start == 8
+    every = _train(tmp_path / "all", 3, base, every=3).method
+    only = _train(tmp_path / "fine", 3, GANTrainConfig(**{**base.__dict__, "train_levels": (32,)}), every=3).method
+    start = GANTrainConfig(arch="lapgan", loss="ns", ema_kimg=0.01, **{**TINY, "resolution": 32}).validate()
+    from imgforge.runtime import seed_everything
+
+    seed_everything(5)  # as train_gan does: the weights every run starts from
+    fresh = type(every)(start, blobs(32), seed=5)
+    for net in ("G", "G_ema", "D"):
+        a, b, s = (getattr(m, net).state_dict() for m in (every, only, fresh))
+        for k in a:
+            if k.startswith("levels.1."):  # the 32x32 level: the same arithmetic in both runs
+                assert torch.equal(a[k], b[k]), (net, k)
+            elif not k.endswith("num_batches_tracked"):  # the others: never touched in the second run
+                assert torch.equal(b[k], s[k]), (net, k)
+        assert any(not torch.equal(a[k], s[k]) for k in a if k.startswith("coarse."))
+    # resume the every-level run with the coarsest level alone: only it moves on
+    run = tmp_path / "all"
+    before = load_checkpoint(run / "checkpoint.pt")["method"]
+    after = _train(run, 5, GANTrainConfig(**{**base.__dict__, "train_levels": (8,)}), every=5)
+    assert sorted(k for k in after.history[-1] if k.startswith("loss_G_")) == ["loss_G_8"]
+    for net in ("G", "G_ema", "D"):
+        new = getattr(after.method, net).state_dict()
+        assert all(torch.equal(new[k], before[net][k]) for k in new if k.startswith("levels."))
+        assert any(not torch.equal(new[k], before[net][k]) for k in new if k.startswith("coarse."))
+    with pytest.raises(UsageError, match="--train-levels 12: give distinct pyramid sides of this run [(]8,16,32[)]"):
+        GANTrainConfig(**{**base.__dict__, "train_levels": (12,)}).validate()
+    with pytest.raises(UsageError, match="--train-levels 8,8"):
+        GANTrainConfig(**{**base.__dict__, "train_levels": (8, 8)}).validate()
+    with pytest.raises(UsageError, match="--train-levels is for --arch lapgan, not progan"):
+        GANTrainConfig(arch="progan", loss="wgan-gp", train_levels=(8,)).validate()
