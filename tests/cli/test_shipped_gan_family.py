@@ -69,7 +69,7 @@ def test_dcgan_by_name_makes_digits_and_morphs(tmp_path: Path) -> None:
 
 
 #: recognised fraction over 10,000 samples (weights/README.md) minus ~3 binomial standard deviations for 40 samples
-MULTISCALE_FLOORS = {"progan-mnist32": 0.45, "msggan-mnist32": 0.45, "lapgan-mnist32": 0.40}
+MULTISCALE_FLOORS = {"progan-mnist32": 0.45, "msggan-mnist32": 0.45, "lapgan-mnist32": 0.50}
 
 
 @pytest.mark.parametrize("name", list(MULTISCALE_FLOORS))
@@ -79,7 +79,7 @@ def test_multiscale_models_by_name_make_digits_and_chains(tmp_path: Path, name: 
                             "--chain", str(tmp_path / "chain.png")])
     assert r.exit_code == 0, r.output
     conf, pred = classify(load_digit_classifier(), _digits(tmp_path / "g")).max(1)
-    # measured over 10,000 samples: progan 69.7 %, msggan 71.2 %, lapgan 63.1 %
+    # measured over 10,000 samples: progan 69.7 %, msggan 71.2 %, lapgan 72.6 %
     assert float((conf >= 0.9).float().mean()) >= MULTISCALE_FLOORS[name]
     assert len(set(pred.tolist())) >= 8
     chain = Image.open(tmp_path / "chain.png")
