@@ -11,8 +11,8 @@ Networks: :mod:`imgforge.models.multiscale_gan`; pyramids: :mod:`imgforge.ops.py
   ``u(I_{k+1}) + G_k(z_k, u(I_{k+1}))`` (generated), each with the low-pass as conditioning. The levels share one
   optimiser per side, but no parameters: the summed loss gives every level exactly its own gradients (and
   per-level penalties); ``train_levels`` (``--train-levels``) trains some levels only, the others are neither run
-  nor changed (weights, moving average, optimiser state). Logged: the summed ``loss_D`` / ``loss_G`` and ``loss_G_<side>`` per level. Sampling runs
-  the chain coarse to fine from one z.
+  nor changed (weights, moving average, optimiser state). Logged: the summed ``loss_D`` / ``loss_G`` and
+  ``loss_G_<side>`` per level. Sampling runs the chain coarse to fine from one z.
 - **ProGAN** (Karras et al. 2018): the stage (resolution level, fade-in α) is a pure function of the real images
   shown to D before the step (``step · batch · d_steps``): ``phase_images`` at the start resolution, then per
   doubling ``fade_images`` with α rising linearly from 0 to 1 and ``phase_images`` at α = 1; the last resolution
