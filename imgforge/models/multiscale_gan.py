@@ -354,7 +354,8 @@ class _LapLevelD(nn.Module):
         return self.out(self.net(torch.cat([img, low], dim=1)).flatten(1))[:, 0]
 
 
-def _lap_sizes(img_resolution: int, start_resolution: int) -> List[int]:
+def lap_sizes(img_resolution: int, start_resolution: int) -> List[int]:
+    """LAPGAN's pyramid sides, coarse to fine: ``start_resolution, 2 * start_resolution, ..., img_resolution``."""
     n = math.log2(int(img_resolution) / int(start_resolution))
     if start_resolution < 8 or n < 0 or n != int(n):
         raise ValueError(f"LAPGAN needs a start resolution >= 8 and a power-of-two ratio to {img_resolution}")
@@ -380,7 +381,7 @@ class LapGANGenerator(nn.Module):
             raise ValueError(f"coarse={coarse!r}: one of {', '.join(LAPGAN_COARSE)}")
         self.z_dim, self.img_resolution, self.channels = int(z_dim), int(img_resolution), int(channels)
         self.output_range = (-1.0, 1.0)
-        self.sizes = _lap_sizes(img_resolution, start_resolution)
+        self.sizes = lap_sizes(img_resolution, start_resolution)
         self.coarse = (MLPGenerator(z_dim, self.sizes[0], channels, hidden=coarse_hidden) if coarse == "mlp"
                        else DCGANGenerator(z_dim, self.sizes[0], channels, ngf=width))
         self.levels = nn.ModuleList([_LapLevelG(channels, width) for _ in self.sizes[1:]])
@@ -423,7 +424,7 @@ class LapGANDiscriminator(nn.Module):
         super().__init__()
         if coarse not in LAPGAN_COARSE:
             raise ValueError(f"coarse={coarse!r}: one of {', '.join(LAPGAN_COARSE)}")
-        self.sizes = _lap_sizes(img_resolution, start_resolution)
+        self.sizes = lap_sizes(img_resolution, start_resolution)
         self.coarse = (MLPDiscriminator(self.sizes[0], channels, hidden=coarse_hidden, dropout=dropout)
                        if coarse == "mlp" else DCGANDiscriminator(self.sizes[0], channels, ndf=width, batch_norm=batch_norm))
         self.levels = nn.ModuleList([_LapLevelD(channels, width, s) for s in self.sizes[1:]])

