@@ -130,31 +130,39 @@ def _smooth(values: Sequence[float], window: int) -> List[float]:
 
 
 def loss_svg(history: Sequence[Mapping[str, float]], width: int = 760, height: int = 220) -> str:
-    """An inline SVG with one panel per loss (moving average over ~1/50 of the run), or ``""`` without history."""
+    """An inline SVG with one panel per loss (moving average over ~1/50 of the run), or ``""`` without history.
+
+    A panel's line runs through the steps where its loss was logged with a finite value: a loss missing from some
+    rows (e.g. a LAPGAN level not trained after a resume) or a NaN is left out, not drawn as zero; the x axis is the
+    whole run's in every panel, and a loss with no finite value gets an empty panel that says so."""
     if not history:
         return ""
-    names = [k for k in history[0] if k != "step"]
+    names = list(dict.fromkeys(k for r in history for k in r if k != "step"))  # in order of first appearance
     steps = [float(r.get("step", i + 1)) for i, r in enumerate(history)]
-    window = max(1, len(history) // 50)
+    s0, s1 = steps[0], steps[-1] if steps[-1] > steps[0] else steps[0] + 1
     panels = []
     cols = 3
     pw, ph = width // cols, height // 2 if len(names) > cols else height
     for n, name in enumerate(names):
-        vals = [float(r.get(name, float("nan"))) for r in history]
-        vals = [v if math.isfinite(v) else 0.0 for v in vals]
-        sm = _smooth(vals, window)
+        logged = [(s, float(r[name])) for s, r in zip(steps, history)
+                  if name in r and math.isfinite(float(r[name]))]
+        x0, y0 = (n % cols) * pw, (n // cols) * ph
+        frame = f'<rect x="{x0 + 40}" y="{y0 + 20}" width="{pw - 50}" height="{ph - 40}" fill="white" stroke="#ccc"/>'
+        if not logged:
+            panels.append(f'<g>{frame}<text x="{x0 + 42}" y="{y0 + 14}" font-size="12">{html.escape(name)} '
+                          f'(no finite value)</text></g>')
+            continue
+        sm = _smooth([v for _, v in logged], max(1, len(logged) // 50))
         lo, hi = min(sm), max(sm)
         span = (hi - lo) or 1.0
-        x0, y0 = (n % cols) * pw, (n // cols) * ph
-        s0, s1 = steps[0], steps[-1] if steps[-1] > steps[0] else steps[0] + 1
         stride = max(1, len(sm) // 400)
         pts = " ".join(
             f"{x0 + 40 + (pw - 50) * (s - s0) / (s1 - s0):.1f},{y0 + ph - 20 - (ph - 40) * (v - lo) / span:.1f}"
-            for s, v in list(zip(steps, sm))[::stride]
+            for (s, _), v in list(zip(logged, sm))[::stride]
         )
         colour = _COLOURS[n % len(_COLOURS)]
         panels.append(
-            f'<g><rect x="{x0 + 40}" y="{y0 + 20}" width="{pw - 50}" height="{ph - 40}" fill="white" stroke="#ccc"/>'
+            f'<g>{frame}'
             f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{pts}"/>'
             f'<text x="{x0 + 42}" y="{y0 + 14}" font-size="12">{html.escape(name)} (last {sm[-1]:.4g})</text>'
             f'<text x="{x0 + 2}" y="{y0 + 26}" font-size="9">{hi:.3g}</text>'
