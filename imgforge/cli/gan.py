@@ -138,6 +138,8 @@ def train(
     combine: Annotated[str, typer.Option("--combine", help="msggan: how each scale's image enters D: simple (concatenate) | lin_cat | cat_lin.")] = "simple",
     coarse: Annotated[str, typer.Option("--coarse", help="lapgan: the coarsest GAN: dcgan (a DCGAN pair at that side) | mlp (the paper's fully connected pair; collapsed to 2-3 digits on MNIST-5k).")] = "dcgan",
     train_levels: Annotated[Optional[str], typer.Option("--train-levels", help="lapgan: the pyramid sides this run trains, e.g. 16 or 16,32 (default: every level). The levels are independent (as in the paper), so one can be trained further alone, e.g. by resuming with --train-levels 16; the others keep their weights, moving average and optimiser state.", show_default=False)] = None,
+    coarse_width: Annotated[Optional[int], typer.Option("--coarse-width", min=1, help="lapgan: ngf/ndf of the --coarse dcgan pair (default: --width), e.g. 128 for a coarsest GAN as wide as a 32x32 DCGAN's.", show_default=False)] = None,
+    init: Annotated[Optional[str], typer.Option("--init", help="Start G from this generator (name or file of the same --arch): every layer whose tensors all match by name and shape is copied, the others start fresh, and so does D. A fresh run only (a resume keeps its checkpoint's). E.g. a LAPGAN's trained levels under a new, wider coarsest GAN: --init lapgan-mnist32 --coarse-width 128 --train-levels 16.", show_default=False)] = None,
     drift: Annotated[Optional[float], typer.Option("--drift", min=0.0, help=f"Drift term eps*E[D(x)^2] on the critic (ProGAN's; default {PROGAN_DRIFT:g} for progan with wgan/wgan-gp, else 0; not lapgan, not began).", show_default=False)] = None,
     run_dir: Annotated[Optional[Path], typer.Option("--run-dir", help="Folder of the run (default runs/gan-<arch>-<loss>-<data name>).")] = None,
     checkpoint_every: CheckpointEveryOpt = 200,
@@ -157,7 +159,8 @@ def train(
                          width=width, optimizer=optimizer, lr_g=lr_g, lr_d=lr_d, d_steps=d_steps, clip=clip,
                          gp_lambda=gp_lambda, gamma=gamma, start_resolution=start_resolution,
                          phase_images=phase_images, fade_images=fade_images, combine=combine, drift=drift,
-                         ema_kimg=ema_kimg, coarse=coarse, train_levels=_sides(train_levels)).validate()
+                         ema_kimg=ema_kimg, coarse=coarse, train_levels=_sides(train_levels),
+                         coarse_width=coarse_width, init=init).validate()
     # an arch- or loss-specific option given explicitly for another arch or loss (also at its default value) would
     # do nothing
     check_options(arch, loss, given_options(ctx, ONLY_FOR))

@@ -8,8 +8,9 @@ fine]`` (the per-scale outputs drawn on the run page and by :func:`chain_strip`)
 - **LAPGAN** (Denton et al. 2015, :class:`LapGANGenerator` / :class:`LapGANDiscriminator`): a plain GAN at the
   coarsest size, either fully connected as the paper's (``coarse="mlp"``: the MLP pair of
   :mod:`imgforge.models.gan_nets`, G two hidden layers of ``coarse_hidden`` = 1200 ReLU units, D two of 600 LeakyReLU
-  units with dropout 0.5) or a DCGAN pair at that side (``coarse="dcgan"``, ``gan train``'s default: on MNIST-5k the
-  fully connected pair collapsed to 2-3 digits within 3,200 steps at batch 64 and 128), then one conditional
+  units with dropout 0.5) or a DCGAN pair at that side (``coarse="dcgan"``, ``gan train``'s default, ngf = ndf =
+  ``coarse_width``, default ``width``: on MNIST-5k the fully connected pair collapsed to 2-3 digits within 3,200
+  steps at batch 64 and 128), then one conditional
   generator per doubling,
   ``h̃_k = G_k(z_k, u(Ĩ_{k+1}))`` (3 convolutions 3x3, ReLU, linear output; the noise ``z_k`` enters as one extra
   input plane next to the up-sampled coarser image) and ``Ĩ_k = u(Ĩ_{k+1}) + h̃_k``. One z drives the whole chain:
@@ -373,7 +374,7 @@ class LapGANGenerator(nn.Module):
 
     def __init__(self, z_dim: int = 100, img_resolution: int = 32, channels: int = 1, width: int = 64,
                  start_resolution: int = 8, noise_seed: int = 0, coarse_hidden: int = 1200, n_classes: int = 0,
-                 coarse: str = "mlp") -> None:
+                 coarse: str = "mlp", coarse_width: Optional[int] = None) -> None:
         super().__init__()
         if n_classes:
             raise ValueError("LAPGAN here is unconditional")
@@ -383,7 +384,7 @@ class LapGANGenerator(nn.Module):
         self.output_range = (-1.0, 1.0)
         self.sizes = lap_sizes(img_resolution, start_resolution)
         self.coarse = (MLPGenerator(z_dim, self.sizes[0], channels, hidden=coarse_hidden) if coarse == "mlp"
-                       else DCGANGenerator(z_dim, self.sizes[0], channels, ngf=width))
+                       else DCGANGenerator(z_dim, self.sizes[0], channels, ngf=int(coarse_width or width)))
         self.levels = nn.ModuleList([_LapLevelG(channels, width) for _ in self.sizes[1:]])
         for j, s in enumerate(self.sizes[1:], start=1):
             p = torch.randn(s * s, self.z_dim, generator=torch.Generator().manual_seed(int(noise_seed) + j))
@@ -420,13 +421,15 @@ class LapGANDiscriminator(nn.Module):
     level ``j`` on the image ``low + h``, conditioned on the low-pass ``low`` (the coarser level, upsampled)."""
 
     def __init__(self, img_resolution: int = 32, channels: int = 1, width: int = 64, start_resolution: int = 8,
-                 coarse_hidden: int = 600, dropout: float = 0.5, coarse: str = "mlp", batch_norm: bool = True) -> None:
+                 coarse_hidden: int = 600, dropout: float = 0.5, coarse: str = "mlp", batch_norm: bool = True,
+                 coarse_width: Optional[int] = None) -> None:
         super().__init__()
         if coarse not in LAPGAN_COARSE:
             raise ValueError(f"coarse={coarse!r}: one of {', '.join(LAPGAN_COARSE)}")
         self.sizes = lap_sizes(img_resolution, start_resolution)
         self.coarse = (MLPDiscriminator(self.sizes[0], channels, hidden=coarse_hidden, dropout=dropout)
-                       if coarse == "mlp" else DCGANDiscriminator(self.sizes[0], channels, ndf=width, batch_norm=batch_norm))
+                       if coarse == "mlp" else DCGANDiscriminator(self.sizes[0], channels, ndf=int(coarse_width or width),
+                                                                  batch_norm=batch_norm))
         self.levels = nn.ModuleList([_LapLevelD(channels, width, s) for s in self.sizes[1:]])
 
     def score(self, j: int, img: Tensor, low: Optional[Tensor] = None) -> Tensor:

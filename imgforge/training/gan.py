@@ -45,7 +45,7 @@ from ..models.multiscale_gan import LAPGAN_COARSE, lap_sizes
 from ..models.registry import build
 from ..progress import ProgressFn, note
 from .loop import (
-    DeterministicBatches, DistInfo, LoopConfig, ema_update, distributed_device, load_states, shutdown_distributed,
+    CHECKPOINT_NAME, DeterministicBatches, DistInfo, LoopConfig, ema_update, distributed_device, load_states, shutdown_distributed,
     step_seed, steps_done, train_loop,
 )
 
@@ -85,6 +85,7 @@ _NOT_BEGAN = tuple(n for n in LOSSES if n != "began")
 ONLY_FOR: Dict[str, Tuple[str, Optional[Tuple[str, ...]], Optional[Tuple[str, ...]]]] = {
     "coarse": ("--coarse", ("lapgan",), None),
     "train_levels": ("--train-levels", ("lapgan",), None),
+    "coarse_width": ("--coarse-width", ("lapgan",), None),
     "combine": ("--combine", ("msggan",), None),
     "phase_images": ("--phase-images", ("progan",), None),
     "fade_images": ("--fade-images", ("progan",), None),
@@ -141,6 +142,9 @@ class GANTrainConfig:
         combine: MSG-GAN's combine function (``simple`` | ``lin_cat`` | ``cat_lin``).
         coarse: LAPGAN's coarsest GAN: ``dcgan`` (a DCGAN pair at that side) or ``mlp`` (the paper's fully connected
             pair; collapsed to 2-3 digits on MNIST-5k in 3,200 steps, hence not the default).
+        coarse_width: LAPGAN with ``coarse="dcgan"``: that pair's ngf/ndf (None: ``width``).
+        init: a generator (name or file) of the same architecture whose tensors with matching names and shapes
+            start G (e.g. a LAPGAN's trained levels under a new coarsest GAN); a resumed run keeps its checkpoint's.
         train_levels: LAPGAN: the pyramid sides this run trains (None: every level). The levels are independent, so
             one can be trained further alone; the others keep their weights, moving average and optimiser state.
         drift: ProGAN's drift weight ``ε E[D(x)²]`` (None: 0.001 for progan with wgan/wgan-gp, else 0; any arch
@@ -174,6 +178,8 @@ class GANTrainConfig:
     combine: str = "simple"
     coarse: str = "dcgan"
     train_levels: Optional[Tuple[int, ...]] = None
+    coarse_width: Optional[int] = None
+    init: Optional[str] = None
     drift: Optional[float] = None
     mbstd_group: int = 4
 
@@ -222,6 +228,8 @@ class GANTrainConfig:
             raise UsageError(f"--combine {self.combine!r}: simple, lin_cat or cat_lin")
         if self.coarse not in LAPGAN_COARSE:
             raise UsageError(f"--coarse {self.coarse!r}: dcgan or mlp")
+        if self.coarse_width is not None and (self.coarse != "dcgan" or self.coarse_width < 1):
+            raise UsageError(f"--coarse-width {self.coarse_width}: the width (>= 1) of --coarse dcgan's pair")
         if self.train_levels is not None:
             sides = lap_sizes(self.resolution, s)
             bad = [v for v in self.train_levels if v not in sides]
@@ -259,6 +267,8 @@ class GANTrainConfig:
                 kw["start_resolution"] = self.start
                 if self.coarse != "mlp":  # files written before the option load with the model's default, mlp
                     kw["coarse"] = self.coarse
+                if self.coarse_width is not None:
+                    kw["coarse_width"] = self.coarse_width
         else:
             kw["ngf"] = self.width
         return _G_ARCH[self.arch], kw
@@ -274,6 +284,8 @@ class GANTrainConfig:
                 ms.update(start_resolution=self.start, dropout=self.d_dropout)
                 if self.coarse != "mlp":
                     ms.update(coarse=self.coarse, batch_norm=self.loss not in ("wgan-gp", "dragan"))
+                if self.coarse_width is not None:
+                    ms["coarse_width"] = self.coarse_width
             else:
                 ms["mbstd_group"] = self.mbstd_group
             if self.arch == "msggan":
@@ -327,6 +339,32 @@ class GANMethod:
         self.train_seconds = 0.0
         self.images_seen = 0
         self.title = f"{cfg.arch.upper()} GAN"
+
+    def init_from(self, source: str) -> str:
+        """Copy into G (and its moving average) every layer of the generator ``source`` (a name or file of the
+        same architecture) whose tensors all match by name and shape; the rest keep their fresh initialisation. Returns a line
+        saying what was copied. For a fresh run only (a resumed run keeps its checkpoint's weights)."""
+        from ..hub.loader import load
+
+        other, info = load(source)
+        if info.arch != self.g_arch:
+            raise UsageError(f"--init {source}: holds a {info.arch or 'non-imgforge'} network, not {self.g_arch}")
+        theirs = other.state_dict()
+        mine = self.G.state_dict()
+        fits = {k: k in theirs and tuple(theirs[k].shape) == tuple(v.shape) for k, v in mine.items()}
+        owner = lambda k: k.rsplit(".", 1)[0]  # noqa: E731  (a layer's tensors go together, or not at all)
+        bad = {owner(k) for k, ok in fits.items() if not ok}
+        same = [k for k, ok in fits.items() if ok and owner(k) not in bad]
+        if not same:
+            raise UsageError(f"--init {source}: no tensor of it has the name and shape of this run's G")
+        with torch.no_grad():
+            for k in same:
+                mine[k].copy_(theirs[k].to(mine[k].dtype))
+            if self.G_ema is not None:
+                self.G_ema.load_state_dict(self.G.state_dict())
+        left = sorted({k.rsplit(".", 2)[0] for k in mine if k not in same})
+        return (f"G started from {info.path.name}: {len(same)} of {len(mine)} tensors"
+                + (f" (fresh: {', '.join(left)})" if left else ""))
 
     def _opt(self, module: nn.Module, lr: float) -> torch.optim.Optimizer:
         if self.hp["optimizer"] == "rmsprop":
@@ -647,6 +685,10 @@ def train_gan(
         k = hp["d_steps"]
         seed_everything(loop.seed)  # identical initial weights for a given seed (and on every rank)
         method = method_class(cfg.arch)(cfg, dataset, device, dist, seed=loop.seed)
+        if cfg.init and not (loop.resume and (run_dir / CHECKPOINT_NAME).exists()):
+            init_line = method.init_from(cfg.init)
+        else:
+            init_line = ""
         record = {"method": "gan", "data": source, "images": len(dataset), "skipped": len(skipped),
                   "channels": int(dataset.channels), "classes": list(getattr(dataset, "class_names", ()))
                   if method.n_classes else [], "gan": asdict(cfg), "resolved": hp, "loop": asdict(loop),
@@ -657,6 +699,8 @@ def train_gan(
              f"{sum(p.numel() for p in method.D.parameters()):,} parameters, batch {cfg.batch_size}, "
              f"{hp['optimizer']} lr G {hp['lr_g']:g} / D {hp['lr_d']:g}, {k} D step(s) per G step, "
              f"{dist.world_size} process(es) on {device}")
+        if init_line:
+            note(progress, "train", init_line)
 
         def sample(step: int, rd: Path) -> None:
             method.sample_grid(step, rd)

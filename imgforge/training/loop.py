@@ -332,9 +332,9 @@ def load_states(state: Dict[str, Any], objects: Dict[str, Any]) -> None:
 
 #: run settings that may change between a run and its resume without changing what is trained: the length (steps;
 #: fast style's epochs), the bookkeeping (intervals, sample grids), where the run lives, how many processes share the
-#: batch
+#: batch, the weights a fresh run started from (``init``: read only at step 0)
 RESUME_FREE_KEYS = frozenset({"steps", "steps_total", "epochs", "checkpoint_every", "sample_every", "log_every",
-                              "sample", "n_samples", "resume", "run_dir", "world_size"})
+                              "sample", "n_samples", "resume", "run_dir", "world_size", "init"})
 
 
 def _flatten(d: Any, prefix: str = "") -> Dict[str, Any]:
@@ -349,12 +349,15 @@ def _flatten(d: Any, prefix: str = "") -> Dict[str, Any]:
 def changed_settings(saved: Dict[str, Any], current: Dict[str, Any]) -> List[str]:
     """``"key: old -> new"`` for every setting (dotted path into the run's config record) that differs between a
     checkpoint's record and the current one, except :data:`RESUME_FREE_KEYS`; a key only on one side counts as
-    changed (``-`` for the missing value; ``None`` reads "default")."""
+    changed (``-`` for the missing value; ``None`` reads "default") unless it is None there (a setting added after
+    the checkpoint was written, left at its default: the behaviour the older run had)."""
     a = _flatten(json.loads(json.dumps(saved, default=str)))
     b = _flatten(json.loads(json.dumps(current, default=str)))
     out = []
     for key in sorted(set(a) | set(b)):
         if key.rsplit(".", 1)[-1] in RESUME_FREE_KEYS:
+            continue
+        if (key not in a and b[key] is None) or (key not in b and a[key] is None):
             continue
         if a.get(key, "-") != b.get(key, "-"):
             old, new = ("default" if v is None else v for v in (a.get(key, "-"), b.get(key, "-")))

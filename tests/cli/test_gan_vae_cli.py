@@ -47,6 +47,12 @@ TINY = ["--resolution", "8", "--batch-size", "4", "--width", "4", "--z-dim", "4"
      "--train-levels 64: give distinct pyramid sides of this run (8,16,32)"),
     ("train levels for progan", ["--arch", "progan", "--train-levels", "8"], 2,
      "--train-levels is for --arch lapgan, not progan"),
+    ("coarse width for the mlp pair", ["--arch", "lapgan", "--coarse", "mlp", "--coarse-width", "8"], 2,
+     "--coarse-width 8: the width (>= 1) of --coarse dcgan's pair"),
+    ("coarse width for dcgan", ["--coarse-width", "8"], 2, "--coarse-width is for --arch lapgan, not dcgan"),
+    ("init of another arch", ["--arch", "lapgan", "--init", "dcgan-mnist32"], 2,
+     "--init dcgan-mnist32: holds a dcgan_g network, not lapgan_g"),
+    ("init missing", ["--arch", "lapgan", "--init", "missing.safetensors"], 1, "unknown weights 'missing.safetensors'"),
 ])
 def test_gan_train_bad_input_is_one_line(tmp_path: Path, case: str, args: list, code: int, words: str) -> None:
     data = tmp_path / "empty" if case == "empty folder" else _folder(tmp_path / "flat")

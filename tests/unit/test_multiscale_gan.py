@@ -356,3 +356,40 @@ def test_lapgan_train_levels_trains_only_those(tmp_path: Path) -> None:
         GANTrainConfig(**{**base.__dict__, "train_levels": (8, 8)}).validate()
     with pytest.raises(UsageError, match="--train-levels is for --arch lapgan, not progan"):
         GANTrainConfig(arch="progan", loss="wgan-gp", train_levels=(8,)).validate()
+
+
+def test_lapgan_coarse_width_and_init_from_a_trained_generator(tmp_path: Path) -> None:
+    """``--coarse-width`` sizes the coarsest DCGAN pair alone; ``--init`` starts G from another generator's layers
+    that fit (here a trained LAPGAN's levels under a new, wider coarsest GAN), on a fresh run only."""
+    from safetensors.torch import load_file
+
+    base = GANTrainConfig(arch="lapgan", loss="ns", ema_kimg=0.01, **{**TINY, "resolution": 32})
+    first = _train(tmp_path / "first", 3, base, every=3)
+    trained = load_file(str(first.generator))
+    wide = GANTrainConfig(**{**base.__dict__, "coarse_width": 6, "init": str(first.generator), "train_levels": (8,)})
+    res = _train(tmp_path / "wide", 3, wide, every=3)
+    m = res.method
+    assert m.G.coarse.main[0].out_channels == 6 and m.D.coarse.main[0].out_channels == 6  # 8x8 DCGAN: one block
+    assert m.G.levels[0].net[0].out_channels == 4 and m.D.levels[0].net[0].out_channels == 4  # --width
+    for net in (m.G, m.G_ema):  # the levels came from the file and were not trained; the new coarse pair was
+        mine = net.state_dict()
+        assert all(torch.equal(mine[k], trained[k]) for k in mine if k.startswith("levels."))
+    G, meta = load_model_file(res.generator)
+    assert meta["arch_kwargs"]["coarse_width"] == 6 and G(torch.randn(2, 4)).shape == (2, 1, 32, 32)
+    # a resume keeps its checkpoint's weights: the init file is not read again (here it is gone)
+    before = load_checkpoint(tmp_path / "wide" / "checkpoint.pt")["method"]["G"]
+    (tmp_path / "first" / "G.safetensors").unlink()
+    again = _train(tmp_path / "wide", 4, wide, every=4).method.G.state_dict()
+    assert all(torch.equal(again[k], before[k]) for k in again if k.startswith("levels."))
+    assert any(not torch.equal(again[k], before[k]) for k in again if k.startswith("coarse."))
+    # nothing fits, another architecture, a coarse width for the fully connected pair
+    res = _train(tmp_path / "w5", 1, GANTrainConfig(**{**base.__dict__, "width": 5}), every=1)
+    with pytest.raises(UsageError, match="no tensor of it has the name and shape of this run's G"):
+        _train(tmp_path / "x", 1, GANTrainConfig(**{**base.__dict__, "init": str(res.generator)}))
+    dc = _train(tmp_path / "dc", 1, GANTrainConfig(arch="dcgan", loss="ns", **TINY), every=1)
+    with pytest.raises(UsageError, match="holds a dcgan_g network, not lapgan_g"):
+        _train(tmp_path / "y", 1, GANTrainConfig(**{**base.__dict__, "init": str(dc.generator)}))
+    with pytest.raises(UsageError, match="--coarse-width 6: the width"):
+        GANTrainConfig(**{**base.__dict__, "coarse": "mlp", "coarse_width": 6}).validate()
+    with pytest.raises(UsageError, match="--coarse-width is for --arch lapgan, not progan"):
+        GANTrainConfig(arch="progan", loss="wgan-gp", coarse_width=6).validate()

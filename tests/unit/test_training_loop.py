@@ -96,6 +96,11 @@ def test_resume_with_other_settings_says_which(tmp_path: Path) -> None:
     assert "gan.lr_g: 0.0002 -> 0.001" in line and "gan.ema_kimg: - -> 10.0" in line and "steps" not in line
     assert load_checkpoint(tmp_path / "checkpoint.pt")["step"] == 8  # a note, not a refusal
     assert changed_settings({"a": {"b": [1, 2]}}, {"a": {"b": [1, 3]}}) == ["a.b: [1, 2] -> [1, 3]"]
+    # a setting added after the checkpoint was written, at its default (None), is not a change; set, it is
+    assert changed_settings({"gan": {"lr_g": 1}}, {"gan": {"lr_g": 1, "coarse_width": None}}) == []
+    assert changed_settings({"gan": {"lr_g": 1}}, {"gan": {"lr_g": 1, "coarse_width": 8}}) == [
+        "gan.coarse_width: - -> 8"]
+    assert changed_settings({"gan": {"init": "a.safetensors"}}, {"gan": {"init": None}}) == []  # read at step 0 only
 
 
 SCRIPT = textwrap.dedent("""
