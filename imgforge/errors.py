@@ -7,9 +7,11 @@ from __future__ import annotations
 
 
 class ImgforgeError(Exception):
-    """Base class of every error imgforge raises on purpose. ``exit_code`` is what the CLI exits with."""
+    """Base class of every error imgforge raises on purpose. ``exit_code`` is what the CLI exits with, ``label``
+    the word its one line starts with."""
 
     exit_code: int = 1
+    label: str = "error"
 
 
 class InputError(ImgforgeError):

@@ -33,7 +33,7 @@ class ImgforgeGroup(TyperGroup):
         except ImgforgeError as exc:
             if _debug(ctx):
                 raise
-            print_error(f"error: {exc}")
+            print_error(f"{exc.label}: {exc}")
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             if _debug(ctx):

@@ -77,9 +77,11 @@ class LoopConfig:
 
 
 class Interrupted(TrainingError):
-    """Training stopped by Ctrl-C or SIGTERM after writing a checkpoint."""
+    """Training stopped by Ctrl-C or SIGTERM after writing a checkpoint (what the user asked for: the CLI says
+    "interrupted", not "error")."""
 
     exit_code = 130
+    label = "interrupted"
 
 
 # ---- RNG state -----------------------------------------------------------------------------------------------------

@@ -129,3 +129,32 @@ def test_multiscale_gan_train_then_generate_chain_morph_invert(tmp_path: Path, a
     res = _run("invert", str(tmp_path / "m" / "frame_001.png"), "--weights", G, "--space", "z", "--loss", "mse",
                "--steps", "2", "--out-dir", str(tmp_path / "inv"))
     assert res.exit_code == 0 and (tmp_path / "inv" / "frame_001.json").is_file(), res.output
+
+
+def test_gan_train_ctrl_c_is_one_interrupted_line_and_exit_130(tmp_path: Path) -> None:
+    """Ctrl-C is what the user asked for: the loop finishes the step, writes the checkpoint, and the command says so
+    in one "interrupted:" line (not "error:") with the shell's exit code for SIGINT; the same command resumes."""
+    import os
+    import signal
+
+    from imgforge.training.gan import GANMethod
+
+    orig = GANMethod.step
+
+    def interrupted(self, batch, step):  # type: ignore[no-untyped-def]
+        if step == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+        return orig(self, batch, step)
+
+    data, run = _folder(tmp_path / "d"), tmp_path / "run"
+    GANMethod.step = interrupted  # type: ignore[method-assign]
+    try:
+        res = _run("gan", "train", str(data), "--run-dir", str(run), *TINY, "--steps", "4")
+    finally:
+        GANMethod.step = orig  # type: ignore[method-assign]
+    assert res.exit_code == 130, res.output
+    lines = [x for x in res.output.splitlines() if x.strip().startswith(("interrupted", "error"))]
+    assert len(lines) == 1 and lines[0].startswith("interrupted: stopped at step 2"), res.output
+    res = _run("gan", "train", str(data), "--run-dir", str(run), *TINY, "--steps", "4")
+    assert res.exit_code == 0 and "resuming from" in " ".join(res.output.split()), res.output
+    assert load_model_file(run / "G.safetensors")[1]["images_seen"] == "16"  # 4 steps of batch 4
