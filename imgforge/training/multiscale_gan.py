@@ -152,9 +152,13 @@ class LapGANMethod(GANMethod):
         #: indices (coarse to fine) of the levels this run trains; the others are neither run nor changed
         self.active = [j for j, side in enumerate(self.sizes) if wanted is None or side in wanted]
         self.frozen = [j for j in range(len(self.sizes)) if j not in self.active]
-        self._frozen_prefixes = tuple("coarse." if j == 0 else f"levels.{j - 1}." for j in self.frozen)
+        # G's parameter names of the frozen levels, from the one level -> sub-network map, _level
+        ids = {id(p) for j in self.frozen for p in self._level(self.G, j).parameters()}
+        self._frozen_names = frozenset(n for n, p in self.G.named_parameters() if id(p) in ids)
 
-    def _level(self, net: Any, j: int) -> Any:
+    @staticmethod
+    def _level(net: Any, j: int) -> Any:
+        """Level ``j``'s (coarse to fine) sub-network of a LAPGAN G or D."""
         return net.coarse if j == 0 else net.levels[j - 1]
 
     def _trainable(self, module: Any, flag: bool) -> None:
@@ -164,9 +168,9 @@ class LapGANMethod(GANMethod):
                 self._level(module, j).requires_grad_(False)
 
     def _ema_only(self) -> Any:
-        if not self._frozen_prefixes:
+        if not self._frozen_names:
             return None
-        return lambda name: not name.startswith(self._frozen_prefixes)
+        return lambda name: name not in self._frozen_names
 
     def _real(self, idx: Sequence[int]) -> Tuple[Any, Optional[torch.Tensor]]:
         """``{"imgs": [I_K, ..., I_0], "lows": [None, u(I_K), ..., u(I_1)]}`` (coarse to fine)."""
