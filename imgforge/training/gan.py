@@ -45,8 +45,8 @@ from ..models.multiscale_gan import LAPGAN_COARSE, lap_sizes
 from ..models.registry import build
 from ..progress import ProgressFn, note
 from .loop import (
-    CHECKPOINT_NAME, DeterministicBatches, DistInfo, LoopConfig, ema_update, distributed_device, load_states, shutdown_distributed,
-    step_seed, steps_done, train_loop,
+    CHECKPOINT_NAME, DeterministicBatches, DistInfo, LoopConfig, ema_update, distributed_device, load_states,
+    shutdown_distributed, step_seed, steps_done, train_loop,
 )
 
 ARCHS = ("mlp", "dcgan", "lapgan", "progan", "msggan")
@@ -143,8 +143,8 @@ class GANTrainConfig:
         coarse: LAPGAN's coarsest GAN: ``dcgan`` (a DCGAN pair at that side) or ``mlp`` (the paper's fully connected
             pair; collapsed to 2-3 digits on MNIST-5k in 3,200 steps, hence not the default).
         coarse_width: LAPGAN with ``coarse="dcgan"``: that pair's ngf/ndf (None: ``width``).
-        init: a generator (name or file) of the same architecture whose tensors with matching names and shapes
-            start G (e.g. a LAPGAN's trained levels under a new coarsest GAN); a resumed run keeps its checkpoint's.
+        init: a generator (name or file) of the same architecture whose layers start G where all their tensors match
+            by name and shape (e.g. a LAPGAN's trained levels under a new coarsest GAN); read by a fresh run only.
         train_levels: LAPGAN: the pyramid sides this run trains (None: every level). The levels are independent, so
             one can be trained further alone; the others keep their weights, moving average and optimiser state.
         drift: ProGAN's drift weight ``ε E[D(x)²]`` (None: 0.001 for progan with wgan/wgan-gp, else 0; any arch
@@ -342,8 +342,8 @@ class GANMethod:
 
     def init_from(self, source: str) -> str:
         """Copy into G (and its moving average) every layer of the generator ``source`` (a name or file of the
-        same architecture) whose tensors all match by name and shape; the rest keep their fresh initialisation. Returns a line
-        saying what was copied. For a fresh run only (a resumed run keeps its checkpoint's weights)."""
+        same architecture) whose tensors all match by name and shape; the rest keep their fresh initialisation.
+        Returns a line saying what was copied. For a fresh run only (a resumed run keeps its checkpoint's weights)."""
         from ..hub.loader import load
 
         other, info = load(source)
