@@ -35,7 +35,7 @@ from imgforge.data.mnist import (  # noqa: E402
 from imgforge.jobs.metrics import DIGIT_THRESHOLD  # noqa: E402
 from imgforge.models.multiscale_gan import LapGANGenerator  # noqa: E402
 from imgforge.models.protocols import z_from_seeds  # noqa: E402
-from imgforge.ops.pyramid import d, gaussian_pyramid, u  # noqa: E402
+from imgforge.ops.pyramid import gaussian_pyramid, u  # noqa: E402
 
 
 def generators(spec: str) -> Iterator[Tuple[str, LapGANGenerator]]:
@@ -56,6 +56,13 @@ def generators(spec: str) -> Iterator[Tuple[str, LapGANGenerator]]:
         if not isinstance(net, LapGANGenerator):
             raise SystemExit(f"{spec}: not a LAPGAN generator")
         yield spec, net.eval()
+
+
+def upsampled(x: torch.Tensor, times: int) -> torch.Tensor:
+    """``x`` through the pyramid's ``u`` ``times`` times (back to the finest side, no residual)."""
+    for _ in range(times):
+        x = u(x)
+    return x
 
 
 @torch.no_grad()
@@ -85,25 +92,18 @@ def main() -> None:
             pyr = gaussian_pyramid(real, n)  # fine -> coarse
             row: Dict[str, float] = {"real": rec(real)}
             for k in range(1, n + 1):
-                blur = pyr[k]
-                for _ in range(k):
-                    blur = u(blur)
-                row[f"real {net.sizes[n - k]}² upsampled"] = rec(blur)
+                row[f"real {net.sizes[n - k]}² upsampled"] = rec(upsampled(pyr[k], k))
             z = z_from_seeds(range(len(real)), net.z_dim)
             row[f"real {net.sizes[0]}² -> levels"] = rec(net.refine(z, pyr[n])[-1])
             zs = z_from_seeds(range(args.n), net.z_dim)
             top = net.coarse(zs)
-            up = top
-            for _ in range(n):
-                up = u(up)
-            row[f"{net.sizes[0]}² from z upsampled"] = rec(up)
+            row[f"{net.sizes[0]}² from z upsampled"] = rec(upsampled(top, n))
             row["chain from z"] = rec(net.refine(zs, top)[-1])
             if other is not None:
                 x = other(z_from_seeds(range(args.n), int(other.z_dim)))[:, :1]  # grey as RGB -> one channel
                 row[f"{args.top_from} itself"] = rec(x)
-                for _ in range(n):
-                    x = d(x)
-                row[f"{args.top_from} reduced to {net.sizes[0]}² -> levels"] = rec(net.refine(zs, x)[-1])
+                x_top = gaussian_pyramid(x, n)[-1]  # d applied n times
+                row[f"{args.top_from} reduced to {net.sizes[0]}² -> levels"] = rec(net.refine(zs, x_top)[-1])
             print(label + ": " + ", ".join(f"{k} {v:.3f}" for k, v in row.items()), flush=True)
 
 

@@ -45,7 +45,7 @@ from ..models.multiscale_gan import LAPGAN_COARSE, lap_sizes
 from ..models.registry import build
 from ..progress import ProgressFn, note
 from .loop import (
-    CHECKPOINT_NAME, DeterministicBatches, DistInfo, LoopConfig, ema_update, distributed_device, load_states,
+    DeterministicBatches, DistInfo, LoopConfig, ema_update, distributed_device, load_states, resumes,
     shutdown_distributed, step_seed, steps_done, train_loop,
 )
 
@@ -685,10 +685,7 @@ def train_gan(
         k = hp["d_steps"]
         seed_everything(loop.seed)  # identical initial weights for a given seed (and on every rank)
         method = method_class(cfg.arch)(cfg, dataset, device, dist, seed=loop.seed)
-        if cfg.init and not (loop.resume and (run_dir / CHECKPOINT_NAME).exists()):
-            init_line = method.init_from(cfg.init)
-        else:
-            init_line = ""
+        init_line = method.init_from(cfg.init) if cfg.init and not resumes(loop) else ""
         record = {"method": "gan", "data": source, "images": len(dataset), "skipped": len(skipped),
                   "channels": int(dataset.channels), "classes": list(getattr(dataset, "class_names", ()))
                   if method.n_classes else [], "gan": asdict(cfg), "resolved": hp, "loop": asdict(loop),

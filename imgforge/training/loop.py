@@ -348,6 +348,12 @@ def _flatten(d: Any, prefix: str = "") -> Dict[str, Any]:
     return out
 
 
+def resumes(cfg: LoopConfig) -> bool:
+    """Whether :func:`train_loop` with ``cfg`` continues from a checkpoint (``cfg.resume`` and one in the run folder)
+    rather than starting fresh."""
+    return bool(cfg.resume) and (Path(cfg.run_dir) / CHECKPOINT_NAME).exists()
+
+
 def changed_settings(saved: Dict[str, Any], current: Dict[str, Any]) -> List[str]:
     """``"key: old -> new"`` for every setting (dotted path into the run's config record) that differs between a
     checkpoint's record and the current one, except :data:`RESUME_FREE_KEYS`; a key only on one side counts as
@@ -488,7 +494,7 @@ def train_loop(
     record = dict(config_record or {})
     if is_main:
         make_dir(run_dir, "run folder")
-    if cfg.resume and ckpt.exists():
+    if resumes(cfg):
         payload = load_checkpoint(ckpt)
         method.load_state_dict(payload["method"])
         set_rng_state(payload["rng"])
