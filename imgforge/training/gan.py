@@ -44,6 +44,7 @@ from ..losses.gan_family import (LOSSES, RELATIVISTIC, BeganState, clip_weights,
 from ..models.multiscale_gan import LAPGAN_COARSE, lap_sizes
 from ..models.registry import build
 from ..progress import ProgressFn, note
+from .augment import DEFAULT_OPS, AdaptiveAugment, check_ops
 from .loop import (
     DeterministicBatches, DistInfo, LoopConfig, ema_update, distributed_device, load_states, resumes,
     shutdown_distributed, step_seed, steps_done, train_loop,
@@ -96,7 +97,13 @@ ONLY_FOR: Dict[str, Tuple[str, Optional[Tuple[str, ...]], Optional[Tuple[str, ..
     "lambda_k": ("lambda_k", None, ("began",)),
     "began_h": ("began_h", None, ("began",)),
     "drift": ("--drift", ("mlp", "dcgan", "progan", "msggan"), _NOT_BEGAN),
+    "augment": ("--augment", ("mlp", "dcgan", "lapgan"), _NOT_BEGAN),
 }
+#: ``--augment`` modes: ``ada`` (adaptive probability), ``fixed`` (``--augment-p`` throughout), ``none``.
+AUGMENT_MODES = ("none", "ada", "fixed")
+#: The settings of the augmentation controller, each only with ``--augment ada`` (ada_*) or ada|fixed.
+_AUG_SETTINGS = {"augment_p": ("--augment-p", ("ada", "fixed")), "augment_ops": ("--augment-ops", ("ada", "fixed")),
+                 "ada_target": ("--ada-target", ("ada",)), "ada_kimg": ("--ada-kimg", ("ada",))}
 
 
 def check_options(arch: str, loss: str, given: Iterable[str]) -> None:
@@ -150,6 +157,13 @@ class GANTrainConfig:
         drift: ProGAN's drift weight ``ε E[D(x)²]`` (None: 0.001 for progan with wgan/wgan-gp, else 0; any arch
             but lapgan, any loss but began).
         mbstd_group: ProGAN / MSG-GAN minibatch-stddev group size.
+        augment: ``none`` (None) | ``ada`` | ``fixed``: every image D sees (real and generated, also in G's step)
+            goes through :func:`~imgforge.training.augment.augment` with probability ``p`` (Karras et al. 2020,
+            against a discriminator that memorises a small training set); ``ada`` moves ``p`` towards
+            ``E[sign(D(real))] = ada_target`` (a speed of ``ada_kimg`` thousand images per unit of p), ``fixed``
+            keeps ``augment_p``. mlp, dcgan and lapgan (each level's image and its low-pass get the same
+            transform), any loss but began. augment_p: the start (ada) or fixed probability (None: 0).
+            ada_target, ada_kimg: None = 0.6, 100. augment_ops: None = :data:`~imgforge.training.augment.DEFAULT_OPS`.
     """
 
     arch: str = "dcgan"
@@ -182,6 +196,11 @@ class GANTrainConfig:
     init: Optional[str] = None
     drift: Optional[float] = None
     mbstd_group: int = 4
+    augment: Optional[str] = None
+    augment_p: Optional[float] = None
+    ada_target: Optional[float] = None
+    ada_kimg: Optional[float] = None
+    augment_ops: Optional[Tuple[str, ...]] = None
 
     @property
     def start(self) -> int:
@@ -204,11 +223,40 @@ class GANTrainConfig:
         if self.betas is not None and self.resolved()["optimizer"] == "rmsprop":
             why = "--optimizer rmsprop" if self.optimizer else f"rmsprop, --loss {self.loss}'s optimiser"
             raise UsageError(f"--beta1/--beta2 are for --optimizer adam, not {why}; drop them")
+        self._validate_augment()
         if self.arch in MULTISCALE:
             self._validate_multiscale()
         elif self.start_resolution is not None:
             raise UsageError(f"--start-resolution is for --arch lapgan|progan, not {self.arch}")
         return self
+
+    def _validate_augment(self) -> None:
+        mode = self.augment or "none"
+        if mode not in AUGMENT_MODES:
+            raise UsageError(f"--augment {mode!r}: choose one of {', '.join(AUGMENT_MODES)}")
+        for name, (flag, modes) in _AUG_SETTINGS.items():
+            if getattr(self, name) is not None and mode not in modes:
+                raise UsageError(f"{flag} is for --augment {'|'.join(modes)}, not {mode}; drop it")
+        if self.augment_p is not None and not 0.0 <= self.augment_p <= 1.0:
+            raise UsageError(f"--augment-p {self.augment_p}: must be in [0, 1]")
+        if self.ada_kimg is not None and not self.ada_kimg > 0:
+            raise UsageError(f"--ada-kimg {self.ada_kimg}: must be > 0")
+        if self.ada_target is not None and not -1.0 < self.ada_target < 1.0:
+            raise UsageError(f"--ada-target {self.ada_target}: E[sign(D(real))] lies in (-1, 1)")
+        if self.augment_ops is not None:
+            try:
+                if not check_ops(self.augment_ops):
+                    raise ValueError("give at least one")
+            except ValueError as e:
+                raise UsageError(f"--augment-ops {','.join(self.augment_ops)}: {e}") from None
+
+    def augmenter(self) -> AdaptiveAugment:
+        """The augmentation state of a run of these settings (``p`` 0 and never moving with ``augment`` none)."""
+        mode = self.augment or "none"
+        return AdaptiveAugment(p=float(self.augment_p or 0.0) if mode != "none" else 0.0,
+                               target=0.6 if self.ada_target is None else float(self.ada_target),
+                               speed_kimg=100.0 if self.ada_kimg is None else float(self.ada_kimg),
+                               adaptive=mode == "ada", ops=tuple(self.augment_ops or DEFAULT_OPS))
 
     def _validate_multiscale(self) -> None:
         if self.cond:
@@ -336,6 +384,8 @@ class GANMethod:
         self.g_opt = self._opt(self.G, self.hp["lr_g"])
         self.d_opt = self._opt(self.D, self.hp["lr_d"])
         self.began = BeganState(gamma=self.hp["gamma"], lambda_k=self.hp["lambda_k"]) if cfg.loss == "began" else None
+        #: what D sees goes through this (p stays 0 without --augment)
+        self.aug = cfg.augmenter()
         self.train_seconds = 0.0
         self.images_seen = 0
         self.title = f"{cfg.arch.upper()} GAN"
@@ -388,6 +438,8 @@ class GANMethod:
                  "images_seen": self.images_seen}
         if self.G_ema is not None:
             state["G_ema"] = self.G_ema.state_dict()
+        if self.aug.enabled:
+            state["aug"] = self.aug.state_dict()
         return state
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
@@ -404,6 +456,8 @@ class GANMethod:
         load_states(state, objects)
         if self.began is not None:
             self.began.k = float(state.get("began_k", 0.0))
+        if self.aug.enabled and "aug" in state:  # a run that starts augmenting on resume starts from augment_p
+            self.aug.load_state_dict(state["aug"])
         self.train_seconds = float(state.get("train_seconds", 0.0))
         self.images_seen = int(state.get("images_seen", 0))
 
@@ -436,7 +490,20 @@ class GANMethod:
         return self.G(z, y) if self.n_classes else self.G(z)
 
     def _d_scores(self, x: Any, y: Optional[torch.Tensor]) -> torch.Tensor:
+        if self.aug.p > 0:  # its random draws come from the step's seeded global RNG
+            x = self.aug(x)
         return self.D(x, y) if self.n_classes else self.D(x)
+
+    def _update_augment(self, step: int, images: int) -> Dict[str, float]:
+        """After step ``step`` (0-based, ``images`` real images): ADA's update of ``p``; what to log."""
+        if self.aug.adaptive:
+            stats = self.aug.stats()
+            if self.dist.world_size > 1 and (step + 1) % self.aug.interval == 0:
+                stats = stats.to(self.device)
+                torch.distributed.all_reduce(stats)
+                stats = stats.cpu()
+            self.aug.update(step + 1, images, stats)
+        return {"p_aug": self.aug.p} if self.aug.enabled else {}
 
     def _pack(self, x: Any) -> torch.Tensor:
         """Images as one ``(B, ...)`` tensor for the penalties (multi-scale lists are flattened)."""
@@ -458,6 +525,7 @@ class GANMethod:
         """The discriminator's loss (with penalty and drift) and what to log."""
         name = self.cfg.loss
         s_real, s_fake = self._d_scores(real, labels), self._d_scores(fake, y_fake)
+        self.aug.accumulate(s_real)
         loss_d = d_loss(name, s_real, s_fake)
         out: Dict[str, float] = {}
         if name in ("wgan-gp", "dragan"):
@@ -532,6 +600,7 @@ class GANMethod:
             out["M_global"] = self.began.update(out["D_real"], out["loss_G"])
             out["k"] = self.began.k
         self.images_seen += self.cfg.batch_size * len(batch)
+        out.update(self._update_augment(step, self.cfg.batch_size * len(batch)))
         if self.G_ema is not None:
             ema_update(self.G_ema, self.G, self.cfg.batch_size, self.images_seen, self.hp["ema_kimg"],
                        only=self._ema_only())
@@ -724,5 +793,5 @@ def train_gan(
     return GANTrainResult(history, out_path if dist.is_main else None, method.train_seconds, skipped, method)
 
 
-__all__ = ["ARCHS", "ONLY_FOR", "LOSSES", "GENERATOR_NAME", "GANTrainConfig", "GANMethod", "GANTrainResult",
+__all__ = ["ARCHS", "AUGMENT_MODES", "ONLY_FOR", "LOSSES", "GENERATOR_NAME", "GANTrainConfig", "GANMethod", "GANTrainResult",
            "train_gan", "check_options", "check_power_of_two", "write_page"]

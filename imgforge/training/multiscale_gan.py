@@ -187,6 +187,10 @@ class LapGANMethod(GANMethod):
         return {"imgs": imgs, "lows": real["lows"]}
 
     def _level_scores(self, j: int, x: Any, low: Optional[torch.Tensor]) -> torch.Tensor:
+        if self.aug.p > 0:  # the image and its conditioning low-pass get the same transform (the same draws)
+            seed = int(torch.randint(0, 2**62, (1,)))
+            same = lambda: torch.Generator(device=x.device).manual_seed(seed)  # noqa: E731
+            x, low = self.aug(x, same()), (self.aug(low, same()) if low is not None else None)
         return self.D.score(j, x, low)
 
     def _d_objective(self, real: Any, labels: Optional[torch.Tensor], fake: Any, y_fake: Optional[torch.Tensor],
@@ -199,6 +203,7 @@ class LapGANMethod(GANMethod):
             low = real["lows"][j]
             s_real = self._level_scores(j, real["imgs"][j], low)
             s_fake = self._level_scores(j, fake["imgs"][j], low)
+            self.aug.accumulate(s_real)
             total = total + d_loss(name, s_real, s_fake)
             if name in ("wgan-gp", "dragan"):
                 gp = self._penalty(real["imgs"][j], fake["imgs"][j], labels, pen,

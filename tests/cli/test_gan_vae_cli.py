@@ -53,6 +53,11 @@ TINY = ["--resolution", "8", "--batch-size", "4", "--width", "4", "--z-dim", "4"
     ("init of another arch", ["--arch", "lapgan", "--init", "dcgan-mnist32"], 2,
      "--init dcgan-mnist32: holds a dcgan_g network, not lapgan_g"),
     ("init missing", ["--arch", "lapgan", "--init", "missing.safetensors"], 1, "unknown weights 'missing.safetensors'"),
+    ("augment for progan", ["--arch", "progan", "--augment", "ada"], 2,
+     "--augment is for --arch mlp|dcgan|lapgan, not progan"),
+    ("augment probability alone", ["--augment-p", "0.3"], 2, "--augment-p is for --augment ada|fixed, not none"),
+    ("augment op unknown", ["--augment", "ada", "--augment-ops", "translate,blur"], 2,
+     "--augment-ops translate,blur: unknown augmentation(s) ['blur']"),
 ])
 def test_gan_train_bad_input_is_one_line(tmp_path: Path, case: str, args: list, code: int, words: str) -> None:
     data = tmp_path / "empty" if case == "empty folder" else _folder(tmp_path / "flat")

@@ -354,3 +354,66 @@ def test_signals_during_the_final_export_do_not_lose_the_generator(tmp_path: Pat
     G, _ = load_model_file(res.generator)
     assert (tmp_path / "run" / "index.html").is_file() and len(res.history) == 2
     assert signal.getsignal(signal.SIGTERM) is before  # the handler is restored afterwards
+
+
+def _spy_d(method: GANMethod) -> list:
+    """Record every image batch the discriminator of ``method`` is given."""
+    seen: list = []
+    forward = method.D.forward
+
+    def spy(x, *a, **k):  # type: ignore[no-untyped-def]
+        seen.append(x.detach().clone())
+        return forward(x, *a, **k)
+
+    method.D.forward = spy  # type: ignore[method-assign]
+    return seen
+
+
+@pytest.mark.parametrize("augment", [None, "fixed"])
+def test_augment_changes_every_image_d_sees(augment: str) -> None:
+    # cutout at p = 1 zeroes a square of every real and generated image D scores (also in G's step); the squares
+    # data is -1/+1 and tanh outputs are never exactly 0, so a 0 marks an augmented image
+    extra = dict(augment=augment, augment_p=1.0, augment_ops=("cutout",)) if augment else {}
+    cfg = GANTrainConfig(**{**TINY.__dict__, **extra})
+    torch.manual_seed(0)
+    method = GANMethod(cfg, squares(8), seed=3)
+    seen = _spy_d(method)
+    out = method.step([[0, 1, 2, 3]], 0)
+    assert len(seen) == 3  # D step: real and fake; G step: fake
+    holes = [bool((x == 0).flatten(1).any(1).all()) for x in seen]
+    assert holes == [augment is not None] * 3
+    assert ("p_aug" in out) == (augment is not None)
+
+
+def test_ada_moves_p_by_its_speed_and_resumes_exactly(tmp_path: Path, crash_at) -> None:
+    # this tiny D scores every real image below 0 in its first steps (mean sign -1, below the target 0.5), so p falls
+    # from 0.9 by batch * interval / (kimg * 1000) = 4 * 4 / 40 = 0.4 every 4 steps, and stays at 0 from 0
+    down = GANTrainConfig(**{**TINY.__dict__, "augment": "ada", "augment_p": 0.9, "ada_kimg": 0.04, "ada_target": 0.5})
+    full = _train(tmp_path / "full", 9, down)
+    assert [h["p_aug"] for h in full.history] == pytest.approx([0.9] * 3 + [0.5] * 4 + [0.1] * 2)
+    assert full.method.aug.last_rt == -1.0
+    run = tmp_path / "crash"
+    with crash_at(GANMethod, 7):
+        _train(run, 9, down)
+    assert load_checkpoint(run / "checkpoint.pt")["step"] == 6
+    resumed = _train(run, 9, down)
+    assert resumed.history == full.history
+    assert_same_generator(full.generator, resumed.generator)
+    flat = _train(tmp_path / "flat", 5, GANTrainConfig(**{**down.__dict__, "augment_p": None}))
+    assert [h["p_aug"] for h in flat.history] == [0.0] * 5
+    plain = _train(tmp_path / "plain", 5)  # at p = 0 augmenting changes nothing: the losses of a plain run
+    assert [{k: v for k, v in h.items() if k != "p_aug"} for h in flat.history] == plain.history
+
+
+def test_bad_augment_settings_are_one_line() -> None:
+    for kw, msg in [(dict(augment="always"), "--augment 'always': choose one of none, ada, fixed"),
+                    (dict(arch="progan", augment="ada"), "--augment is for --arch mlp[|]dcgan[|]lapgan, not progan"),
+                    (dict(loss="began", augment="ada"), "--augment is for --loss .*, not began"),
+                    (dict(augment_p=0.5), "--augment-p is for --augment ada[|]fixed, not none"),
+                    (dict(augment="fixed", ada_target=0.5), "--ada-target is for --augment ada, not fixed"),
+                    (dict(augment="fixed", augment_p=1.5), "--augment-p 1.5: must be in"),
+                    (dict(augment="ada", ada_kimg=0.0), "--ada-kimg 0.0: must be > 0"),
+                    (dict(augment="ada", augment_ops=("blur",)), "--augment-ops blur: unknown augmentation"),
+                    (dict(augment="ada", augment_ops=()), "--augment-ops : give at least one")]:
+        with pytest.raises(UsageError, match=msg):
+            GANTrainConfig(**{**TINY.__dict__, **kw}).validate()

@@ -23,7 +23,7 @@ from imgforge.models.protocols import as_generator
 from imgforge.ops.pyramid import (avg_down, d, gaussian_pyramid, laplacian_pyramid, nearest_up, reconstruct, u)
 from imgforge.training.gan import GANMethod, GANTrainConfig, train_gan
 from imgforge.training.loop import LoopConfig, load_checkpoint
-from imgforge.training.multiscale_gan import MSGGANMethod, ProGANMethod, progan_stage
+from imgforge.training.multiscale_gan import LapGANMethod, MSGGANMethod, ProGANMethod, progan_stage
 from tests.conftest import assert_same_generator
 
 
@@ -393,3 +393,30 @@ def test_lapgan_coarse_width_and_init_from_a_trained_generator(tmp_path: Path) -
         GANTrainConfig(**{**base.__dict__, "coarse": "mlp", "coarse_width": 6}).validate()
     with pytest.raises(UsageError, match="--coarse-width is for --arch lapgan, not progan"):
         GANTrainConfig(arch="progan", loss="wgan-gp", coarse_width=6).validate()
+
+
+def test_lapgan_augments_each_level_and_its_low_pass_alike(tmp_path: Path) -> None:
+    """``--augment`` with LAPGAN: D_k's image and its conditioning low-pass get the same random transform (the
+    pair stays consistent), the coarsest level's image alone; every level's real scores drive ADA's p."""
+    cfg = GANTrainConfig(arch="lapgan", loss="ns", augment="fixed", augment_p=1.0,
+                         augment_ops=("translate", "rotate", "contrast", "cutout"), **{**TINY, "resolution": 32})
+    torch.manual_seed(0)
+    method = LapGANMethod(cfg, blobs(32), seed=1)
+    seen: list = []
+    score = method.D.score
+
+    def spy(j: int, x: torch.Tensor, low: torch.Tensor) -> torch.Tensor:
+        seen.append((j, x.detach(), None if low is None else low.detach()))
+        return score(j, x, low)
+
+    method.D.score = spy  # type: ignore[method-assign]
+    t = torch.rand(4, 1, 16, 16) * 2 - 1
+    method._level_scores(1, t, t.clone())
+    j, x, low = seen[-1]
+    assert j == 1 and torch.equal(x, low) and not torch.equal(x, t)  # the same draws for both, and they changed t
+    method._level_scores(1, t, t.clone())
+    assert not torch.equal(seen[-1][1], x)  # fresh draws at each call
+    method._level_scores(0, t[..., :8, :8], None)
+    assert seen[-1][2] is None and not torch.equal(seen[-1][1], t[..., :8, :8])
+    out = method.step([[0, 1, 2, 3]], 0)
+    assert out["p_aug"] == 1.0 and {s for s, *_ in seen[3:]} == {0, 1, 2}
