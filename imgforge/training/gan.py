@@ -97,7 +97,7 @@ ONLY_FOR: Dict[str, Tuple[str, Optional[Tuple[str, ...]], Optional[Tuple[str, ..
     "lambda_k": ("lambda_k", None, ("began",)),
     "began_h": ("began_h", None, ("began",)),
     "drift": ("--drift", ("mlp", "dcgan", "progan", "msggan"), _NOT_BEGAN),
-    "augment": ("--augment", ("mlp", "dcgan", "lapgan"), _NOT_BEGAN),
+    "augment": ("--augment", None, _NOT_BEGAN),
 }
 #: ``--augment`` modes: ``ada`` (adaptive probability), ``fixed`` (``--augment-p`` throughout), ``none``.
 AUGMENT_MODES = ("none", "ada", "fixed")
@@ -161,8 +161,8 @@ class GANTrainConfig:
             goes through :func:`~imgforge.training.augment.augment` with probability ``p`` (Karras et al. 2020,
             against a discriminator that memorises a small training set); ``ada`` moves ``p`` towards
             ``E[sign(D(real))] = ada_target`` (a speed of ``ada_kimg`` thousand images per unit of p), ``fixed``
-            keeps ``augment_p``. mlp, dcgan and lapgan (each level's image and its low-pass get the same
-            transform), any loss but began. augment_p: the start (ada) or fixed probability (None: 0).
+            keeps ``augment_p``. Any loss but began; the images D scores together get the same transform (LAPGAN:
+            each level's image and its low-pass; MSG-GAN: every scale). augment_p: the start (ada) or fixed probability (None: 0).
             ada_target, ada_kimg: None = 0.6, 100. augment_ops: None = :data:`~imgforge.training.augment.DEFAULT_OPS`.
     """
 
@@ -490,9 +490,18 @@ class GANMethod:
         return self.G(z, y) if self.n_classes else self.G(z)
 
     def _d_scores(self, x: Any, y: Optional[torch.Tensor]) -> torch.Tensor:
-        if self.aug.p > 0:  # its random draws come from the step's seeded global RNG
-            x = self.aug(x)
+        x, = self._augment(x)
         return self.D(x, y) if self.n_classes else self.D(x)
+
+    def _augment(self, *xs: Optional[torch.Tensor]) -> Tuple[Optional[torch.Tensor], ...]:
+        """``xs`` as D is to see them: with augmentation on, each image of the batch gets one random transform,
+        the same in every tensor of ``xs`` (an image and its conditioning, or one image at several scales; None
+        passes through); the draws come from the step's seeded global RNG, so a resumed run repeats them."""
+        if self.aug.p <= 0:
+            return xs
+        seed = int(torch.randint(0, 2**62, (1,)))
+        return tuple(None if x is None else self.aug(x, torch.Generator(device=x.device).manual_seed(seed))
+                     for x in xs)
 
     def _update_augment(self, step: int, images: int) -> Dict[str, float]:
         """After step ``step`` (0-based, ``images`` real images): ADA's update of ``p``; what to log."""

@@ -83,6 +83,7 @@ class ProGANMethod(GANMethod):
         return self.G.synth(z, self.level, self.alpha)
 
     def _d_scores(self, x: Any, y: Optional[torch.Tensor]) -> torch.Tensor:
+        x, = self._augment(x)
         return self.D(x, self.level, self.alpha)
 
     def _sample_images(self, z: torch.Tensor, y: Optional[torch.Tensor], step: int) -> torch.Tensor:
@@ -123,7 +124,7 @@ class MSGGANMethod(GANMethod):
         return self.G.multi_scale(z)
 
     def _d_scores(self, x: Any, y: Optional[torch.Tensor]) -> torch.Tensor:
-        return self.D(x)
+        return self.D(list(self._augment(*x)))  # every scale of an image: the same transform
 
     def _pack(self, x: Any) -> torch.Tensor:
         self._shapes = [t.shape[1:] for t in x]
@@ -187,10 +188,7 @@ class LapGANMethod(GANMethod):
         return {"imgs": imgs, "lows": real["lows"]}
 
     def _level_scores(self, j: int, x: Any, low: Optional[torch.Tensor]) -> torch.Tensor:
-        if self.aug.p > 0:  # the image and its conditioning low-pass get the same transform (the same draws)
-            seed = int(torch.randint(0, 2**62, (1,)))
-            same = lambda: torch.Generator(device=x.device).manual_seed(seed)  # noqa: E731
-            x, low = self.aug(x, same()), (self.aug(low, same()) if low is not None else None)
+        x, low = self._augment(x, low)  # the image and its conditioning low-pass: the same transform
         return self.D.score(j, x, low)
 
     def _d_objective(self, real: Any, labels: Optional[torch.Tensor], fake: Any, y_fake: Optional[torch.Tensor],

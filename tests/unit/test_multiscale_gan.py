@@ -20,7 +20,7 @@ from imgforge.hub.modelfile import load_model_file
 from imgforge.models.multiscale_gan import (COMBINES, EqConv2d, EqLinear, LapGANGenerator, MSGGANDiscriminator,
                                             MSGGANGenerator, ProGANDiscriminator, ProGANGenerator, scale_table)
 from imgforge.models.protocols import as_generator
-from imgforge.ops.pyramid import (avg_down, d, gaussian_pyramid, laplacian_pyramid, nearest_up, reconstruct, u)
+from imgforge.ops.pyramid import (avg_down, avg_pyramid, d, gaussian_pyramid, laplacian_pyramid, nearest_up, reconstruct, u)
 from imgforge.training.gan import GANMethod, GANTrainConfig, train_gan
 from imgforge.training.loop import LoopConfig, load_checkpoint
 from imgforge.training.multiscale_gan import LapGANMethod, MSGGANMethod, ProGANMethod, progan_stage
@@ -420,3 +420,31 @@ def test_lapgan_augments_each_level_and_its_low_pass_alike(tmp_path: Path) -> No
     assert seen[-1][2] is None and not torch.equal(seen[-1][1], t[..., :8, :8])
     out = method.step([[0, 1, 2, 3]], 0)
     assert out["p_aug"] == 1.0 and {s for s, *_ in seen[3:]} == {0, 1, 2}
+
+
+@pytest.mark.parametrize("arch", ["progan", "msggan"])
+def test_progan_and_msggan_d_see_augmented_images_every_scale_alike(arch: str) -> None:
+    # cutout at p = 1: every image D scores (real, fake, G's step) has exact zeros, which neither the data (uint8
+    # mapped to [-1, 1]) nor a generator gives
+    cfg = GANTrainConfig(**{**CFGS[arch].__dict__, "augment": "fixed", "augment_p": 1.0, "augment_ops": ("cutout",)})
+    torch.manual_seed(0)
+    method = (ProGANMethod if arch == "progan" else MSGGANMethod)(cfg, blobs(16), seed=2)
+    seen: list = []
+    forward = method.D.forward
+
+    def spy(x, *a):  # type: ignore[no-untyped-def]
+        seen.append([t.detach() for t in (x if isinstance(x, list) else [x])])
+        return forward(x, *a)
+
+    method.D.forward = spy  # type: ignore[method-assign]
+    method.step([[0, 1, 2, 3]], 0)
+    assert len(seen) >= 3 and all(bool((t == 0).flatten(1).any(1).all()) for ts in seen for t in ts)
+    if arch == "msggan":  # a mirror (exact) hits an image at every scale or at none
+        method.aug.ops = ("xflip",)
+        x = avg_pyramid(blobs(16).batch(range(16), "cpu")[0], method.sizes)
+        method._d_scores(x, None)
+        out = seen[-1]
+        flipped = torch.stack([(o - t.flip(-1)).abs().flatten(1).amax(1) < 1e-5 for o, t in zip(out, x)])
+        kept = torch.stack([(o - t).abs().flatten(1).amax(1) < 1e-5 for o, t in zip(out, x)])
+        assert bool((flipped ^ kept).all()) and 0 < int(flipped[-1].sum()) < 16
+        assert torch.equal(flipped, flipped[-1].expand_as(flipped))
