@@ -17,10 +17,11 @@ Determinism and DDP: z, the fake labels and the penalty's random points of step 
 (:class:`~imgforge.training.loop.DeterministicBatches`); gradients are averaged across processes. So a resumed run
 repeats the losses of an uninterrupted one exactly, and two processes compute what one process computes with the
 same global batch, up to float summation order -- except where a layer sees the whole local batch: DCGAN's batch
-norm uses per-process statistics, and MLP dropout masks are drawn per process.
+norm uses per-process statistics, and MLP dropout masks and ``--augment``'s transforms are drawn per process.
 
 Outputs in ``run_dir``: ``checkpoint.pt``, ``losses.jsonl`` (``loss_D``, ``loss_G``, ``D_real``, ``D_fake``,
-``G_grad`` (the L2 norm of the generator's gradient), ``gp``, BEGAN's ``M_global`` and ``k``), ``config.json``,
+``G_grad`` (the L2 norm of the generator's gradient), ``gp``, BEGAN's ``M_global`` and ``k``, ``p_aug`` with
+``--augment``), ``config.json``,
 ``samples/step_*.png`` (the generator on fixed z: seeds 0 ... as in ``imgforge generate``; conditional runs: rows =
 classes, columns = seeds), ``index.html`` (loss curves and the sample grids) and ``G.safetensors`` (the generator
 with ``arch`` + ``arch_kwargs`` metadata).
