@@ -21,10 +21,9 @@ norm uses per-process statistics, and MLP dropout masks and ``--augment``'s tran
 
 Outputs in ``run_dir``: ``checkpoint.pt``, ``losses.jsonl`` (``loss_D``, ``loss_G``, ``D_real``, ``D_fake``,
 ``G_grad`` (the L2 norm of the generator's gradient), ``gp``, BEGAN's ``M_global`` and ``k``, ``p_aug`` with
-``--augment``), ``config.json``,
-``samples/step_*.png`` (the generator on fixed z: seeds 0 ... as in ``imgforge generate``; conditional runs: rows =
-classes, columns = seeds), ``index.html`` (loss curves and the sample grids) and ``G.safetensors`` (the generator
-with ``arch`` + ``arch_kwargs`` metadata).
+``--augment``), ``config.json``, ``samples/step_*.png`` (the generator on fixed z: seeds 0 ... as in ``imgforge
+generate``; conditional runs: rows = classes, columns = seeds), ``index.html`` (loss curves and the sample grids) and
+``G.safetensors`` (the generator with ``arch`` + ``arch_kwargs`` metadata).
 """
 
 from __future__ import annotations
@@ -163,8 +162,9 @@ class GANTrainConfig:
             against a discriminator that memorises a small training set); ``ada`` moves ``p`` towards
             ``E[sign(D(real))] = ada_target`` (a speed of ``ada_kimg`` thousand images per unit of p), ``fixed``
             keeps ``augment_p``. Any loss but began; the images D scores together get the same transform (LAPGAN:
-            each level's image and its low-pass; MSG-GAN: every scale). augment_p: the start (ada) or fixed probability (None: 0).
-            ada_target, ada_kimg: None = 0.6, 100. augment_ops: None = :data:`~imgforge.training.augment.DEFAULT_OPS`.
+            each level's image and its low-pass; MSG-GAN: every scale). augment_p: the start (ada) or fixed
+            probability (None: 0). ada_target, ada_kimg: None = 0.6, 100. augment_ops: None =
+            :data:`~imgforge.training.augment.DEFAULT_OPS`.
     """
 
     arch: str = "dcgan"
@@ -803,5 +803,5 @@ def train_gan(
     return GANTrainResult(history, out_path if dist.is_main else None, method.train_seconds, skipped, method)
 
 
-__all__ = ["ARCHS", "AUGMENT_MODES", "ONLY_FOR", "LOSSES", "GENERATOR_NAME", "GANTrainConfig", "GANMethod", "GANTrainResult",
-           "train_gan", "check_options", "check_power_of_two", "write_page"]
+__all__ = ["ARCHS", "AUGMENT_MODES", "ONLY_FOR", "LOSSES", "GENERATOR_NAME", "GANTrainConfig", "GANMethod",
+           "GANTrainResult", "train_gan", "check_options", "check_power_of_two", "write_page"]

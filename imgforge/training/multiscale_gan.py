@@ -22,6 +22,9 @@ Networks: :mod:`imgforge.models.multiscale_gan`; pyramids: :mod:`imgforge.ops.py
 - **MSG-GAN** (Karnewar & Wang 2020): D gets G's image at every scale (real: the batch average-pooled to every
   scale); all scales train at once; the penalties interpolate all scales with one α per sample and take the
   gradient norm over all of them.
+
+With ``--augment`` (:meth:`~imgforge.training.gan.GANMethod._augment`) the images D scores together get one random
+transform per sample: LAPGAN's level image and its low-pass, MSG-GAN's every scale, ProGAN's current-stage image.
 """
 
 from __future__ import annotations
