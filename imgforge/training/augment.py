@@ -173,6 +173,19 @@ class AdaptiveAugment:
         adjust = math.copysign(1.0, self.last_rt - self.target) * batch_size * self.interval / (self.speed_kimg * 1000)
         self.p = float(min(max(self.p + adjust, 0.0), 1.0))
 
+    def step_done(self, step: int, batch_size: int, dist: Any = None, device: Optional[torch.device] = None) -> None:
+        """After training step ``step`` (1-based) of ``batch_size`` real images: every ``interval`` steps,
+        :meth:`update` from the counters summed over the processes of ``dist`` (a
+        :class:`~imgforge.training.loop.DistInfo`; the sum runs on ``device``, where the process group's tensors
+        live)."""
+        if not self.adaptive or step % self.interval:
+            return
+        stats = self.stats()
+        if dist is not None and dist.active:
+            stats = stats.to(device)
+            torch.distributed.all_reduce(stats)
+        self.update(step, batch_size, stats.cpu())
+
     def state_dict(self) -> Dict[str, Any]:
         return {"p": self.p, "sign_sum": self._sign_sum, "count": self._count, "last_rt": self.last_rt}
 

@@ -44,7 +44,7 @@ from ..losses.gan_family import (LOSSES, RELATIVISTIC, BeganState, clip_weights,
 from ..models.multiscale_gan import LAPGAN_COARSE, lap_sizes
 from ..models.registry import build
 from ..progress import ProgressFn, note
-from .augment import DEFAULT_OPS, AdaptiveAugment, check_ops
+from .augment import AdaptiveAugment, check_ops
 from .loop import (
     DeterministicBatches, DistInfo, LoopConfig, ema_update, distributed_device, load_states, resumes,
     shutdown_distributed, step_seed, steps_done, train_loop,
@@ -163,8 +163,8 @@ class GANTrainConfig:
             ``E[sign(D(real))] = ada_target`` (a speed of ``ada_kimg`` thousand images per unit of p), ``fixed``
             keeps ``augment_p``. Any loss but began; the images D scores together get the same transform (LAPGAN:
             each level's image and its low-pass; MSG-GAN: every scale). augment_p: the start (ada) or fixed
-            probability (None: 0). ada_target, ada_kimg: None = 0.6, 100. augment_ops: None =
-            :data:`~imgforge.training.augment.DEFAULT_OPS`.
+            probability (None: 0). ada_target, ada_kimg, augment_ops: None = the defaults of
+            :class:`~imgforge.training.augment.AdaptiveAugment` (0.6, 100, its ``DEFAULT_OPS``).
     """
 
     arch: str = "dcgan"
@@ -252,12 +252,12 @@ class GANTrainConfig:
                 raise UsageError(f"--augment-ops {','.join(self.augment_ops)}: {e}") from None
 
     def augmenter(self) -> AdaptiveAugment:
-        """The augmentation state of a run of these settings (``p`` 0 and never moving with ``augment`` none)."""
+        """The augmentation state of a run of these settings (``p`` 0 and never moving with ``augment`` none); a
+        setting left at None takes :class:`~imgforge.training.augment.AdaptiveAugment`'s default."""
         mode = self.augment or "none"
-        return AdaptiveAugment(p=float(self.augment_p or 0.0) if mode != "none" else 0.0,
-                               target=0.6 if self.ada_target is None else float(self.ada_target),
-                               speed_kimg=100.0 if self.ada_kimg is None else float(self.ada_kimg),
-                               adaptive=mode == "ada", ops=tuple(self.augment_ops or DEFAULT_OPS))
+        given = dict(target=self.ada_target, speed_kimg=self.ada_kimg, ops=self.augment_ops)
+        return AdaptiveAugment(p=float(self.augment_p or 0.0) if mode != "none" else 0.0, adaptive=mode == "ada",
+                               **{k: v for k, v in given.items() if v is not None})
 
     def _validate_multiscale(self) -> None:
         if self.cond:
@@ -504,17 +504,6 @@ class GANMethod:
         return tuple(None if x is None else self.aug(x, torch.Generator(device=x.device).manual_seed(seed))
                      for x in xs)
 
-    def _update_augment(self, step: int, images: int) -> Dict[str, float]:
-        """After step ``step`` (0-based, ``images`` real images): ADA's update of ``p``; what to log."""
-        if self.aug.adaptive:
-            stats = self.aug.stats()
-            if self.dist.world_size > 1 and (step + 1) % self.aug.interval == 0:
-                stats = stats.to(self.device)
-                torch.distributed.all_reduce(stats)
-                stats = stats.cpu()
-            self.aug.update(step + 1, images, stats)
-        return {"p_aug": self.aug.p} if self.aug.enabled else {}
-
     def _pack(self, x: Any) -> torch.Tensor:
         """Images as one ``(B, ...)`` tensor for the penalties (multi-scale lists are flattened)."""
         return x
@@ -610,7 +599,9 @@ class GANMethod:
             out["M_global"] = self.began.update(out["D_real"], out["loss_G"])
             out["k"] = self.began.k
         self.images_seen += self.cfg.batch_size * len(batch)
-        out.update(self._update_augment(step, self.cfg.batch_size * len(batch)))
+        self.aug.step_done(step + 1, self.cfg.batch_size * len(batch), self.dist, self.device)
+        if self.aug.enabled:
+            out["p_aug"] = self.aug.p
         if self.G_ema is not None:
             ema_update(self.G_ema, self.G, self.cfg.batch_size, self.images_seen, self.hp["ema_kimg"],
                        only=self._ema_only())

@@ -332,11 +332,7 @@ class StyleGAN2Method:
                    cfg.ema_kimg if cfg.ema_kimg is not None else cfg.batch_size * 10 / 32, cfg.ema_rampup)
 
         # ADA
-        if self.aug.adaptive:
-            stats = self.aug.stats()
-            if self.dist.world_size > 1 and (step + 1) % self.aug.interval == 0:
-                torch.distributed.all_reduce(stats)
-            self.aug.update(step + 1, cfg.batch_size, stats)
+        self.aug.step_done(step + 1, cfg.batch_size, self.dist, self.device)
         if self.aug.enabled:
             out["p_aug"] = self.aug.p
         self.train_seconds += time.perf_counter() - t0
