@@ -138,6 +138,17 @@ def _extract_zip(archive: Path, dest: Path) -> None:
         raise InputError(f"{archive}: not a valid zip archive ({exc}); delete it and run again") from exc
 
 
+def _plain_members(members: List[tarfile.TarInfo]) -> List[tarfile.TarInfo]:
+    """Regular files and folders only (no links, devices or fifos), without set-id, sticky or group/other write
+    bits: the subset of tarfile's "data" filter for Pythons that lack it (the paths are checked by the caller)."""
+    out = []
+    for m in members:
+        if m.isfile() or m.isdir():
+            m.mode &= 0o755
+            out.append(m)
+    return out
+
+
 def _extract_tar(archive: Path, dest: Path) -> None:
     try:
         with tarfile.open(archive, "r:*") as tf:
@@ -147,7 +158,10 @@ def _extract_tar(archive: Path, dest: Path) -> None:
                     raise InputError(f"{archive}: refusing the member {m.name!r} (path outside the archive)")
                 if m.size > MAX_MEMBER_BYTES:
                     raise InputError(f"{archive}: member {m.name} is implausibly large ({m.size} B)")
-            tf.extractall(dest, members=members, filter="data")
+            if hasattr(tarfile, "data_filter"):
+                tf.extractall(dest, members=members, filter="data")
+            else:  # Python < 3.10.12 / 3.11.4 has no extraction filters: what "data" would let through, or less
+                tf.extractall(dest, members=_plain_members(members))
     except tarfile.TarError as exc:
         raise InputError(f"{archive}: not a valid tar archive ({exc}); delete it and run again") from exc
 

@@ -144,3 +144,33 @@ def test_unsafe_or_corrupt_archives_leave_nothing_behind(env: Path, server: Loca
     with pytest.raises(InputError):
         resolve_dataset("mini", "cyclegan")
     assert not (env / "datasets" / "cyclegan" / "mini").exists()
+
+
+@pytest.mark.parametrize("has_filters", [True, False])
+def test_tar_extraction_keeps_files_and_drops_links_with_or_without_tarfile_filters(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, has_filters: bool) -> None:
+    # Python < 3.10.12 / 3.11.4 (e.g. Debian 12's 3.11.2) has no tarfile.data_filter: the fallback extracts the
+    # regular files and folders only, without set-id or group/other write bits
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        for name, data, mode in [("facades/train/1.jpg", b"jpeg", 0o4777), ("facades/README", b"hi", 0o644)]:
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), mode
+            tf.addfile(info, io.BytesIO(data))
+        link = tarfile.TarInfo("facades/passwd")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        tf.addfile(link)
+    archive = tmp_path / "a.tar.gz"
+    archive.write_bytes(buf.getvalue())
+    if not has_filters:
+        monkeypatch.delattr(tarfile, "data_filter", raising=False)
+    dest = tmp_path / "out"
+    dest.mkdir()
+    if has_filters and hasattr(tarfile, "data_filter"):  # the "data" filter refuses a link out of the folder
+        with pytest.raises(InputError, match="passwd"):
+            known._extract_tar(archive, dest)
+        return
+    known._extract_tar(archive, dest)
+    assert (dest / "facades/train/1.jpg").read_bytes() == b"jpeg" and (dest / "facades/README").read_bytes() == b"hi"
+    assert not (dest / "facades/passwd").exists() and not (dest / "facades/passwd").is_symlink()
+    assert (dest / "facades/train/1.jpg").stat().st_mode & 0o7777 == 0o755
