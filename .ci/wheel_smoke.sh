@@ -11,6 +11,7 @@ if [ "${IMGFORGE_SMOKE_KEEP:-0}" = 1 ]; then echo "wheel smoke: keeping $WORK"; 
 fail() { echo "wheel smoke FAILED: $*" >&2; exit 1; }
 step() { echo; echo "== wheel smoke: $*"; }
 START=$SECONDS
+echo "wheel smoke: work folder $WORK; free space there: $(df -h "$WORK" | awk 'NR==2{print $4}')"
 
 # 1. A wheel built from the working tree (tracked + untracked-not-ignored files), so that stale build/ output in
 #    a developer checkout cannot leak into it.
@@ -27,11 +28,13 @@ fi
 WHEEL=$(ls "$WORK"/dist/imgforge-*.whl 2>/dev/null | head -1)
 [ -n "$WHEEL" ] || fail "no imgforge wheel in $WORK/dist"
 echo "built $(basename "$WHEEL") ($(du -h "$WHEEL" | cut -f1))"
+rm -rf "$SRC"
 
-# 2. A fresh venv outside the repository; torch pinned (never a bare torch), imgforge from the wheel.
+# 2. A fresh venv outside the repository; torch pinned (never a bare torch), imgforge from the wheel. No pip cache:
+#    torch's wheel would add its size again to the disk this needs.
 step "install the wheel into a fresh venv"
 "$PY" -m venv "$WORK/venv" || fail "python -m venv"
-(set -x && "$WORK/venv/bin/pip" install -q "torch==2.13.0" "$WHEEL") || fail "pip install torch==2.13.0 $WHEEL"
+(set -x && "$WORK/venv/bin/pip" install -q --no-cache-dir "torch==2.13.0" "$WHEEL") || fail "pip install torch==2.13.0 $WHEEL"
 IMGFORGE="$WORK/venv/bin/imgforge"
 
 # 3. Offline, empty HOME and caches, cwd outside the repository, nothing of the checkout on sys.path.
