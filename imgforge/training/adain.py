@@ -37,7 +37,7 @@ from ..ops.stats import adain, calc_mean_std
 from ..progress import ProgressFn, note
 from ..runtime import Runtime, precision_name, seed_everything
 from .fast_style import load_loss_network
-from .loop import DeterministicBatches, LoopConfig, steps_done, train_loop
+from .loop import DeterministicBatches, LoopConfig, load_states, steps_done, train_loop
 
 __all__ = ["AdaINTrainConfig", "AdaINMethod", "train_adain", "STYLE_LAYERS"]
 
@@ -160,7 +160,7 @@ class AdaINMethod:
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
         self.decoder.load_state_dict(state["decoder"])
-        self.opt.load_state_dict(state["opt"])
+        load_states(state, {"opt": self.opt})
 
     def losses(self, content: Tensor, style: Tensor) -> Dict[str, Tensor]:
         """Reference ``Net.forward`` with alpha 1: content and style losses (weighted) and their sum."""

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from ..errors import UsageError
 from ..losses.gan import GANLoss, gradient_penalty
 from .image_pool import ImagePool
-from .loop import DistInfo, step_seed
+from .loop import DistInfo, load_states, step_seed
 from .translation_common import (
     SEED_STREAM, TranslationTrainConfig, discriminator_arch, generator_arch, lr_multiplier, make_adam, make_net, set_lr,
     set_requires_grad,
@@ -100,8 +100,7 @@ class CycleGANMethod:
     def load_state_dict(self, state: Dict[str, Any]) -> None:
         for name in ("G_A", "G_B", "D_A", "D_B"):
             getattr(self, f"net{name}").load_state_dict(state[name])
-        self.opt_G.load_state_dict(state["opt_G"])
-        self.opt_D.load_state_dict(state["opt_D"])
+        load_states(state, {"opt_G": self.opt_G, "opt_D": self.opt_D})
         _load_pool(self.fake_A_pool, state["pool_A"])
         _load_pool(self.fake_B_pool, state["pool_B"])
 

@@ -37,7 +37,7 @@ from ..io import load_image, save_image
 from ..ops.stats import gram
 from ..progress import ProgressFn, note
 from ..runtime import Runtime, precision_name, seed_everything
-from .loop import DeterministicBatches, LoopConfig, steps_done, train_loop
+from .loop import DeterministicBatches, LoopConfig, load_states, steps_done, train_loop
 
 __all__ = ["FastStyleTrainConfig", "FastStyleMethod", "train_fast_style", "load_loss_network", "REFERENCE_LAYERS"]
 
@@ -179,7 +179,7 @@ class FastStyleMethod:
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
         self.net.load_state_dict(state["net"])
-        self.opt.load_state_dict(state["opt"])
+        load_states(state, {"opt": self.opt})
 
     def losses(self, batch: Tensor) -> Dict[str, Tensor]:
         """``batch``: (B, 3, S, S) in [0, 1]. Returns content, style and total loss (weighted, float32)."""

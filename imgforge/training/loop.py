@@ -322,10 +322,21 @@ def ema_update(ema: torch.nn.Module, model: torch.nn.Module, batch_size: int, im
 
 def load_states(state: Dict[str, Any], objects: Dict[str, Any]) -> None:
     """``obj.load_state_dict(state[name])`` for every ``name: obj`` (networks, optimisers); a checkpoint that does not
-    fit the current settings is one :class:`TrainingError` line, not a traceback."""
+    fit the current settings is one :class:`TrainingError` line, not a traceback.
+
+    An optimiser takes its per-parameter state (Adam's moments, step counts) from the checkpoint but keeps the
+    hyperparameters it was built with (lr, betas, eps, weight decay, ...): a run resumed with another ``--lr`` trains
+    at that rate from the resumed step, as the resume note says, instead of at the checkpoint's. With unchanged
+    settings the two are the same."""
     try:
         for name, obj in objects.items():
-            obj.load_state_dict(state[name])
+            if isinstance(obj, torch.optim.Optimizer):
+                built = [{k: v for k, v in group.items() if k != "params"} for group in obj.param_groups]
+                obj.load_state_dict(state[name])
+                for group, hyper in zip(obj.param_groups, built):
+                    group.update(hyper)
+            else:
+                obj.load_state_dict(state[name])
     except (RuntimeError, ValueError, KeyError) as exc:
         raise TrainingError(f"the checkpoint does not fit these settings ({type(exc).__name__}: "
                             f"{str(exc).splitlines()[0]}); use the settings it was started with, or a new "

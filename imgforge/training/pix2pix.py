@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ..losses.gan import GANLoss, gradient_penalty
-from .loop import DistInfo, step_seed
+from .loop import DistInfo, load_states, step_seed
 from .translation_common import (
     SEED_STREAM, TranslationTrainConfig, discriminator_arch, generator_arch, lr_multiplier, make_adam, make_net, set_lr,
     set_requires_grad,
@@ -78,8 +78,7 @@ class Pix2PixMethod:
     def load_state_dict(self, state: Dict[str, Any]) -> None:
         self.netG.load_state_dict(state["G"])
         self.netD.load_state_dict(state["D"])
-        self.opt_G.load_state_dict(state["opt_G"])
-        self.opt_D.load_state_dict(state["opt_D"])
+        load_states(state, {"opt_G": self.opt_G, "opt_D": self.opt_D})
 
     def exports(self) -> Dict[str, tuple]:
         """``{file stem: (network, arch, kwargs, extra metadata)}`` of the networks worth saving for inference."""

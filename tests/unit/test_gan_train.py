@@ -191,6 +191,19 @@ def test_resume_with_other_settings_is_refused(tmp_path: Path) -> None:
         _train(tmp_path / "r", 2, GANTrainConfig(**{**TINY.__dict__, "width": 4}))
 
 
+def test_resume_trains_at_the_new_learning_rates(tmp_path: Path) -> None:
+    # resumed with --lr-g 0 --lr-d 0, Adam must leave every weight of G and D as the checkpoint had it (before the
+    # fix the optimisers took the checkpoint's 2e-4 back and went on training)
+    _train(tmp_path / "r", 2, every=2)
+    saved = load_checkpoint(tmp_path / "r" / "checkpoint.pt")["method"]
+    frozen = GANTrainConfig(**{**TINY.__dict__, "lr_g": 0.0, "lr_d": 0.0})
+    resumed = _train(tmp_path / "r", 4, frozen, every=2)
+    assert [row["step"] for row in resumed.history[-2:]] == [3.0, 4.0]
+    for net in ("G", "D"):
+        for name, p in getattr(resumed.method, net).named_parameters():
+            assert torch.equal(p.detach(), saved[net][name]), f"{net}.{name} changed at lr 0"
+
+
 KILL_SCRIPT = textwrap.dedent("""
     import sys, time
     sys.path.insert(0, {repo!r}); sys.path.insert(0, {tests!r})

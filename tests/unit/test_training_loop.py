@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from imgforge.training.loop import DeterministicBatches, LoopConfig, changed_settings, load_checkpoint, train_loop
+from imgforge.training.loop import (DeterministicBatches, LoopConfig, changed_settings, load_checkpoint, load_states,
+                                    train_loop)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -139,6 +140,20 @@ def _wait_for_checkpoint(run: Path, proc: subprocess.Popen, min_step: int) -> No
         assert proc.poll() is None, "training process ended early"
         time.sleep(0.05)
     raise AssertionError("no checkpoint in time")
+
+
+def test_load_states_keeps_the_optimisers_own_hyperparameters() -> None:
+    # a resume with another --lr / --beta1 trains with those: the checkpoint gives Adam's moments, not its settings
+    w = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+    old = torch.optim.Adam([w], lr=0.1, betas=(0.5, 0.9))
+    (w ** 2).sum().backward()
+    old.step()
+    new = torch.optim.Adam([w], lr=0.01, betas=(0.0, 0.99))
+    load_states({"opt": old.state_dict()}, {"opt": new})
+    assert new.param_groups[0]["lr"] == 0.01 and new.param_groups[0]["betas"] == (0.0, 0.99)
+    assert torch.equal(new.state[w]["exp_avg"], old.state[w]["exp_avg"])
+    assert torch.equal(new.state[w]["exp_avg_sq"], old.state[w]["exp_avg_sq"])
+    assert float(new.state[w]["step"]) == 1.0
 
 
 def test_sigkill_then_resume_matches_uninterrupted(tmp_path: Path) -> None:
