@@ -190,6 +190,10 @@ class AdaptiveAugment:
         return {"p": self.p, "sign_sum": self._sign_sum, "count": self._count, "last_rt": self.last_rt}
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
+        """A resumed adaptive run goes on from the checkpoint's ``p`` and counters; a fixed ``p`` is a setting, so a
+        run resumed with another ``--augment-p`` uses that one."""
+        if not self.adaptive:
+            return
         self.p = float(state["p"])
         self._sign_sum = float(state["sign_sum"])
         self._count = float(state["count"])

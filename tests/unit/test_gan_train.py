@@ -204,6 +204,16 @@ def test_resume_trains_at_the_new_learning_rates(tmp_path: Path) -> None:
             assert torch.equal(p.detach(), saved[net][name]), f"{net}.{name} changed at lr 0"
 
 
+def test_resume_with_another_fixed_augment_p_uses_it(tmp_path: Path) -> None:
+    # a fixed p is a setting (like the learning rate); an adaptive run goes on from the checkpoint's p
+    _train(tmp_path / "r", 2, GANTrainConfig(**{**TINY.__dict__, "augment": "fixed", "augment_p": 0.2}), every=2)
+    resumed = _train(tmp_path / "r", 3, GANTrainConfig(**{**TINY.__dict__, "augment": "fixed", "augment_p": 0.7}))
+    assert resumed.method.aug.p == 0.7
+    _train(tmp_path / "a", 4, GANTrainConfig(**{**TINY.__dict__, **ADA}), every=4)  # p 0.9 -> 0.5 at step 4
+    resumed = _train(tmp_path / "a", 5, GANTrainConfig(**{**TINY.__dict__, **ADA}))
+    assert resumed.method.aug.p == pytest.approx(0.5)
+
+
 KILL_SCRIPT = textwrap.dedent("""
     import sys, time
     sys.path.insert(0, {repo!r}); sys.path.insert(0, {tests!r})
