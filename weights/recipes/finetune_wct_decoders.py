@@ -63,8 +63,8 @@ def main() -> None:
     from imgforge.data.style_images import StyleImageFolder
     from imgforge.hub.encoders import EMBEDDED_NAME, embedded_encoder_path
     from imgforge.hub.modelfile import load_model_file, save_model_file
-    from imgforge.training.loop import (DeterministicBatches, Interrupted, LoopConfig, signals_deferred, steps_done,
-                                        train_loop)
+    from imgforge.training.loop import (DeterministicBatches, Interrupted, LoopConfig, load_states, signals_deferred,
+                                        steps_done, train_loop)
 
     device = torch.device(a.device)
     if device.type == "cuda":
@@ -91,7 +91,7 @@ def main() -> None:
 
         def load_state_dict(self, state: Dict[str, Any]) -> None:
             decoders.load_state_dict(state["decoders"])
-            self.opt.load_state_dict(state["opt"])
+            load_states(state, {"opt": self.opt})
 
         def step(self, batch: torch.Tensor, step: int) -> Dict[str, float]:
             lr = a.lr / (1.0 + a.lr_decay * step) * min(1.0, (step + 1) / max(a.warmup_steps, 1))
